@@ -1,0 +1,56 @@
+//! The live server nodes and their load.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use room_core::RoomId;
+use serde::{Deserialize, Serialize};
+
+/// A server node's id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct NodeId(pub String);
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a node tells others about itself on every heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// Its id.
+    pub id: NodeId,
+    /// The WebSocket URL clients should use to reach it.
+    pub url: String,
+    /// Open client connections.
+    pub connections: u64,
+    /// Rooms it hosts.
+    pub rooms: Vec<RoomId>,
+}
+
+/// Why a registry operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// The registry cannot be reached now.
+    #[error("node registry unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The registry of live nodes.
+#[async_trait]
+pub trait NodeRegistry: Send + Sync + 'static {
+    /// Register or refresh `info`; a node not refreshed within the timeout disappears.
+    async fn heartbeat(&self, info: &NodeInfo) -> Result<(), RegistryError>;
+
+    /// Remove `node` now (clean shutdown).
+    async fn deregister(&self, node: &NodeId) -> Result<(), RegistryError>;
+
+    /// Whether `node` is live.
+    async fn is_live(&self, node: &NodeId) -> Result<bool, RegistryError>;
+
+    /// The live nodes, least loaded (fewest connections) first.
+    async fn live_nodes(&self) -> Result<Vec<NodeInfo>, RegistryError>;
+}
