@@ -4,7 +4,7 @@
 //! [`Map::validate`] turns it into a [`Map`] or says which rule of
 //! PROTOCOL.md §5 it breaks.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::ids::{Cell, GameId};
 
@@ -333,11 +333,11 @@ fn check_list_matches(
 }
 
 /// Keep the list's order, since that is what clients sent and read back.
+/// Ranks are looked up in a table built once: a linear search per comparison
+/// would make a BUILD with a few thousand items quadratic on the room's task.
 fn reorder_like<T>(list: &[String], items: &mut [(T, Item)], key: impl Fn(&T) -> String) {
-    items.sort_by_key(|(id, _)| {
-        let key = key(id);
-        list.iter().position(|listed| *listed == key)
-    });
+    let rank: HashMap<&str, usize> = list.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    items.sort_by_cached_key(|(id, _)| rank.get(key(id).as_str()).copied());
 }
 
 fn parse_game_id(id: &str) -> Result<GameId, MapError> {

@@ -286,6 +286,11 @@ impl Room {
     }
 
     fn enter(&mut self, session: SessionId, user: UserId, nickname: String) -> Result<Vec<Outgoing>, Reject> {
+        if self.occupant_of_session(session).is_some_and(|o| o.user != user) {
+            // A session speaks for one user; the engine never reuses one for another.
+            // Checked first so that a replacement can never leave two users on one session.
+            return Err(Reject::NotInRoom);
+        }
         if let Some(index) = self.occupants.iter().position(|o| o.user == user) {
             let previous = self.occupants[index].session;
             if previous == session {
@@ -300,10 +305,6 @@ impl Room {
             let first = self.emit(Audience::Session(previous), replaced);
             let second = self.emit(Audience::Session(session), self.sync_msg());
             return Ok(vec![first, second]);
-        }
-        if self.occupant_of_session(session).is_some() {
-            // A session speaks for one user; the engine never reuses one for another.
-            return Err(Reject::NotInRoom);
         }
         if self.occupants.len() >= self.limits.capacity {
             return Err(Reject::RoomFull {

@@ -81,23 +81,34 @@ impl From<MapJson> for MapDoc {
 }
 
 /// A user id or room id that may be a JSON string of digits or a number.
+///
+/// A hand-written visitor rather than an untagged enum: untagged enums go
+/// through serde's buffered content, which changes meaning when another crate
+/// of the build turns on serde_json's `arbitrary_precision`.
 pub(crate) fn id_from_str_or_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum StrOrNum<'a> {
-        Num(u64),
-        Str(&'a str),
-        Owned(String),
+    struct IdVisitor;
+    impl Visitor<'_> for IdVisitor {
+        type Value = u64;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a non-negative integer id, as a number or a string of digits")
+        }
+        fn visit_u64<E: de::Error>(self, n: u64) -> Result<u64, E> {
+            Ok(n)
+        }
+        fn visit_i64<E: de::Error>(self, n: i64) -> Result<u64, E> {
+            u64::try_from(n).map_err(|_| E::invalid_value(de::Unexpected::Signed(n), &self))
+        }
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<u64, E> {
+            parse_decimal_id(s).ok_or_else(|| E::invalid_value(de::Unexpected::Str(s), &self))
+        }
     }
-    let parse = |s: &str| {
-        s.parse::<u64>()
-            .ok()
-            .filter(|_| !s.starts_with('+'))
-            .ok_or_else(|| de::Error::custom(format!("{s:?} is not a non-negative integer id")))
-    };
-    match StrOrNum::deserialize(deserializer)? {
-        StrOrNum::Num(n) => Ok(n),
-        StrOrNum::Str(s) => parse(s),
-        StrOrNum::Owned(s) => parse(&s),
+    deserializer.deserialize_any(IdVisitor)
+}
+
+/// A non-empty string of ASCII digits that fits a `u64` (no sign, no spaces).
+pub(crate) fn parse_decimal_id(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
     }
+    s.parse().ok()
 }

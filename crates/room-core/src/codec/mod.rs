@@ -73,3 +73,15 @@ fn split_frame(frame: &str) -> Result<(u8, &str), ProtoError> {
     let body = if body.trim().is_empty() { "{}" } else { body };
     Ok(((a - b'0') * 10 + (b - b'0'), body))
 }
+
+/// Read a MAP object (PROTOCOL.md §4) as stored or sent: well-formed, not yet validated.
+pub fn parse_map_doc(json: &str) -> Result<crate::map::MapDoc, ProtoError> {
+    client::from_body::<json::MapJson>(json).map(Into::into)
+}
+
+/// Write a MAP object (PROTOCOL.md §4), as SYNC carries it.
+pub fn encode_map_doc(map: &crate::map::MapDoc) -> String {
+    let mut out = String::new();
+    server::write_map_doc(&mut out, map);
+    out
+}

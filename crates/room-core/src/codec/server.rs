@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use serde::Deserialize;
 
 use super::client::from_body;
-use super::json::{MapJson, Pairs, id_from_str_or_number};
+use super::json::{MapJson, Pairs, id_from_str_or_number, parse_decimal_id};
 use super::{ProtoError, codes, split_frame};
 use crate::error::ErrorCode;
 use crate::ids::{Cell, Direction, RoomId, UserId};
@@ -285,9 +285,8 @@ pub fn parse_server_frame(frame: &str) -> Result<ServerMsg, ProtoError> {
                 .0
                 .into_iter()
                 .map(|(id, u)| {
-                    let user = id
-                        .parse()
-                        .map_err(|_| bad(format!("user id {id:?} is not a number")))?;
+                    let user = parse_decimal_id(&id)
+                        .ok_or_else(|| bad(format!("user id {id:?} is not a number")))?;
                     Ok(UserView {
                         user: UserId(user),
                         nickname: u.nickname,
