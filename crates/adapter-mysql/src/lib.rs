@@ -1,1 +1,60 @@
-//! adapter-mysql
+//! The [`MapStore`](room_ports::MapStore) of a cluster, in MySQL 8 or
+//! MariaDB 10.11 through sqlx: users, the games they own, and room maps.
+//!
+//! ```no_run
+//! # async fn start() -> Result<(), adapter_mysql::MysqlError> {
+//! use adapter_mysql::{Backoff, MysqlConfig, MysqlStore};
+//!
+//! let config = MysqlConfig::new("mysql://myroom:secret@db:3306/myroom");
+//! // Logs and retries until the server answers; migrates the schema.
+//! let store = MysqlStore::connect_with_retry(config, Backoff::default()).await?;
+//! # let _ = store;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Schema
+//!
+//! Applied at every start by an embedded, idempotent migration runner (the
+//! SQL files are compiled in; applied versions are kept in `myroom_schema`;
+//! `GET_LOCK` serializes nodes that start together). Text is `utf8mb4`.
+//!
+//! | table | columns | notes |
+//! |---|---|---|
+//! | `users` | `id BIGINT UNSIGNED` PK, `nickname VARCHAR(255)` | a room's id is its owner's id |
+//! | `games` | `id BIGINT UNSIGNED` PK, `name VARCHAR(255)` | |
+//! | `library` | `user_id`, `game_id` | PK `(user_id, game_id)`: one row per pair; FKs to both, cascading |
+//! | `room_maps` | `owner_id` PK/FK, `map_doc LONGTEXT NULL`, `version BIGINT UNSIGNED`, `updated_at DATETIME(3)` (UTC) | the MAP JSON of PROTOCOL.md §4 |
+//!
+//! # Guarantees
+//!
+//! - A save is one transaction: the room's row is locked (`FOR UPDATE`), its
+//!   version must be the one the caller loaded (optimistic concurrency: two
+//!   nodes never overwrite each other blindly), every game of the map must
+//!   still be in the owner's library (share-locked until the commit), and the
+//!   call returns only after the commit. A failure anywhere leaves the old map.
+//! - A stored map is returned as stored ([`room_core::MapDoc`], unvalidated),
+//!   so a map that no longer passes validation is reported by the engine,
+//!   never replaced silently; text that is not a MAP at all is
+//!   [`StoreError::Corrupt`](room_ports::StoreError::Corrupt).
+//! - Every operation runs under [`MysqlConfig::op_timeout`] and the pool's
+//!   [`MysqlConfig::acquire_timeout`]: with the server gone it fails quickly
+//!   with [`StoreError::Unavailable`](room_ports::StoreError::Unavailable)
+//!   (ERROR 76503), and the pool reconnects by itself when it returns.
+//! - No compile-time query checking: the crate builds without a database.
+#![deny(missing_docs)]
+
+mod config;
+mod doc;
+mod error;
+mod port;
+mod reads;
+mod save;
+mod schema;
+mod seed;
+mod store;
+
+pub use config::{Backoff, MysqlConfig};
+pub use error::MysqlError;
+pub use schema::SCHEMA_VERSION;
+pub use store::MysqlStore;
