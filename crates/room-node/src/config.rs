@@ -1,0 +1,26 @@
+//! Engine settings.
+
+use std::time::Duration;
+
+use room_core::RoomLimits;
+
+/// How the engine behaves; every field has the PROTOCOL.md §7 default.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Per-room limits (capacity, largest map side).
+    pub limits: RoomLimits,
+    /// Frames a socket's outgoing queue holds before moves are coalesced.
+    pub outbox_capacity: usize,
+    /// How often batching sockets are flushed.
+    pub tick: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            limits: RoomLimits::default(),
+            outbox_capacity: 512,
+            tick: Duration::from_millis(25),
+        }
+    }
+}

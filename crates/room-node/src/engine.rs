@@ -1,0 +1,164 @@
+//! The node engine: the registry of loaded rooms and open sessions.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use room_core::{Map, Room, RoomId, RoomView, SessionId, UserId};
+use room_ports::{MapStore, StoreError};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::EngineConfig;
+use crate::metrics_names as m;
+use crate::outbox::{CloseReason, Outbox};
+use crate::room_task::{self, RoomMsg, RoomSender};
+use crate::session::Session;
+
+/// The engine of one server node. Cheap to clone; all clones share one state.
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) config: EngineConfig,
+    pub(crate) store: Arc<dyn MapStore>,
+    rooms: Mutex<HashMap<RoomId, RoomSender>>,
+    sessions: Mutex<HashMap<SessionId, Arc<Outbox>>>,
+    next_session: AtomicU64,
+}
+
+impl Engine {
+    /// An engine keeping maps in `store`.
+    pub fn new(store: Arc<dyn MapStore>, config: EngineConfig) -> Engine {
+        // Session ids must not collide across nodes; the upper half is random per process.
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let shared = Shared {
+            config,
+            store,
+            rooms: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
+            next_session: AtomicU64::new(random & 0xFFFF_FFFF_0000_0000),
+        };
+        Engine {
+            shared: Arc::new(shared),
+        }
+    }
+
+    /// The settings this engine runs with.
+    pub fn config(&self) -> &EngineConfig {
+        &self.shared.config
+    }
+
+    /// The map store.
+    pub fn store(&self) -> &Arc<dyn MapStore> {
+        &self.shared.store
+    }
+
+    /// Open a session for an authenticated `user`. Its outbox receives
+    /// everything meant for the socket; dropping the session leaves its room.
+    pub fn open_session(&self, user: UserId, nickname: String) -> Session {
+        let id = SessionId(self.shared.next_session.fetch_add(1, Ordering::Relaxed) + 1);
+        let outbox = Arc::new(Outbox::new(self.shared.config.outbox_capacity));
+        lock(&self.shared.sessions).insert(id, outbox.clone());
+        metrics::gauge!(m::SESSIONS).increment(1.0);
+        Session::new(self.clone(), id, user, nickname, outbox)
+    }
+
+    /// Open sessions on this node.
+    pub fn session_count(&self) -> usize {
+        lock(&self.shared.sessions).len()
+    }
+
+    /// Rooms loaded on this node.
+    pub fn room_count(&self) -> usize {
+        lock(&self.shared.rooms).len()
+    }
+
+    /// The rooms loaded on this node.
+    pub fn loaded_rooms(&self) -> Vec<RoomId> {
+        lock(&self.shared.rooms).keys().copied().collect()
+    }
+
+    /// The room as SYNC would show it: live if loaded here, else as stored
+    /// (nobody in it). `None` if the room's owner does not exist.
+    pub async fn room_view(&self, room: RoomId) -> Result<Option<RoomView>, StoreError> {
+        if let Some(sender) = self.room_sender_if_loaded(room) {
+            let (reply, answer) = oneshot::channel();
+            if sender.send(RoomMsg::View { reply }).is_ok() {
+                if let Ok(view) = answer.await {
+                    return Ok(Some(view));
+                }
+            }
+        }
+        let Some(stored) = self.shared.store.load_room(room).await? else {
+            return Ok(None);
+        };
+        let map = stored
+            .map
+            .and_then(|doc| Map::validate(&doc, room_core::map::MAX_SIDE).ok())
+            .unwrap_or_default();
+        Ok(Some(
+            Room::new(room, map, stored.version, self.shared.config.limits).view(),
+        ))
+    }
+
+    /// Close every socket with 1001 and wait (up to `grace`) until every room has
+    /// emptied and finished storing what it was storing.
+    pub async fn shutdown(&self, grace: Duration) {
+        let outboxes: Vec<Arc<Outbox>> = lock(&self.shared.sessions).values().cloned().collect();
+        for outbox in outboxes {
+            outbox.close(CloseReason::GoingAway);
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        while (self.room_count() > 0 || self.session_count() > 0) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub(crate) fn close_session(&self, id: SessionId) {
+        if lock(&self.shared.sessions).remove(&id).is_some() {
+            metrics::gauge!(m::SESSIONS).decrement(1.0);
+        }
+    }
+
+    fn room_sender_if_loaded(&self, room: RoomId) -> Option<RoomSender> {
+        lock(&self.shared.rooms).get(&room).cloned()
+    }
+
+    /// The channel of `room`'s task, starting the task if the room is not loaded.
+    pub(crate) fn room_sender(&self, room: RoomId) -> RoomSender {
+        let mut rooms = lock(&self.shared.rooms);
+        if let Some(sender) = rooms.get(&room) {
+            if !sender.is_closed() {
+                return sender.clone();
+            }
+        }
+        let (sender, inbox) = mpsc::unbounded_channel();
+        rooms.insert(room, sender.clone());
+        tokio::spawn(room_task::run(room, self.shared.clone(), sender.clone(), inbox));
+        sender
+    }
+}
+
+impl Shared {
+    /// Remove `room` from the registry if `sender` is still its current task.
+    pub(crate) fn forget_room(&self, room: RoomId, sender: &RoomSender) {
+        let mut rooms = lock(&self.rooms);
+        if rooms
+            .get(&room)
+            .is_some_and(|current| current.same_channel(sender))
+        {
+            rooms.remove(&room);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The registries stay consistent even if a holder panicked: every update is one insert or remove.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

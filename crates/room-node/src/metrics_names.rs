@@ -1,0 +1,20 @@
+//! Names of the metrics the engine records (rendered by the HTTP adapter).
+
+/// Counter: client messages handled, label `code` (behaviour code).
+pub const MESSAGES_IN: &str = "myroom_messages_in_total";
+/// Counter: server messages queued to sockets, label `code`.
+pub const MESSAGES_OUT: &str = "myroom_messages_out_total";
+/// Counter: ERROR messages sent, label `code` (protocol error code).
+pub const ERRORS: &str = "myroom_errors_total";
+/// Counter: moves coalesced in a slow socket's queue.
+pub const COALESCED: &str = "myroom_coalesced_total";
+/// Counter: messages dropped because a socket's queue was closed or overflowed.
+pub const DROPPED: &str = "myroom_dropped_total";
+/// Gauge: rooms loaded on this node.
+pub const ROOMS: &str = "myroom_rooms";
+/// Gauge: open sessions (sockets) on this node.
+pub const SESSIONS: &str = "myroom_sessions";
+/// Histogram: seconds from a command's arrival at its room to its events being queued.
+pub const COMMAND_SECONDS: &str = "myroom_command_seconds";
+/// Counter: calls to a backing service made while handling a MOVE (should stay 0).
+pub const MOVE_BACKEND_CALLS: &str = "myroom_move_backend_calls_total";

@@ -1,0 +1,192 @@
+//! One authenticated socket as the engine sees it: which room it is in, and
+//! what it asks for.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use room_core::{ClientMsg, Command, ErrorCode, Map, MapDoc, RoomId, ServerMsg, SessionId, UserId};
+use tokio::sync::oneshot;
+
+use crate::engine::Engine;
+use crate::fanout::{Encoded, code_label, send_to};
+use crate::metrics_names as m;
+use crate::outbox::{CloseReason, Outbox};
+use crate::room_task::{EnterReply, RoomMsg, RoomSender, store_error_reply};
+
+/// A socket's session. Created by [`Engine::open_session`]; dropping it is
+/// the same as LEAVE (PROTOCOL.md §8).
+pub struct Session {
+    engine: Engine,
+    id: SessionId,
+    user: UserId,
+    nickname: String,
+    outbox: Arc<Outbox>,
+    room: Option<(RoomId, RoomSender)>,
+}
+
+/// How often an ENTER is retried when it meets a room that was just unloading.
+const ENTER_ATTEMPTS: usize = 5;
+
+impl Session {
+    pub(crate) fn new(
+        engine: Engine,
+        id: SessionId,
+        user: UserId,
+        nickname: String,
+        outbox: Arc<Outbox>,
+    ) -> Self {
+        Session {
+            engine,
+            id,
+            user,
+            nickname,
+            outbox,
+            room: None,
+        }
+    }
+
+    /// This session's id.
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+
+    /// The authenticated user.
+    pub fn user(&self) -> UserId {
+        self.user
+    }
+
+    /// The room this session is in, if any.
+    pub fn room(&self) -> Option<RoomId> {
+        self.room.as_ref().map(|(room, _)| *room)
+    }
+
+    /// The queue the socket's writer drains.
+    pub fn outbox(&self) -> &Arc<Outbox> {
+        &self.outbox
+    }
+
+    /// Send an ERROR to this session only.
+    pub fn send_error(&self, code: ErrorCode, message: impl Into<String>) {
+        send_to(&self.outbox, &Encoded::new(&ServerMsg::error(code, message)));
+    }
+
+    /// Handle one parsed client message.
+    pub async fn handle(&mut self, msg: ClientMsg) {
+        metrics::counter!(m::MESSAGES_IN, "code" => code_label(msg.code())).increment(1);
+        let received = Instant::now();
+        match msg {
+            ClientMsg::Enter { room_id, .. } => self.enter(room_id).await,
+            ClientMsg::Sync => self.act(Command::Sync { session: self.id }, received),
+            ClientMsg::Move { direction } => self.act(
+                Command::Move {
+                    session: self.id,
+                    direction,
+                },
+                received,
+            ),
+            ClientMsg::Leave => {
+                if self.room.is_none() {
+                    self.send_error(ErrorCode::NotInRoom, "not in a room yet: send ENTER first");
+                    return;
+                }
+                self.leave_room();
+                self.outbox.close(CloseReason::Normal);
+            }
+            ClientMsg::Build { map } => self.build(map).await,
+        }
+    }
+
+    fn act(&mut self, command: Command, received: Instant) {
+        let Some((_, sender)) = &self.room else {
+            self.send_error(ErrorCode::NotInRoom, "not in a room yet: send ENTER first");
+            return;
+        };
+        if sender.send(RoomMsg::Act { command, received }).is_err() {
+            // The room task is gone (it only leaves when empty, so this session was replaced).
+            self.room = None;
+            self.send_error(ErrorCode::NotInRoom, "not in a room any more: send ENTER");
+        }
+    }
+
+    async fn enter(&mut self, room: RoomId) {
+        if self.room() == Some(room) {
+            self.act(Command::Sync { session: self.id }, Instant::now());
+            return;
+        }
+        self.leave_room();
+        for _ in 0..ENTER_ATTEMPTS {
+            let sender = self.engine.room_sender(room);
+            let (reply, answer) = oneshot::channel();
+            let enter = RoomMsg::Enter {
+                session: self.id,
+                user: self.user,
+                nickname: self.nickname.clone(),
+                outbox: self.outbox.clone(),
+                reply,
+            };
+            if sender.send(enter).is_err() {
+                continue;
+            }
+            match answer.await {
+                Ok(EnterReply::Entered) => {
+                    self.room = Some((room, sender));
+                    return;
+                }
+                Ok(EnterReply::Refused(code, message)) => {
+                    self.send_error(code, message);
+                    return;
+                }
+                Ok(EnterReply::Gone) | Err(_) => continue,
+            }
+        }
+        self.send_error(ErrorCode::Unavailable, "the room is being reloaded; try again");
+    }
+
+    async fn build(&mut self, doc: MapDoc) {
+        let Some((room, _)) = &self.room else {
+            self.send_error(ErrorCode::NotInRoom, "not in a room yet: send ENTER first");
+            return;
+        };
+        let room = *room;
+        // The order of PROTOCOL.md §5: owner, structure, then ownership (which needs the store).
+        if self.user != room.owner() {
+            self.send_error(ErrorCode::Forbidden, "only the room's owner may change its map");
+            return;
+        }
+        if let Err(e) = Map::validate(&doc, self.engine.config().limits.max_side) {
+            self.send_error(ErrorCode::InvalidMap, format!("invalid map: {e}"));
+            return;
+        }
+        let owned = match self.engine.store().owned_games(self.user).await {
+            Ok(games) => games.into_iter().map(|g| g.id).collect::<BTreeSet<_>>(),
+            Err(e) => {
+                let (code, message) = store_error_reply(&e);
+                self.send_error(code, message);
+                return;
+            }
+        };
+        let Some((_, sender)) = &self.room else { return };
+        let _ = sender.send(RoomMsg::Build {
+            session: self.id,
+            doc,
+            owned,
+        });
+    }
+
+    fn leave_room(&mut self) {
+        if let Some((_, sender)) = self.room.take() {
+            let _ = sender.send(RoomMsg::Act {
+                command: Command::Leave { session: self.id },
+                received: Instant::now(),
+            });
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.leave_room();
+        self.engine.close_session(self.id);
+    }
+}
