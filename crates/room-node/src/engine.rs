@@ -89,10 +89,10 @@ impl Engine {
     pub async fn room_view(&self, room: RoomId) -> Result<Option<RoomView>, StoreError> {
         if let Some(sender) = self.room_sender_if_loaded(room) {
             let (reply, answer) = oneshot::channel();
-            if sender.send(RoomMsg::View { reply }).is_ok() {
-                if let Ok(view) = answer.await {
-                    return Ok(Some(view));
-                }
+            if sender.send(RoomMsg::View { reply }).is_ok()
+                && let Ok(view) = answer.await
+            {
+                return Ok(Some(view));
             }
         }
         let Some(stored) = self.shared.store.load_room(room).await? else {
@@ -133,10 +133,10 @@ impl Engine {
     /// The channel of `room`'s task, starting the task if the room is not loaded.
     pub(crate) fn room_sender(&self, room: RoomId) -> RoomSender {
         let mut rooms = lock(&self.shared.rooms);
-        if let Some(sender) = rooms.get(&room) {
-            if !sender.is_closed() {
-                return sender.clone();
-            }
+        if let Some(sender) = rooms.get(&room)
+            && !sender.is_closed()
+        {
+            return sender.clone();
         }
         let (sender, inbox) = mpsc::unbounded_channel();
         rooms.insert(room, sender.clone());

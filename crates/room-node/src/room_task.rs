@@ -245,11 +245,10 @@ impl RoomTask {
             Ok(events) => {
                 self.outboxes.insert(session, outbox);
                 self.deliver(events);
-                if user == self.room.id().owner() {
-                    if let Some(problem) = &self.stored_map_problem {
-                        let problem = problem.clone();
-                        self.send_error(session, ErrorCode::InvalidMap, problem);
-                    }
+                if user == self.room.id().owner()
+                    && let Some(problem) = self.stored_map_problem.clone()
+                {
+                    self.send_error(session, ErrorCode::InvalidMap, problem);
                 }
                 let _ = reply.send(EnterReply::Entered);
             }
