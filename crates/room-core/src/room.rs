@@ -160,7 +160,10 @@ impl Room {
             seq,
         };
         for mut occupant in occupants {
-            if room.occupant_of_user(occupant.user).is_some() {
+            // One entry per user and one user per session, as `apply` keeps it.
+            if room.occupant_of_user(occupant.user).is_some()
+                || room.occupant_of_session(occupant.session).is_some()
+            {
                 continue;
             }
             if room.map.is_filled(occupant.cell)
