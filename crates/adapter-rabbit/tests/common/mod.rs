@@ -1,0 +1,122 @@
+//! Helpers shared by the tests against the real RabbitMQ.
+#![allow(dead_code)]
+
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use adapter_rabbit::{RabbitBus, RabbitConfig};
+use lapin::options::ExchangeDeleteOptions;
+use lapin::{Connection, ConnectionProperties};
+use room_core::{Audience, RoomId};
+use room_ports::{BusInbound, NodeId, RoomEvent};
+use tokio::sync::mpsc;
+
+/// The broker under test (`MYROOM_TEST_AMQP_URL` overrides the local default).
+pub fn amqp_url() -> String {
+    std::env::var("MYROOM_TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// A prefix no other test (or test run) uses.
+pub fn unique_prefix(test: &str) -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("myroom-test-{test}-{}-{nanos}", std::process::id())
+}
+
+/// Test settings: short timeouts, quick reconnection.
+pub fn config(prefix: &str, node: &str) -> RabbitConfig {
+    let mut config = RabbitConfig::new(amqp_url(), prefix, NodeId(node.into()));
+    config.reconnect_min = Duration::from_millis(100);
+    config.reconnect_max = Duration::from_secs(1);
+    config.op_timeout = Duration::from_secs(5);
+    config
+}
+
+/// Connect with `config`; an unreachable broker is a test failure, never a skip.
+pub async fn connect(config: RabbitConfig) -> RabbitBus {
+    let url = config.url.clone();
+    match RabbitBus::connect(config).await {
+        Ok(bus) => bus,
+        Err(error) => panic!(
+            "RabbitMQ is required for these tests and could not be used at {url} \
+             (set MYROOM_TEST_AMQP_URL to point elsewhere): {error}"
+        ),
+    }
+}
+
+/// Event `seq` of `room` from a host with `epoch`.
+pub fn event(room: u64, epoch: u64, seq: u64) -> RoomEvent {
+    RoomEvent { room: RoomId(room), epoch, seq, audience: Audience::All, frame: format!("MOVE {room} {seq}") }
+}
+
+/// The next inbound item, or a failure after `within`.
+pub async fn next(rx: &mut mpsc::Receiver<BusInbound>, within: Duration) -> BusInbound {
+    match tokio::time::timeout(within, rx.recv()).await {
+        Ok(Some(item)) => item,
+        Ok(None) => panic!("inbound channel closed"),
+        Err(_) => panic!("nothing received within {within:?}"),
+    }
+}
+
+/// Everything that arrives until `quiet` passes without anything arriving.
+pub async fn drain(rx: &mut mpsc::Receiver<BusInbound>, quiet: Duration) -> Vec<BusInbound> {
+    let mut items = Vec::new();
+    while let Ok(Some(item)) = tokio::time::timeout(quiet, rx.recv()).await {
+        items.push(item);
+    }
+    items
+}
+
+/// Delete the test's exchanges (the queues are exclusive and go with their connections).
+pub async fn cleanup(prefix: &str) {
+    let Ok(connection) = Connection::connect(&amqp_url(), ConnectionProperties::default()).await else {
+        return;
+    };
+    if let Ok(channel) = connection.create_channel().await {
+        for name in [format!("{prefix}.rooms"), format!("{prefix}.nodes")] {
+            let _ = channel.exchange_delete(name.into(), ExchangeDeleteOptions::default()).await;
+        }
+    }
+    let _ = connection.close(200, "done".into()).await;
+}
+
+/// Run `rabbitmqctl` with `args`, failing the test if it cannot.
+pub fn rabbitmqctl(args: &[&str]) -> String {
+    let output = Command::new("rabbitmqctl")
+        .args(args)
+        .output()
+        .unwrap_or_else(|error| panic!("rabbitmqctl is required for this test: {error}"));
+    assert!(
+        output.status.success(),
+        "rabbitmqctl {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The broker's pid of the connection named `name`, once it is listed.
+pub fn connection_pid(name: &str, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let listing = rabbitmqctl(&["-q", "--no-table-headers", "list_connections", "pid", "client_properties"]);
+        let quoted = format!("\"{name}\"");
+        let found = listing.lines().find(|line| line.contains(&quoted));
+        if let Some(line) = found {
+            let pid = line.split_whitespace().next().expect("a listed connection starts with its pid");
+            return pid.to_string();
+        }
+        assert!(Instant::now() < deadline, "connection {name} not listed by rabbitmqctl:\n{listing}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The number of messages (ready and unacknowledged) in queue `name`.
+pub fn queue_messages(name: &str) -> u64 {
+    let listing = rabbitmqctl(&["-q", "--no-table-headers", "list_queues", "name", "messages"]);
+    listing
+        .lines()
+        .find_map(|line| {
+            let mut fields = line.split_whitespace();
+            (fields.next() == Some(name)).then(|| fields.next()?.parse().ok())?
+        })
+        .unwrap_or_else(|| panic!("queue {name} not listed by rabbitmqctl:\n{listing}"))
+}
