@@ -50,7 +50,10 @@ pub struct Backoff {
 impl Backoff {
     /// The wait after `delay`: doubled, capped at [`Backoff::max`].
     pub fn next(&self, delay: Duration) -> Duration {
-        delay.saturating_mul(2).min(self.max).max(self.initial.min(self.max))
+        delay
+            .saturating_mul(2)
+            .min(self.max)
+            .max(self.initial.min(self.max))
     }
 }
 

@@ -122,7 +122,10 @@ mod tests {
             side: 20,
             game_list: vec!["12".into(), "3".into()],
             object_list: vec!["w1".into()],
-            games: vec![("12".into(), item("Chess", 3, 4)), ("3".into(), item("Go \u{1F600}", 0, 1))],
+            games: vec![
+                ("12".into(), item("Chess", 3, 4)),
+                ("3".into(), item("Go \u{1F600}", 0, 1)),
+            ],
             objects: vec![("w1".into(), item("wall", 5, 5))],
         }
     }

@@ -56,7 +56,13 @@ impl From<sqlx::Error> for Failed {
     }
 }
 
-async fn try_save(pool: &MySqlPool, room: RoomId, map: &Map, text: &str, expected: u64) -> Result<u64, Failed> {
+async fn try_save(
+    pool: &MySqlPool,
+    room: RoomId,
+    map: &Map,
+    text: &str,
+    expected: u64,
+) -> Result<u64, Failed> {
     let mut tx = pool.begin().await?;
     let found = lock_version(&mut tx, room).await?;
     if found != expected {
@@ -115,9 +121,10 @@ async fn lock_version(conn: &mut MySqlConnection, room: RoomId) -> Result<u64, F
 
 /// The owner's games, share-locked until the transaction ends.
 async fn locked_library(conn: &mut MySqlConnection, room: RoomId) -> Result<BTreeSet<GameId>, Failed> {
-    let games: Vec<u64> = sqlx::query_scalar("SELECT game_id FROM library WHERE user_id = ? LOCK IN SHARE MODE")
-        .bind(room.owner().0)
-        .fetch_all(&mut *conn)
-        .await?;
+    let games: Vec<u64> =
+        sqlx::query_scalar("SELECT game_id FROM library WHERE user_id = ? LOCK IN SHARE MODE")
+            .bind(room.owner().0)
+            .fetch_all(&mut *conn)
+            .await?;
     Ok(games.into_iter().map(GameId).collect())
 }

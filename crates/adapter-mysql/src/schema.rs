@@ -109,7 +109,11 @@ async fn apply_missing(conn: &mut MySqlConnection) -> Result<Vec<u32>, MigrateFa
         .execute(&mut *conn)
         .await
         .map_err(failed)?;
-        tracing::info!(version = migration.version, migration.description, "applied schema migration");
+        tracing::info!(
+            version = migration.version,
+            migration.description,
+            "applied schema migration"
+        );
         applied.push(migration.version);
     }
     if let Some(newer) = done.iter().find(|v| **v > SCHEMA_VERSION) {
