@@ -17,7 +17,9 @@ const ROOM: RoomId = RoomId(1);
 fn granted(acquired: Acquired) -> Lease {
     match acquired {
         Acquired::Granted(lease) => lease,
-        Acquired::HeldBy { node, epoch } => panic!("expected the lease, it is held by {node} at epoch {epoch}"),
+        Acquired::HeldBy { node, epoch } => {
+            panic!("expected the lease, it is held by {node} at epoch {epoch}")
+        }
     }
 }
 
@@ -64,8 +66,15 @@ async fn contend(test: &str, contenders: usize, wanted: u64) {
                     lease.epoch
                 );
                 let round = referee.grants.fetch_add(1, Ordering::SeqCst);
-                referee.log.lock().expect("log lock").push((lease.epoch, me.clone()));
-                assert_eq!(backend.holder(ROOM).await.expect("holder"), Some((me.clone(), lease.epoch)));
+                referee
+                    .log
+                    .lock()
+                    .expect("log lock")
+                    .push((lease.epoch, me.clone()));
+                assert_eq!(
+                    backend.holder(ROOM).await.expect("holder"),
+                    Some((me.clone(), lease.epoch))
+                );
                 backend.renew(&lease).await.expect("the holder renews");
                 referee.holding.store(false, Ordering::SeqCst);
                 if round % 4 == 3 {
@@ -94,7 +103,10 @@ async fn contend(test: &str, contenders: usize, wanted: u64) {
     let log = referee.log.lock().expect("log lock").clone();
     assert!(log.len() as u64 >= wanted, "only {} grants", log.len());
     for pair in log.windows(2) {
-        assert!(pair[0].0 < pair[1].0, "epochs must strictly increase across takeovers: {log:?}");
+        assert!(
+            pair[0].0 < pair[1].0,
+            "epochs must strictly increase across takeovers: {log:?}"
+        );
     }
     cleanup(&prefix).await;
 }
@@ -126,7 +138,10 @@ async fn simultaneous_acquires_grant_exactly_one() {
         }
     }
     assert_eq!(winners.len(), 1, "exactly one grant: {winners:?}");
-    assert!(seen.iter().all(|held| *held == winners[0]), "losers see the winner: {seen:?}");
+    assert!(
+        seen.iter().all(|held| *held == winners[0]),
+        "losers see the winner: {seen:?}"
+    );
     assert_eq!(winners[0].1, 1);
     cleanup(&prefix).await;
 }
@@ -138,7 +153,10 @@ async fn renew_after_expiry_fails() {
     settings.lease_ttl = SHORT_TTL;
     let backend = connect(settings).await;
     let lease = granted(backend.acquire(ROOM, &node("a")).await.expect("acquire"));
-    eventually("the lease to expire", || async { backend.holder(ROOM).await.expect("holder").is_none() }).await;
+    eventually("the lease to expire", || async {
+        backend.holder(ROOM).await.expect("holder").is_none()
+    })
+    .await;
     assert_eq!(
         backend.renew(&lease).await,
         Err(HostingError::LeaseLost {
@@ -157,15 +175,28 @@ async fn takeover_after_expiry_raises_the_epoch_and_fences_the_old_holder() {
     let backend = connect(settings).await;
     let old = granted(backend.acquire(ROOM, &node("a")).await.expect("acquire"));
     eventually("the lease to be free", || async {
-        matches!(backend.acquire(ROOM, &node("b")).await.expect("acquire"), Acquired::Granted(_))
+        matches!(
+            backend.acquire(ROOM, &node("b")).await.expect("acquire"),
+            Acquired::Granted(_)
+        )
     })
     .await;
-    let (holder, epoch) = backend.holder(ROOM).await.expect("holder").expect("b holds the room");
+    let (holder, epoch) = backend
+        .holder(ROOM)
+        .await
+        .expect("holder")
+        .expect("b holds the room");
     assert_eq!(holder, node("b"));
     assert!(epoch > old.epoch, "new epoch {epoch} must exceed {}", old.epoch);
-    assert!(matches!(backend.renew(&old).await, Err(HostingError::LeaseLost { .. })));
+    assert!(matches!(
+        backend.renew(&old).await,
+        Err(HostingError::LeaseLost { .. })
+    ));
     backend.release(&old).await.expect("a stale release is a no-op");
-    assert_eq!(backend.holder(ROOM).await.expect("holder"), Some((node("b"), epoch)));
+    assert_eq!(
+        backend.holder(ROOM).await.expect("holder"),
+        Some((node("b"), epoch))
+    );
     cleanup(&prefix).await;
 }
 
@@ -209,6 +240,9 @@ async fn renewing_keeps_the_lease_beyond_its_ttl() {
         tokio::time::sleep(Duration::from_millis(250)).await;
         backend.renew(&lease).await.expect("renew by the holder");
     }
-    assert_eq!(backend.holder(ROOM).await.expect("holder"), Some((node("a"), lease.epoch)));
+    assert_eq!(
+        backend.holder(ROOM).await.expect("holder"),
+        Some((node("a"), lease.epoch))
+    );
     cleanup(&prefix).await;
 }

@@ -24,7 +24,10 @@ pub fn redis_url() -> String {
 /// A prefix no other test (in this or another process) uses.
 pub fn unique_prefix(test: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("myroom-test:{test}:{}-{nanos}-{n}:", std::process::id())
 }
@@ -52,7 +55,9 @@ pub async fn connect(config: RedisConfig) -> RedisBackend {
 pub async fn raw_client() -> fred::clients::Client {
     let url = redis_url();
     let config = Config::from_url(&url).expect("the test Redis URL parses");
-    let client = Builder::from_config(config).build().expect("a fred client builds");
+    let client = Builder::from_config(config)
+        .build()
+        .expect("a fred client builds");
     if let Err(error) = client.init().await {
         panic!("these tests need a real Redis at {url} (set MYROOM_TEST_REDIS_URL): {error}");
     }
