@@ -62,8 +62,18 @@ impl Engine {
     /// Open a session for an authenticated `user`. Its outbox receives
     /// everything meant for the socket; dropping the session leaves its room.
     pub fn open_session(&self, user: UserId, nickname: String) -> Session {
+        self.open_session_with_outbox(user, nickname, self.new_outbox())
+    }
+
+    /// An outbox of the configured capacity, for a socket that needs one
+    /// before it has a session (legacy mode, before its ENTER).
+    pub fn new_outbox(&self) -> Arc<Outbox> {
+        Arc::new(Outbox::new(self.shared.config.outbox_capacity))
+    }
+
+    /// Open a session that writes into an existing `outbox`.
+    pub fn open_session_with_outbox(&self, user: UserId, nickname: String, outbox: Arc<Outbox>) -> Session {
         let id = SessionId(self.shared.next_session.fetch_add(1, Ordering::Relaxed) + 1);
-        let outbox = Arc::new(Outbox::new(self.shared.config.outbox_capacity));
         lock(&self.shared.sessions).insert(id, outbox.clone());
         metrics::gauge!(m::SESSIONS).increment(1.0);
         Session::new(self.clone(), id, user, nickname, outbox)

@@ -33,6 +33,11 @@ impl Encoded {
     }
 }
 
+/// Encode `msg` and queue it to `outbox` alone, counting it like any other message.
+pub fn queue_message(outbox: &Outbox, msg: &ServerMsg) {
+    send_to(outbox, &Encoded::new(msg));
+}
+
 /// Queue `encoded` to `outbox`, counting what happened.
 pub(crate) fn send_to(outbox: &Outbox, encoded: &Encoded) {
     match outbox.push(encoded.frame.clone()) {

@@ -46,6 +46,6 @@ mod session;
 pub use config::EngineConfig;
 pub use disk_store::DiskMapStore;
 pub use engine::Engine;
-pub use fanout::code_label;
+pub use fanout::{code_label, queue_message};
 pub use outbox::{CloseReason, Frame, Next, Outbox, Pushed};
 pub use session::Session;

@@ -49,6 +49,12 @@ pub enum CloseReason {
     TooSlow,
     /// A newer socket of the same user entered the same room (4000).
     Replaced,
+    /// A frame over the size limit (1009).
+    TooLarge,
+    /// A text frame that is not UTF-8 (1007).
+    InvalidUtf8,
+    /// The peer stopped answering pings (1001; rarely seen by the peer).
+    DeadPeer,
 }
 
 impl CloseReason {
@@ -60,6 +66,9 @@ impl CloseReason {
             CloseReason::Policy => 1008,
             CloseReason::TooSlow => 1013,
             CloseReason::Replaced => 4000,
+            CloseReason::TooLarge => 1009,
+            CloseReason::InvalidUtf8 => 1007,
+            CloseReason::DeadPeer => 1001,
         }
     }
 
@@ -71,6 +80,9 @@ impl CloseReason {
             CloseReason::Policy => "policy violation",
             CloseReason::TooSlow => "client too slow to read",
             CloseReason::Replaced => "replaced by a newer connection",
+            CloseReason::TooLarge => "frame too large",
+            CloseReason::InvalidUtf8 => "text frame is not valid UTF-8",
+            CloseReason::DeadPeer => "no answer to pings",
         }
     }
 }

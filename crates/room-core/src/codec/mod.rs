@@ -85,3 +85,10 @@ pub fn encode_map_doc(map: &crate::map::MapDoc) -> String {
     server::write_map_doc(&mut out, map);
     out
 }
+
+/// Write a ROOM object (PROTOCOL.md §4), as SYNC carries it.
+pub fn encode_room(room: &crate::view::RoomView) -> String {
+    let mut out = String::new();
+    server::write_room(&mut out, room);
+    out
+}

@@ -142,7 +142,7 @@ fn write_str(out: &mut String, s: &str) {
     out.push_str(&serde_json::Value::from(s).to_string());
 }
 
-fn write_room(out: &mut String, room: &RoomView) {
+pub(super) fn write_room(out: &mut String, room: &RoomView) {
     let _ = write!(
         out,
         "{{\"roomId\":\"{}\",\"userCount\":{},\"users\":{{",

@@ -1,0 +1,317 @@
+//! One upgraded socket: a reader loop (limits, parsing, handing messages to
+//! the engine) and a writer task (draining the session's outbox).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use room_core::{parse_client_frame, ClientMsg, ErrorCode, ServerMsg};
+use room_node::{queue_message, CloseReason, Engine, Frame, Next, Outbox, Session};
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite;
+
+use crate::auth::{strip_bearer, Authenticate, Identity};
+use crate::config::WsConfig;
+use crate::metrics_names as m;
+use crate::rate::{RateLimiter, Verdict};
+
+/// Everything a connection needs from the server.
+#[derive(Clone)]
+pub(crate) struct ConnectionContext {
+    pub engine: Engine,
+    pub auth: Arc<dyn Authenticate>,
+    pub config: Arc<WsConfig>,
+}
+
+/// Whether the socket has proved who it is yet (legacy mode only starts without).
+enum Auth {
+    Pending { deadline: Instant },
+    Ready(Session),
+}
+
+/// Why the reader stopped.
+enum Stop {
+    /// The peer went away (close frame, error, EOF, or silence).
+    PeerGone,
+    /// The server queued a close; let the writer send it.
+    Closing,
+}
+
+/// Serve one upgraded socket until it closes.
+pub(crate) async fn serve(socket: WebSocket, ctx: ConnectionContext, identity: Option<Identity>, batch: bool) {
+    metrics::gauge!(m::CONNECTIONS).increment(1.0);
+    let (sink, stream) = socket.split();
+    let outbox = ctx.engine.new_outbox();
+    let tick = batch.then_some(ctx.engine.config().tick);
+    let mut writer = tokio::spawn(write_loop(sink, outbox.clone(), tick, ctx.config.clone()));
+
+    let auth = match identity {
+        Some(identity) => Auth::Ready(ctx.engine.open_session_with_outbox(identity.user, identity.nickname, outbox.clone())),
+        None => Auth::Pending { deadline: Instant::now() + ctx.config.legacy_enter_deadline },
+    };
+    let mut reader = Reader { ctx: &ctx, outbox: &outbox, auth, stream };
+    let stop = tokio::select! {
+        stop = reader.run() => stop,
+        _ = &mut writer => Stop::Closing,
+    };
+    // Dropping the session is LEAVE: the room hears of it before the socket is gone.
+    let Reader { stream, auth, .. } = reader;
+    drop(auth);
+    match stop {
+        Stop::PeerGone => writer.abort(),
+        Stop::Closing => {
+            // Give the writer time to send the close frame, and the peer time to answer it.
+            let _ = tokio::time::timeout(Duration::from_secs(2), &mut writer).await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), drain(stream)).await;
+            writer.abort();
+        }
+    }
+    metrics::gauge!(m::CONNECTIONS).decrement(1.0);
+}
+
+async fn drain(mut stream: SplitStream<WebSocket>) {
+    while let Some(Ok(message)) = stream.next().await {
+        if matches!(message, Message::Close(_)) {
+            break;
+        }
+    }
+}
+
+struct Reader<'a> {
+    ctx: &'a ConnectionContext,
+    outbox: &'a Arc<Outbox>,
+    auth: Auth,
+    stream: SplitStream<WebSocket>,
+}
+
+impl Reader<'_> {
+    async fn run(&mut self) -> Stop {
+        let config = self.ctx.config.clone();
+        let mut limiter = RateLimiter::new(config.rate, std::time::Instant::now());
+        let mut last_heard = Instant::now();
+        let mut upkeep = tokio::time::interval(config.ping_interval.min(Duration::from_secs(1)));
+        upkeep.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            let message = tokio::select! {
+                message = self.stream.next() => message,
+                _ = upkeep.tick() => {
+                    if last_heard.elapsed() > config.dead_peer_timeout {
+                        tracing::debug!("peer silent past the dead-peer timeout");
+                        self.outbox.close(CloseReason::DeadPeer);
+                        return Stop::PeerGone;
+                    }
+                    if let Auth::Pending { deadline } = self.auth && Instant::now() >= deadline {
+                        self.outbox.close(CloseReason::Policy);
+                        return Stop::Closing;
+                    }
+                    continue;
+                }
+            };
+            last_heard = Instant::now();
+            let message = match message {
+                None => return Stop::PeerGone,
+                Some(Ok(message)) => message,
+                Some(Err(error)) => return self.on_read_error(error),
+            };
+            let text = match message {
+                Message::Text(text) => text,
+                Message::Binary(_) => {
+                    if let Some(stop) = self.rate_check(&mut limiter) {
+                        return stop;
+                    }
+                    self.error(ErrorCode::Parse, "binary frames are not accepted: send text");
+                    continue;
+                }
+                Message::Ping(_) | Message::Pong(_) => continue,
+                Message::Close(_) => return Stop::PeerGone,
+            };
+            if let Some(stop) = self.rate_check(&mut limiter) {
+                return stop;
+            }
+            if let Some(stop) = self.on_text(&text).await {
+                return stop;
+            }
+        }
+    }
+
+    fn rate_check(&self, limiter: &mut RateLimiter) -> Option<Stop> {
+        match limiter.check(std::time::Instant::now()) {
+            Verdict::Allow => None,
+            Verdict::Drop => None,
+            Verdict::DropAndWarn => {
+                self.error(ErrorCode::RateLimited, "too many messages; slow down");
+                None
+            }
+            Verdict::Close => {
+                self.outbox.close(CloseReason::Policy);
+                Some(Stop::Closing)
+            }
+        }
+    }
+
+    async fn on_text(&mut self, text: &str) -> Option<Stop> {
+        let limit = match self.auth {
+            Auth::Pending { .. } => self.ctx.config.legacy_max_frame_bytes,
+            Auth::Ready(_) => self.ctx.config.max_frame_bytes,
+        };
+        if text.len() > limit {
+            return Some(self.too_large());
+        }
+        let msg = match parse_client_frame(text) {
+            Ok(msg) => msg,
+            Err(e) => {
+                self.error(e.code(), e.to_string());
+                return None;
+            }
+        };
+        match &mut self.auth {
+            Auth::Pending { .. } => self.on_unauthenticated(msg).await,
+            Auth::Ready(session) => {
+                if let ClientMsg::Enter { authorization: Some(token), .. } = &msg {
+                    let same_user =
+                        self.ctx.auth.authenticate(strip_bearer(token)).is_ok_and(|id| id.user == session.user());
+                    if !same_user {
+                        self.error(ErrorCode::Unauthorized, "authorization does not name the connected user");
+                        return None;
+                    }
+                }
+                session.handle(msg).await;
+            }
+        }
+        None
+    }
+
+    async fn on_unauthenticated(&mut self, msg: ClientMsg) {
+        let ClientMsg::Enter { authorization, .. } = &msg else {
+            self.error(ErrorCode::NotInRoom, "not in a room yet: send ENTER with authorization first");
+            return;
+        };
+        let Some(token) = authorization else {
+            self.error(ErrorCode::Unauthorized, "ENTER must carry authorization");
+            return;
+        };
+        match self.ctx.auth.authenticate(strip_bearer(token)) {
+            Ok(identity) => {
+                let mut session =
+                    self.ctx.engine.open_session_with_outbox(identity.user, identity.nickname, self.outbox.clone());
+                session.handle(msg).await;
+                self.auth = Auth::Ready(session);
+            }
+            Err(e) => self.error(ErrorCode::Unauthorized, e.to_string()),
+        }
+    }
+
+    fn on_read_error(&self, error: axum::Error) -> Stop {
+        match error.into_inner().downcast::<tungstenite::Error>().map(|e| *e) {
+            Ok(tungstenite::Error::Capacity(_)) => self.too_large(),
+            Ok(tungstenite::Error::Utf8(_)) => {
+                self.outbox.close(CloseReason::InvalidUtf8);
+                Stop::Closing
+            }
+            Ok(other) => {
+                tracing::debug!(error = %other, "socket read failed");
+                Stop::PeerGone
+            }
+            Err(other) => {
+                tracing::debug!(error = %other, "socket read failed");
+                Stop::PeerGone
+            }
+        }
+    }
+
+    fn too_large(&self) -> Stop {
+        self.error(ErrorCode::FrameTooLarge, "frame too large");
+        self.outbox.close(CloseReason::TooLarge);
+        Stop::Closing
+    }
+
+    fn error(&self, code: ErrorCode, message: impl Into<String>) {
+        queue_message(self.outbox, &ServerMsg::error(code, message));
+    }
+}
+
+type Sink = SplitSink<WebSocket, Message>;
+
+/// Drain `outbox` into the socket: one frame per message, or one frame per
+/// tick when batching; pings on an interval; the close frame last.
+async fn write_loop(mut sink: Sink, outbox: Arc<Outbox>, tick: Option<Duration>, config: Arc<WsConfig>) {
+    let mut ping = tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut last_flush = Instant::now();
+    loop {
+        let next = tokio::select! {
+            next = outbox.next(config.write_batch) => next,
+            _ = ping.tick() => {
+                if send_timed(&mut sink, Message::Ping(bytes::Bytes::new()), &config).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        let result = match next {
+            Next::Frames(mut frames) => match tick {
+                None => send_each(&mut sink, frames, &config).await,
+                Some(tick) => {
+                    tokio::time::sleep_until(last_flush + tick).await;
+                    if let Some(Next::Frames(more)) = outbox.try_next(usize::MAX) {
+                        frames.extend(more);
+                    }
+                    last_flush = Instant::now();
+                    send_joined(&mut sink, &frames, &config).await
+                }
+            },
+            Next::Close(reason) => {
+                metrics::counter!(m::CLOSES, "code" => reason.code().to_string()).increment(1);
+                let frame = CloseFrame { code: reason.code(), reason: Utf8Bytes::from_static(reason.text()) };
+                let _ = send_timed(&mut sink, Message::Close(Some(frame)), &config).await;
+                return;
+            }
+        };
+        if result.is_err() {
+            return;
+        }
+    }
+}
+
+async fn send_each(sink: &mut Sink, frames: Vec<Frame>, config: &WsConfig) -> Result<(), ()> {
+    for frame in frames {
+        let text = Utf8Bytes::try_from(frame.bytes).map_err(|_| ())?;
+        timed(sink.feed(Message::Text(text)), config).await?;
+    }
+    timed(sink.flush(), config).await
+}
+
+async fn send_joined(sink: &mut Sink, frames: &[Frame], config: &WsConfig) -> Result<(), ()> {
+    let mut joined = String::with_capacity(frames.iter().map(|f| f.bytes.len() + 1).sum());
+    for (i, frame) in frames.iter().enumerate() {
+        if i > 0 {
+            joined.push('\n');
+        }
+        joined.push_str(frame.as_str());
+    }
+    send_timed(sink, Message::Text(joined.into()), config).await
+}
+
+async fn send_timed(sink: &mut Sink, message: Message, config: &WsConfig) -> Result<(), ()> {
+    timed(sink.send(message), config).await
+}
+
+/// A peer that does not take our bytes for this long is dropped: nobody waits on it.
+async fn timed<F: std::future::Future<Output = Result<(), axum::Error>>>(
+    future: F,
+    config: &WsConfig,
+) -> Result<(), ()> {
+    match tokio::time::timeout(config.write_timeout, future).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "socket write failed");
+            Err(())
+        }
+        Err(_) => {
+            tracing::debug!("socket write timed out");
+            Err(())
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! The HTTP side of the front door, on the same port as the WebSocket:
+//! the upgrade itself, health, readiness, metrics and a read-only room view.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get};
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use room_core::RoomId;
+use room_node::Engine;
+
+use crate::auth::Authenticate;
+use crate::config::WsConfig;
+use crate::connection::{self, ConnectionContext};
+use crate::handshake::{PresentedToken, SUBPROTOCOL, presented_token};
+use crate::metrics_names as m;
+use crate::readiness::{ReadinessCheck, StoreReady};
+
+/// Everything the routes share.
+#[derive(Clone)]
+pub struct FrontDoor {
+    engine: Engine,
+    auth: Arc<dyn Authenticate>,
+    config: Arc<WsConfig>,
+    metrics: Option<PrometheusHandle>,
+    readiness: Arc<Vec<Arc<dyn ReadinessCheck>>>,
+}
+
+impl FrontDoor {
+    /// A front door for `engine`, checking tokens with `auth`. Readiness
+    /// checks the engine's map store until more checks are added.
+    pub fn new(engine: Engine, auth: Arc<dyn Authenticate>, config: WsConfig) -> FrontDoor {
+        let store: Arc<dyn ReadinessCheck> = Arc::new(StoreReady(engine.store().clone()));
+        FrontDoor { engine, auth, config: Arc::new(config), metrics: None, readiness: Arc::new(vec![store]) }
+    }
+
+    /// Serve `/metrics` from this Prometheus recorder.
+    pub fn with_metrics(mut self, handle: PrometheusHandle) -> FrontDoor {
+        self.metrics = Some(handle);
+        self
+    }
+
+    /// Also require `check` for `/readyz`.
+    pub fn with_readiness(mut self, check: Arc<dyn ReadinessCheck>) -> FrontDoor {
+        Arc::make_mut(&mut self.readiness).push(check);
+        self
+    }
+
+    /// The engine behind this door.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The WebSocket endpoint alone, to mount at a path of your choice.
+    pub fn websocket_route(&self) -> MethodRouter {
+        get(upgrade).with_state(self.clone())
+    }
+
+    /// The WebSocket endpoint at `ws_path`, plus `/healthz`, `/readyz`,
+    /// `/metrics` and `/rooms/{id}`.
+    pub fn router(&self, ws_path: &str) -> Router {
+        Router::new()
+            .route(ws_path, get(upgrade))
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics))
+            .route("/rooms/{id}", get(room))
+            .with_state(self.clone())
+    }
+}
+
+async fn upgrade(
+    State(door): State<FrontDoor>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let identity = match presented_token(&headers, query.get("token").map(String::as_str)) {
+        PresentedToken::Some(token) => match door.auth.authenticate(&token) {
+            Ok(identity) => Some(identity),
+            Err(e) => return unauthorized(e.to_string()),
+        },
+        PresentedToken::None if door.config.legacy_auth => None,
+        PresentedToken::None => return unauthorized("no access token".to_owned()),
+    };
+    let batch = query.get("batch").is_some_and(|v| v == "1" || v == "true");
+    let config = &door.config;
+    let ctx = ConnectionContext { engine: door.engine.clone(), auth: door.auth.clone(), config: door.config.clone() };
+    ws.protocols([SUBPROTOCOL])
+        .read_buffer_size(config.read_buffer_bytes)
+        .write_buffer_size(config.write_buffer_bytes)
+        .max_message_size(config.max_frame_bytes)
+        .max_frame_size(config.max_frame_bytes)
+        .on_upgrade(move |socket| connection::serve(socket, ctx, identity, batch))
+}
+
+fn unauthorized(reason: String) -> Response {
+    metrics::counter!(m::UNAUTHORIZED).increment(1);
+    (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], reason).into_response()
+}
+
+async fn readyz(State(door): State<FrontDoor>) -> Response {
+    let mut report = serde_json::Map::new();
+    let mut ready = true;
+    for check in door.readiness.iter() {
+        let outcome = tokio::time::timeout(Duration::from_secs(2), check.check()).await;
+        let status = match outcome {
+            Ok(Ok(())) => "ok".to_owned(),
+            Ok(Err(e)) => e,
+            Err(_) => "no answer within 2 s".to_owned(),
+        };
+        ready &= status == "ok";
+        report.insert(check.name().to_owned(), status.into());
+    }
+    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, axum::Json(serde_json::Value::Object(report))).into_response()
+}
+
+async fn metrics(State(door): State<FrontDoor>) -> Response {
+    match &door.metrics {
+        Some(handle) => {
+            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response()
+        }
+        None => (StatusCode::NOT_FOUND, "metrics are not enabled").into_response(),
+    }
+}
+
+async fn room(State(door): State<FrontDoor>, Path(id): Path<String>) -> Response {
+    let Ok(id) = id.parse::<u64>() else {
+        return (StatusCode::BAD_REQUEST, "room id must be a number").into_response();
+    };
+    match door.engine.room_view(RoomId(id)).await {
+        Ok(Some(view)) => {
+            ([(header::CONTENT_TYPE, "application/json")], room_core::codec::encode_room(&view)).into_response()
+        }
+        Ok(None) => (StatusCode::NOT_FOUND, "no such room").into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    }
+}
+
+/// Install the process-wide Prometheus recorder and keep its histograms trimmed.
+pub fn install_metrics() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
+    let seconds = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full(room_node::metrics_names::COMMAND_SECONDS.to_owned()),
+            &seconds,
+        )?
+        .install_recorder()?;
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    Ok(handle)
+}

@@ -1,0 +1,8 @@
+//! Names of the metrics this adapter records.
+
+/// Gauge: open WebSocket connections.
+pub const CONNECTIONS: &str = "myroom_connections";
+/// Counter: server-initiated closes, label `code` (WebSocket close code).
+pub const CLOSES: &str = "myroom_closes_total";
+/// Counter: upgrades refused with 401.
+pub const UNAUTHORIZED: &str = "myroom_unauthorized_total";

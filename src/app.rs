@@ -1,0 +1,163 @@
+//! Wiring the server: store, engine, front door, routes; start and stop.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use adapter_ws::{FrontDoor, JwtVerifier, RateConfig, WsConfig};
+use metrics_exporter_prometheus::PrometheusHandle;
+use room_core::RoomLimits;
+use room_node::{DiskMapStore, Engine, EngineConfig};
+use room_ports::{MapStore, UserSeed};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::fixtures::{demo_users, load_fixtures, FixturesError};
+use crate::settings::ServerArgs;
+
+/// The secret used when none is configured: fine on a laptop, never in production.
+pub const DEV_JWT_SECRET: &str = "myroom-development-secret";
+
+/// Why the server did not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The fixtures file is bad.
+    #[error(transparent)]
+    Fixtures(#[from] FixturesError),
+    /// The data directory cannot be used.
+    #[error("cannot use data directory {path}: {source}")]
+    Data {
+        /// The directory.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The listen address cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The store refused the users.
+    #[error("cannot create users: {0}")]
+    Seed(#[from] room_ports::StoreError),
+    /// The token verifier could not be built.
+    #[error("bad JWT secret: {0}")]
+    Secret(#[from] adapter_ws::AuthError),
+}
+
+/// A server that is running.
+pub struct RunningServer {
+    addr: SocketAddr,
+    engine: Engine,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The engine, for inspection.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Close every socket with 1001, let rooms finish storing, stop listening.
+    pub async fn shutdown(mut self) {
+        self.engine.shutdown(Duration::from_secs(5)).await;
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    /// Run until the listener fails (or forever).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// The process-wide metrics recorder (installed on first use).
+pub fn metrics_handle() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| match adapter_ws::install_metrics() {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics recorder not installed; /metrics is off");
+                None
+            }
+        })
+        .clone()
+}
+
+/// Start a server with `args`.
+pub async fn start(args: ServerArgs) -> Result<RunningServer, StartError> {
+    let users: Vec<UserSeed> = match &args.fixtures {
+        Some(path) => load_fixtures(path)?,
+        None => demo_users(),
+    };
+    let store = DiskMapStore::open(&args.data)
+        .map_err(|source| StartError::Data { path: args.data.display().to_string(), source })?;
+    let store: Arc<dyn MapStore> = Arc::new(store);
+    store.seed_users(&users).await?;
+
+    let secret = match &args.jwt_secret {
+        Some(secret) => secret.clone(),
+        None => {
+            tracing::warn!("no --jwt-secret given: using the development secret; do not expose this server");
+            DEV_JWT_SECRET.to_owned()
+        }
+    };
+    let engine = Engine::new(store, engine_config(&args));
+    let door = FrontDoor::new(engine.clone(), Arc::new(JwtVerifier::new(secret.as_bytes())?), ws_config(&args));
+    let door = match metrics_handle() {
+        Some(handle) => door.with_metrics(handle),
+        None => door,
+    };
+    let router = door.router(&args.ws_path);
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|source| StartError::Listen { addr: args.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: args.listen, source })?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let serve = axum::serve(listener, router).with_graceful_shutdown(async {
+            let _ = stopped.await;
+        });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "server stopped");
+        }
+    });
+    tracing::info!(%addr, users = users.len(), "listening; WebSocket at ws://{addr}{}", args.ws_path);
+    Ok(RunningServer { addr, engine, stop: Some(stop), task })
+}
+
+fn engine_config(args: &ServerArgs) -> EngineConfig {
+    EngineConfig {
+        limits: RoomLimits { capacity: args.room_capacity, max_side: args.max_side },
+        outbox_capacity: args.outbox_capacity,
+        tick: Duration::from_millis(args.tick_ms.max(1)),
+    }
+}
+
+fn ws_config(args: &ServerArgs) -> WsConfig {
+    WsConfig {
+        max_frame_bytes: args.max_frame_bytes,
+        legacy_max_frame_bytes: args.legacy_max_frame_bytes,
+        legacy_auth: args.legacy_auth,
+        legacy_enter_deadline: Duration::from_millis(args.legacy_enter_deadline_ms),
+        rate: RateConfig { per_second: args.rate, burst: args.rate_burst, ..RateConfig::default() },
+        ping_interval: Duration::from_millis(args.ping_interval_ms.max(10)),
+        dead_peer_timeout: Duration::from_millis(args.dead_peer_ms.max(10)),
+        write_timeout: Duration::from_millis(args.write_timeout_ms.max(10)),
+        ..WsConfig::default()
+    }
+}
