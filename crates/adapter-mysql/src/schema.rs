@@ -53,12 +53,13 @@ pub(crate) async fn migrate(conn: &mut MySqlConnection) -> Result<Vec<u32>, Migr
         description: "schema bookkeeping",
         source,
     };
-    let locked: Option<i64> =
-        sqlx::query_scalar("SELECT GET_LOCK(LEFT(CONCAT('myroom_schema:', DATABASE()), 64), ?)")
-            .bind(LOCK_WAIT.as_secs())
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(bookkeeping)?;
+    let locked: Option<i64> = sqlx::query_scalar(
+        "SELECT CAST(GET_LOCK(LEFT(CONCAT('myroom_schema:', DATABASE()), 64), ?) AS SIGNED)",
+    )
+    .bind(LOCK_WAIT.as_secs())
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(bookkeeping)?;
     if locked != Some(1) {
         return Err(bookkeeping(sqlx::Error::Protocol(format!(
             "another node held the migration lock for {LOCK_WAIT:?}"
