@@ -20,6 +20,11 @@
 //! grows with every new holder, so a stale host's renew, release or snapshot
 //! write is refused.
 //!
+//! A session record counts only while its node's heartbeat key exists: a node
+//! heartbeats before it claims sessions, and when it dies its sessions vanish
+//! with it. The holder of a lease asking for it again keeps its epoch (and
+//! gets a fresh expiry); releasing a lease no longer held changes nothing.
+//!
 //! # Faults
 //!
 //! Every operation waits at most [`RedisConfig::command_timeout`] and then

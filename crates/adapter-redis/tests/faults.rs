@@ -7,11 +7,14 @@ use std::future::Future;
 use std::time::Duration;
 
 use adapter_redis::{RedisBackend, RedisConfig, RedisError};
-use common::{cleanup, config, connect, node, node_info, raw_client, session, unique_prefix};
+use common::proxy::Proxy;
+use common::{cleanup, config, connect, eventually, node, node_info, raw_client, session, unique_prefix};
 use fred::prelude::ClientLike;
 use fred::types::{ClusterHash, CustomCommand};
 use room_core::{RoomId, UserId};
-use room_ports::{HostingError, Lease, NodeRegistry, Presence, PresenceError, RegistryError, RoomHosting};
+use room_ports::{
+    Acquired, HostingError, Lease, NodeRegistry, Presence, PresenceError, RegistryError, RoomHosting,
+};
 
 /// Nothing listens here.
 const CLOSED: &str = "redis://127.0.0.1:1";
@@ -145,5 +148,54 @@ async fn the_client_survives_redis_closing_its_connection() {
         .expect("the backend reconnected under the same name");
     assert_ne!(before, after, "a new connection replaced the killed one");
     let _ = raw.quit().await;
+    cleanup(&prefix).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_fail_while_redis_is_away_and_recover_when_it_returns() {
+    let prefix = unique_prefix("outage");
+    let mut proxy = Proxy::start().await;
+    let settings = RedisConfig {
+        command_timeout: Duration::from_millis(300),
+        // Far longer than the outage: the lease must survive it.
+        lease_ttl: Duration::from_secs(60),
+        ..RedisConfig::new(proxy.url(), prefix.clone())
+    };
+    let backend = connect(settings).await;
+    let room = RoomId(3);
+    let lease = match backend.acquire(room, &node("host")).await.expect("acquire") {
+        Acquired::Granted(lease) => lease,
+        other => panic!("expected the lease, got {other:?}"),
+    };
+
+    proxy.stop().await;
+    eventually("operations to fail while Redis is away", || async {
+        match within_guard("renew while away", backend.renew(&lease)).await {
+            Err(HostingError::Unavailable(_)) => true,
+            Ok(()) => false,
+            Err(other) => panic!("expected Unavailable, got {other:?}"),
+        }
+    })
+    .await;
+    let claim = within_guard(
+        "claim while away",
+        backend.claim_session(room, UserId(1), &session("host", 1)),
+    )
+    .await;
+    assert!(matches!(claim, Err(PresenceError::Unavailable(_))), "{claim:?}");
+
+    proxy.restart().await;
+    eventually("the client to reconnect", || async {
+        within_guard("renew after return", backend.renew(&lease))
+            .await
+            .is_ok()
+    })
+    .await;
+    assert_eq!(
+        backend.holder(room).await.expect("holder"),
+        Some((node("host"), lease.epoch))
+    );
+    backend.close().await;
+    proxy.stop().await;
     cleanup(&prefix).await;
 }

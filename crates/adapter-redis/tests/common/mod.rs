@@ -2,6 +2,8 @@
 //! cleanup, and polling with a generous deadline.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
