@@ -77,6 +77,14 @@ impl Shared {
     pub(crate) fn set_publisher(&self, link: Option<Link>) {
         *self.publisher.write().unwrap_or_else(PoisonError::into_inner) = link;
     }
+
+    /// Remove the publishing channel, returning it.
+    pub(crate) fn take_publisher(&self) -> Option<Link> {
+        self.publisher
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
 }
 
 /// Resolves once `shutdown` says stop (or its sender is gone).

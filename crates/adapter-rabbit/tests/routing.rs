@@ -55,7 +55,10 @@ async fn a_node_receives_a_room_between_subscribe_and_unsubscribe_only() {
     let room = RoomId(5);
 
     host.publish(&event(5, 1, 1)).await.unwrap();
-    assert!(drain(&mut inbox, QUIET).await.is_empty(), "received a room before subscribing");
+    assert!(
+        drain(&mut inbox, QUIET).await.is_empty(),
+        "received a room before subscribing"
+    );
 
     relay.subscribe_room(room).await.unwrap();
     relay.subscribe_room(room).await.unwrap(); // idempotent
@@ -67,7 +70,10 @@ async fn a_node_receives_a_room_between_subscribe_and_unsubscribe_only() {
 
     relay.unsubscribe_room(room).await.unwrap();
     host.publish(&event(5, 1, 3)).await.unwrap();
-    assert!(drain(&mut inbox, QUIET).await.is_empty(), "received a room after unsubscribing");
+    assert!(
+        drain(&mut inbox, QUIET).await.is_empty(),
+        "received a room after unsubscribing"
+    );
 
     // Subscribing again starts the room's sequence afresh: no spurious gap.
     relay.subscribe_room(room).await.unwrap();
@@ -119,7 +125,10 @@ async fn a_command_reaches_the_host_and_its_reply_comes_back_to_the_relay() {
 
     let command = NodeMessage::Command {
         room: RoomId(3),
-        from: SessionAt { node: relay.node_id().clone(), session: SessionId(77) },
+        from: SessionAt {
+            node: relay.node_id().clone(),
+            session: SessionId(77),
+        },
         user: UserId(12),
         nickname: "ann".into(),
         frame: "MOVE 1".into(),
@@ -128,11 +137,19 @@ async fn a_command_reaches_the_host_and_its_reply_comes_back_to_the_relay() {
     let received = next(&mut host_inbox, WAIT).await;
     assert_eq!(received, BusInbound::Node(command));
 
-    let BusInbound::Node(NodeMessage::Command { from, .. }) = received else { unreachable!() };
-    let reply = NodeMessage::Reply { session: from.session, frame: "ERROR 76409".into() };
+    let BusInbound::Node(NodeMessage::Command { from, .. }) = received else {
+        unreachable!()
+    };
+    let reply = NodeMessage::Reply {
+        session: from.session,
+        frame: "ERROR 76409".into(),
+    };
     host.send_to_node(&from.node, &reply).await.unwrap();
     assert_eq!(next(&mut relay_inbox, WAIT).await, BusInbound::Node(reply));
-    assert!(drain(&mut host_inbox, QUIET).await.is_empty(), "the host got its own reply");
+    assert!(
+        drain(&mut host_inbox, QUIET).await.is_empty(),
+        "the host got its own reply"
+    );
 
     host.close(WAIT).await;
     relay.close(WAIT).await;
@@ -148,7 +165,11 @@ async fn a_close_session_order_reaches_only_the_addressed_node() {
     let mut inbox_b = b.take_inbound().unwrap();
     let mut inbox_c = c.take_inbound().unwrap();
 
-    let close = NodeMessage::CloseSession { session: SessionId(4), frame: Some("ERROR 76409".into()), code: 4001 };
+    let close = NodeMessage::CloseSession {
+        session: SessionId(4),
+        frame: Some("ERROR 76409".into()),
+        code: 4001,
+    };
     a.send_to_node(&NodeId("b".into()), &close).await.unwrap();
     a.send_to_node(&NodeId("nobody".into()), &close).await.unwrap();
     assert_eq!(next(&mut inbox_b, WAIT).await, BusInbound::Node(close));

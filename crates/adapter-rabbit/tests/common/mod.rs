@@ -18,7 +18,10 @@ pub fn amqp_url() -> String {
 
 /// A prefix no other test (or test run) uses.
 pub fn unique_prefix(test: &str) -> String {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     format!("myroom-test-{test}-{}-{nanos}", std::process::id())
 }
 
@@ -33,6 +36,7 @@ pub fn config(prefix: &str, node: &str) -> RabbitConfig {
 
 /// Connect with `config`; an unreachable broker is a test failure, never a skip.
 pub async fn connect(config: RabbitConfig) -> RabbitBus {
+    init_logs();
     let url = config.url.clone();
     match RabbitBus::connect(config).await {
         Ok(bus) => bus,
@@ -45,7 +49,13 @@ pub async fn connect(config: RabbitConfig) -> RabbitBus {
 
 /// Event `seq` of `room` from a host with `epoch`.
 pub fn event(room: u64, epoch: u64, seq: u64) -> RoomEvent {
-    RoomEvent { room: RoomId(room), epoch, seq, audience: Audience::All, frame: format!("MOVE {room} {seq}") }
+    RoomEvent {
+        room: RoomId(room),
+        epoch,
+        seq,
+        audience: Audience::All,
+        frame: format!("MOVE {room} {seq}"),
+    }
 }
 
 /// The next inbound item, or a failure after `within`.
@@ -73,7 +83,9 @@ pub async fn cleanup(prefix: &str) {
     };
     if let Ok(channel) = connection.create_channel().await {
         for name in [format!("{prefix}.rooms"), format!("{prefix}.nodes")] {
-            let _ = channel.exchange_delete(name.into(), ExchangeDeleteOptions::default()).await;
+            let _ = channel
+                .exchange_delete(name.into(), ExchangeDeleteOptions::default())
+                .await;
         }
     }
     let _ = connection.close(200, "done".into()).await;
@@ -97,14 +109,26 @@ pub fn rabbitmqctl(args: &[&str]) -> String {
 pub fn connection_pid(name: &str, within: Duration) -> String {
     let deadline = Instant::now() + within;
     loop {
-        let listing = rabbitmqctl(&["-q", "--no-table-headers", "list_connections", "pid", "client_properties"]);
+        let listing = rabbitmqctl(&[
+            "-q",
+            "--no-table-headers",
+            "list_connections",
+            "pid",
+            "client_properties",
+        ]);
         let quoted = format!("\"{name}\"");
         let found = listing.lines().find(|line| line.contains(&quoted));
         if let Some(line) = found {
-            let pid = line.split_whitespace().next().expect("a listed connection starts with its pid");
+            let pid = line
+                .split_whitespace()
+                .next()
+                .expect("a listed connection starts with its pid");
             return pid.to_string();
         }
-        assert!(Instant::now() < deadline, "connection {name} not listed by rabbitmqctl:\n{listing}");
+        assert!(
+            Instant::now() < deadline,
+            "connection {name} not listed by rabbitmqctl:\n{listing}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -119,4 +143,13 @@ pub fn queue_messages(name: &str) -> u64 {
             (fields.next() == Some(name)).then(|| fields.next()?.parse().ok())?
         })
         .unwrap_or_else(|| panic!("queue {name} not listed by rabbitmqctl:\n{listing}"))
+}
+
+/// Show the adapter's logs when `RUST_LOG` asks for them.
+pub fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::from_default_env();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
 }
