@@ -91,15 +91,21 @@ pub async fn cleanup(prefix: &str) {
     let _ = connection.close(200, "done".into()).await;
 }
 
-/// Run `rabbitmqctl` with `args`, failing the test if it cannot.
+/// Run `rabbitmqctl` with `args`, failing the test if it cannot. Where the
+/// broker runs in a container, set `MYROOM_TEST_RABBITMQCTL`, e.g.
+/// `docker exec rabbitmq rabbitmqctl`.
 pub fn rabbitmqctl(args: &[&str]) -> String {
-    let output = Command::new("rabbitmqctl")
+    let command = std::env::var("MYROOM_TEST_RABBITMQCTL").unwrap_or_else(|_| "rabbitmqctl".into());
+    let mut words = command.split_whitespace();
+    let program = words.next().expect("MYROOM_TEST_RABBITMQCTL names a command");
+    let output = Command::new(program)
+        .args(words)
         .args(args)
         .output()
-        .unwrap_or_else(|error| panic!("rabbitmqctl is required for this test: {error}"));
+        .unwrap_or_else(|error| panic!("`{command}` is required for this test: {error}"));
     assert!(
         output.status.success(),
-        "rabbitmqctl {args:?} failed: {}",
+        "{command} {args:?} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
