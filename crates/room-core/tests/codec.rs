@@ -185,6 +185,8 @@ fn room_id_that_is_not_a_non_negative_integer_is_76100() {
         r#""7.0""#,
         "-7",
         r#""18446744073709551616""#,
+        "18446744073709551616",
+        "7e0",
     ] {
         let frame = format!(r#"10{{"room_id":{id}}}"#);
         assert_eq!(client_err(&frame), 76100, "{frame:?}");

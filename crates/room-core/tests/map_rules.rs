@@ -564,3 +564,24 @@ fn moves_after_a_build_are_blocked_by_the_new_items() {
     assert_eq!(h.cell_of(OWNER), Cell::new(0, 0));
     assert_eq!(h.step(1, Direction::Down).len(), 1);
 }
+
+#[test]
+fn a_largest_grid_filled_but_for_one_cell_is_valid_and_keeps_list_order() {
+    // 4095 objects, listed in reverse: exercises list reordering on the largest input a BUILD can carry.
+    let mut d = doc(64, &[], &[]);
+    for i in 0..64 * 64 - 1 {
+        let id = format!("w{i}");
+        let item = room_core::ItemDoc {
+            name: "wall".into(),
+            x: (i + 1) % 64,
+            y: (i + 1) / 64,
+        };
+        d.objects.push((id.clone(), item));
+        d.object_list.insert(0, id);
+    }
+    let m = valid(&d);
+    assert_eq!(m.spawn(), Cell::new(0, 0));
+    assert_eq!(m.objects().len(), 4095);
+    assert_eq!(m.objects()[0].0, "w4094");
+    assert_eq!(m.objects()[4094].0, "w0");
+}
