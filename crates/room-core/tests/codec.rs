@@ -469,3 +469,41 @@ fn server_sync_whose_user_count_disagrees_is_refused() {
         Err(ErrorCode::Parse)
     );
 }
+
+// ---- MAP and ROOM objects on their own (stored maps, GET /rooms/{id}) ----------------
+
+#[test]
+fn encode_room_is_the_room_object_that_sync_carries() {
+    let mut h = Harness::with_map(example_map());
+    h.enter(1, OWNER, "owner");
+    let sync = h.try_sync(1).expect("in the room")[0].msg.encode();
+    let room = room_core::codec::encode_room(&h.room.view());
+    assert_eq!(sync, format!(r#"11{{"room":{room}}}"#));
+}
+
+#[test]
+fn map_object_reads_back_as_the_document_written() {
+    let doc = example_map().to_doc();
+    let json = room_core::codec::encode_map_doc(&doc);
+    assert_eq!(
+        json,
+        concat!(
+            r#"{"side":20,"gameList":["12"],"objectList":["w1"],"#,
+            r#""games":{"12":{"name":"Chess","x":3,"y":4}},"objects":{"w1":{"name":"wall","x":5,"y":5}}}"#
+        )
+    );
+    assert_eq!(room_core::codec::parse_map_doc(&json), Ok(doc));
+}
+
+#[test]
+fn map_object_that_is_not_the_map_shape_is_76100() {
+    for json in [
+        "",
+        "[]",
+        r#"{"side":20}"#,
+        r#"{"side":"20","gameList":[],"objectList":[],"games":{},"objects":{}}"#,
+    ] {
+        let err = room_core::codec::parse_map_doc(json).expect_err("refused");
+        assert_eq!(err.code(), ErrorCode::Parse, "{json:?}");
+    }
+}

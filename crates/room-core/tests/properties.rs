@@ -1028,6 +1028,12 @@ proptest! {
     }
 
     #[test]
+    fn every_map_document_reads_back_as_itself(doc in prop_oneof![any_doc(), build_doc()]) {
+        let json = room_core::codec::encode_map_doc(&doc);
+        prop_assert_eq!(room_core::codec::parse_map_doc(&json), Ok(doc));
+    }
+
+    #[test]
     fn any_text_parses_or_is_refused_with_76100_or_76900(frame in prop_oneof![any::<String>(), garbage_frame()]) {
         match parse_client_frame(&frame) {
             Ok(msg) => prop_assert_eq!(parse_client_frame(&msg.encode()), Ok(msg)),
