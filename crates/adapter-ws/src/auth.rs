@@ -71,28 +71,39 @@ impl Authenticate for JwtVerifier {
         if token.is_empty() {
             return Err(AuthError::Missing);
         }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|e| {
-            match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
-                _ => AuthError::Invalid(e.to_string()),
-            }
+        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|e| match e
+            .kind()
+        {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+            _ => AuthError::Invalid(e.to_string()),
         })?;
         let nickname = data.claims.nickname;
         let chars = nickname.chars().count();
         if chars == 0 || chars > MAX_NICKNAME_CHARS {
-            return Err(AuthError::Invalid(format!("nickname must be 1..={MAX_NICKNAME_CHARS} characters")));
+            return Err(AuthError::Invalid(format!(
+                "nickname must be 1..={MAX_NICKNAME_CHARS} characters"
+            )));
         }
-        Ok(Identity { user: UserId(data.claims.idx), nickname })
+        Ok(Identity {
+            user: UserId(data.claims.idx),
+            nickname,
+        })
     }
 }
 
 /// Sign a token for `user` (development login, tools and tests).
-pub fn sign_token(secret: &[u8], user: UserId, nickname: &str, exp: Option<u64>) -> Result<String, AuthError> {
+pub fn sign_token(
+    secret: &[u8],
+    user: UserId,
+    nickname: &str,
+    exp: Option<u64>,
+) -> Result<String, AuthError> {
     let mut claims = serde_json::json!({ "idx": user.0, "nickname": nickname });
     if let Some(exp) = exp {
         claims["exp"] = exp.into();
     }
-    let key = jsonwebtoken::EncodingKey::from_secret(secret).map_err(|e| AuthError::Invalid(e.to_string()))?;
+    let key =
+        jsonwebtoken::EncodingKey::from_secret(secret).map_err(|e| AuthError::Invalid(e.to_string()))?;
     jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::HS256), &claims, &key)
         .map_err(|e| AuthError::Invalid(e.to_string()))
 }
@@ -114,14 +125,23 @@ mod tests {
     fn a_signed_token_names_its_user() {
         let verifier = JwtVerifier::new(b"s").unwrap();
         let token = sign_token(b"s", UserId(3), "guest", None).unwrap();
-        assert_eq!(verifier.authenticate(&token).unwrap(), Identity { user: UserId(3), nickname: "guest".into() });
+        assert_eq!(
+            verifier.authenticate(&token).unwrap(),
+            Identity {
+                user: UserId(3),
+                nickname: "guest".into()
+            }
+        );
     }
 
     #[test]
     fn a_token_signed_with_another_secret_is_invalid() {
         let verifier = JwtVerifier::new(b"s").unwrap();
         let token = sign_token(b"other", UserId(3), "guest", None).unwrap();
-        assert!(matches!(verifier.authenticate(&token), Err(AuthError::Invalid(_))));
+        assert!(matches!(
+            verifier.authenticate(&token),
+            Err(AuthError::Invalid(_))
+        ));
     }
 
     #[test]

@@ -7,12 +7,12 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use room_core::{parse_client_frame, ClientMsg, ErrorCode, ServerMsg};
-use room_node::{queue_message, CloseReason, Engine, Frame, Next, Outbox, Session};
+use room_core::{ClientMsg, ErrorCode, ServerMsg, parse_client_frame};
+use room_node::{CloseReason, Engine, Frame, Next, Outbox, Session, queue_message};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite;
 
-use crate::auth::{strip_bearer, Authenticate, Identity};
+use crate::auth::{Authenticate, Identity, strip_bearer};
 use crate::config::WsConfig;
 use crate::metrics_names as m;
 use crate::rate::{RateLimiter, Verdict};
@@ -40,7 +40,12 @@ enum Stop {
 }
 
 /// Serve one upgraded socket until it closes.
-pub(crate) async fn serve(socket: WebSocket, ctx: ConnectionContext, identity: Option<Identity>, batch: bool) {
+pub(crate) async fn serve(
+    socket: WebSocket,
+    ctx: ConnectionContext,
+    identity: Option<Identity>,
+    batch: bool,
+) {
     metrics::gauge!(m::CONNECTIONS).increment(1.0);
     let (sink, stream) = socket.split();
     let outbox = ctx.engine.new_outbox();
@@ -48,10 +53,21 @@ pub(crate) async fn serve(socket: WebSocket, ctx: ConnectionContext, identity: O
     let mut writer = tokio::spawn(write_loop(sink, outbox.clone(), tick, ctx.config.clone()));
 
     let auth = match identity {
-        Some(identity) => Auth::Ready(ctx.engine.open_session_with_outbox(identity.user, identity.nickname, outbox.clone())),
-        None => Auth::Pending { deadline: Instant::now() + ctx.config.legacy_enter_deadline },
+        Some(identity) => Auth::Ready(ctx.engine.open_session_with_outbox(
+            identity.user,
+            identity.nickname,
+            outbox.clone(),
+        )),
+        None => Auth::Pending {
+            deadline: Instant::now() + ctx.config.legacy_enter_deadline,
+        },
     };
-    let mut reader = Reader { ctx: &ctx, outbox: &outbox, auth, stream };
+    let mut reader = Reader {
+        ctx: &ctx,
+        outbox: &outbox,
+        auth,
+        stream,
+    };
     let stop = tokio::select! {
         stop = reader.run() => stop,
         _ = &mut writer => Stop::Closing,
@@ -169,11 +185,21 @@ impl Reader<'_> {
         match &mut self.auth {
             Auth::Pending { .. } => self.on_unauthenticated(msg).await,
             Auth::Ready(session) => {
-                if let ClientMsg::Enter { authorization: Some(token), .. } = &msg {
-                    let same_user =
-                        self.ctx.auth.authenticate(strip_bearer(token)).is_ok_and(|id| id.user == session.user());
+                if let ClientMsg::Enter {
+                    authorization: Some(token),
+                    ..
+                } = &msg
+                {
+                    let same_user = self
+                        .ctx
+                        .auth
+                        .authenticate(strip_bearer(token))
+                        .is_ok_and(|id| id.user == session.user());
                     if !same_user {
-                        self.error(ErrorCode::Unauthorized, "authorization does not name the connected user");
+                        self.error(
+                            ErrorCode::Unauthorized,
+                            "authorization does not name the connected user",
+                        );
                         return None;
                     }
                 }
@@ -185,7 +211,10 @@ impl Reader<'_> {
 
     async fn on_unauthenticated(&mut self, msg: ClientMsg) {
         let ClientMsg::Enter { authorization, .. } = &msg else {
-            self.error(ErrorCode::NotInRoom, "not in a room yet: send ENTER with authorization first");
+            self.error(
+                ErrorCode::NotInRoom,
+                "not in a room yet: send ENTER with authorization first",
+            );
             return;
         };
         let Some(token) = authorization else {
@@ -194,8 +223,11 @@ impl Reader<'_> {
         };
         match self.ctx.auth.authenticate(strip_bearer(token)) {
             Ok(identity) => {
-                let mut session =
-                    self.ctx.engine.open_session_with_outbox(identity.user, identity.nickname, self.outbox.clone());
+                let mut session = self.ctx.engine.open_session_with_outbox(
+                    identity.user,
+                    identity.nickname,
+                    self.outbox.clone(),
+                );
                 session.handle(msg).await;
                 self.auth = Auth::Ready(session);
             }
@@ -263,8 +295,13 @@ async fn write_loop(mut sink: Sink, outbox: Arc<Outbox>, tick: Option<Duration>,
                 }
             },
             Next::Close(reason) => {
-                metrics::counter!(m::CLOSES, "code" => reason.code().to_string()).increment(1);
-                let frame = CloseFrame { code: reason.code(), reason: Utf8Bytes::from_static(reason.text()) };
+                if reason != CloseReason::TooSlow {
+                    metrics::counter!(m::CLOSES, "code" => reason.code().to_string()).increment(1);
+                }
+                let frame = CloseFrame {
+                    code: reason.code(),
+                    reason: Utf8Bytes::from_static(reason.text()),
+                };
                 let _ = send_timed(&mut sink, Message::Close(Some(frame)), &config).await;
                 return;
             }

@@ -44,15 +44,27 @@ mod tests {
     fn header_wins_over_query_and_subprotocol() {
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer h"));
-        headers.insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("myroom.v1, bearer.p"));
-        assert_eq!(presented_token(&headers, Some("q")), PresentedToken::Some("h".into()));
+        headers.insert(
+            SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static("myroom.v1, bearer.p"),
+        );
+        assert_eq!(
+            presented_token(&headers, Some("q")),
+            PresentedToken::Some("h".into())
+        );
     }
 
     #[test]
     fn token_is_read_from_the_bearer_subprotocol() {
         let mut headers = HeaderMap::new();
-        headers.insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("myroom.v1, bearer.abc.def.ghi"));
-        assert_eq!(presented_token(&headers, None), PresentedToken::Some("abc.def.ghi".into()));
+        headers.insert(
+            SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static("myroom.v1, bearer.abc.def.ghi"),
+        );
+        assert_eq!(
+            presented_token(&headers, None),
+            PresentedToken::Some("abc.def.ghi".into())
+        );
     }
 
     #[test]

@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
-use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use room_core::RoomId;
 use room_node::Engine;
@@ -37,7 +37,13 @@ impl FrontDoor {
     /// checks the engine's map store until more checks are added.
     pub fn new(engine: Engine, auth: Arc<dyn Authenticate>, config: WsConfig) -> FrontDoor {
         let store: Arc<dyn ReadinessCheck> = Arc::new(StoreReady(engine.store().clone()));
-        FrontDoor { engine, auth, config: Arc::new(config), metrics: None, readiness: Arc::new(vec![store]) }
+        FrontDoor {
+            engine,
+            auth,
+            config: Arc::new(config),
+            metrics: None,
+            readiness: Arc::new(vec![store]),
+        }
     }
 
     /// Serve `/metrics` from this Prometheus recorder.
@@ -91,7 +97,11 @@ async fn upgrade(
     };
     let batch = query.get("batch").is_some_and(|v| v == "1" || v == "true");
     let config = &door.config;
-    let ctx = ConnectionContext { engine: door.engine.clone(), auth: door.auth.clone(), config: door.config.clone() };
+    let ctx = ConnectionContext {
+        engine: door.engine.clone(),
+        auth: door.auth.clone(),
+        config: door.config.clone(),
+    };
     ws.protocols([SUBPROTOCOL])
         .read_buffer_size(config.read_buffer_bytes)
         .write_buffer_size(config.write_buffer_bytes)
@@ -102,7 +112,12 @@ async fn upgrade(
 
 fn unauthorized(reason: String) -> Response {
     metrics::counter!(m::UNAUTHORIZED).increment(1);
-    (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], reason).into_response()
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        reason,
+    )
+        .into_response()
 }
 
 async fn readyz(State(door): State<FrontDoor>) -> Response {
@@ -118,15 +133,21 @@ async fn readyz(State(door): State<FrontDoor>) -> Response {
         ready &= status == "ok";
         report.insert(check.name().to_owned(), status.into());
     }
-    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, axum::Json(serde_json::Value::Object(report))).into_response()
 }
 
 async fn metrics(State(door): State<FrontDoor>) -> Response {
     match &door.metrics {
-        Some(handle) => {
-            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response()
-        }
+        Some(handle) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            handle.render(),
+        )
+            .into_response(),
         None => (StatusCode::NOT_FOUND, "metrics are not enabled").into_response(),
     }
 }
@@ -136,9 +157,11 @@ async fn room(State(door): State<FrontDoor>, Path(id): Path<String>) -> Response
         return (StatusCode::BAD_REQUEST, "room id must be a number").into_response();
     };
     match door.engine.room_view(RoomId(id)).await {
-        Ok(Some(view)) => {
-            ([(header::CONTENT_TYPE, "application/json")], room_core::codec::encode_room(&view)).into_response()
-        }
+        Ok(Some(view)) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            room_core::codec::encode_room(&view),
+        )
+            .into_response(),
         Ok(None) => (StatusCode::NOT_FOUND, "no such room").into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
     }
@@ -146,7 +169,9 @@ async fn room(State(door): State<FrontDoor>, Path(id): Path<String>) -> Response
 
 /// Install the process-wide Prometheus recorder and keep its histograms trimmed.
 pub fn install_metrics() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
-    let seconds = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
+    let seconds = [
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+    ];
     let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
         .set_buckets_for_metric(
             metrics_exporter_prometheus::Matcher::Full(room_node::metrics_names::COMMAND_SECONDS.to_owned()),

@@ -3,6 +3,6 @@
 /// Gauge: open WebSocket connections.
 pub const CONNECTIONS: &str = "myroom_connections";
 /// Counter: server-initiated closes, label `code` (WebSocket close code).
-pub const CLOSES: &str = "myroom_closes_total";
+pub use room_node::metrics_names::CLOSES;
 /// Counter: upgrades refused with 401.
 pub const UNAUTHORIZED: &str = "myroom_unauthorized_total";

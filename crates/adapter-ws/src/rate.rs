@@ -19,7 +19,12 @@ pub struct RateConfig {
 
 impl Default for RateConfig {
     fn default() -> Self {
-        RateConfig { per_second: 30, burst: 60, flood_factor: 3, flood_seconds: 5 }
+        RateConfig {
+            per_second: 30,
+            burst: 60,
+            flood_factor: 3,
+            flood_seconds: 5,
+        }
     }
 }
 
@@ -69,13 +74,15 @@ impl RateLimiter {
         }
         let elapsed = now.saturating_duration_since(self.last_refill).as_secs_f64();
         self.last_refill = now;
-        self.tokens = (self.tokens + elapsed * f64::from(self.config.per_second)).min(f64::from(self.config.burst));
+        self.tokens =
+            (self.tokens + elapsed * f64::from(self.config.per_second)).min(f64::from(self.config.burst));
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             return Verdict::Allow;
         }
-        let warned_recently =
-            self.last_warning.is_some_and(|at| now.saturating_duration_since(at) < Duration::from_secs(1));
+        let warned_recently = self
+            .last_warning
+            .is_some_and(|at| now.saturating_duration_since(at) < Duration::from_secs(1));
         if warned_recently {
             Verdict::Drop
         } else {
@@ -127,7 +134,13 @@ mod tests {
     #[test]
     fn tokens_refill_at_the_configured_rate() {
         let start = Instant::now();
-        let mut limiter = RateLimiter::new(RateConfig { burst: 1, ..RateConfig::default() }, start);
+        let mut limiter = RateLimiter::new(
+            RateConfig {
+                burst: 1,
+                ..RateConfig::default()
+            },
+            start,
+        );
         assert_eq!(limiter.check(start), Verdict::Allow);
         assert_ne!(limiter.check(at(start, 10)), Verdict::Allow);
         assert_eq!(limiter.check(at(start, 50)), Verdict::Allow);

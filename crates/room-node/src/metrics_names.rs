@@ -18,3 +18,5 @@ pub const SESSIONS: &str = "myroom_sessions";
 pub const COMMAND_SECONDS: &str = "myroom_command_seconds";
 /// Counter: calls to a backing service made while handling a MOVE (should stay 0).
 pub const MOVE_BACKEND_CALLS: &str = "myroom_move_backend_calls_total";
+/// Counter: server-initiated socket closes, label `code` (WebSocket close code).
+pub const CLOSES: &str = "myroom_closes_total";

@@ -154,6 +154,8 @@ impl Outbox {
             if state.queue.len() >= self.capacity {
                 state.queue.clear();
                 state.closing = Some(CloseReason::TooSlow);
+                // Counted here: the writer is usually stuck and may never get to send the close frame.
+                metrics::counter!(crate::metrics_names::CLOSES, "code" => "1013").increment(1);
                 drop(state);
                 self.notify.notify_one();
                 return Pushed::Dropped;

@@ -1,0 +1,123 @@
+//! PROTOCOL.md §5: BUILD rules, storage before telling, survival across restarts.
+
+mod common;
+
+use common::{TestServer, args_for};
+use room_core::{Cell, ErrorCode, ServerMsg};
+
+const CHESS_AND_WALL: &str = r#"40{"map":{"side":6,"gameList":["12"],"objectList":["w1"],
+  "games":{"12":{"name":"Chess","x":0,"y":0}},"objects":{"w1":{"name":"wall","x":1,"y":0}}}}"#;
+
+#[tokio::test]
+async fn owner_build_is_synced_to_everyone_at_spawn() {
+    let server = TestServer::start().await;
+    let mut owner = server.connect(1).await;
+    owner.enter(1).await;
+    let mut guest = server.connect(2).await;
+    guest.enter(1).await;
+    owner.next_msg().await;
+    guest.send(r#"20{"direction":2}"#).await;
+    guest.next_msg().await;
+    owner.next_msg().await;
+
+    owner.send(&CHESS_AND_WALL.replace('\n', "")).await;
+    for client in [&mut owner, &mut guest] {
+        match client.next_msg().await {
+            ServerMsg::Sync { room } => {
+                assert_eq!(room.map.side(), 6);
+                assert!(
+                    room.users.iter().all(|u| u.cell == Cell::new(2, 0)),
+                    "{:?}",
+                    room.users
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn build_from_a_guest_is_76403() {
+    let server = TestServer::start().await;
+    let mut guest = server.connect(2).await;
+    guest.enter(1).await;
+    guest.send(&CHESS_AND_WALL.replace('\n', "")).await;
+    guest.expect_error(ErrorCode::Forbidden).await;
+}
+
+#[tokio::test]
+async fn build_with_an_unowned_game_is_76403() {
+    let server = TestServer::start().await;
+    let mut owner = server.connect(1).await;
+    owner.enter(1).await;
+    owner
+        .send(&CHESS_AND_WALL.replace('\n', "").replace("12", "14"))
+        .await;
+    owner.expect_error(ErrorCode::Forbidden).await;
+}
+
+#[tokio::test]
+async fn build_with_a_broken_structure_is_76410_and_changes_nothing() {
+    let server = TestServer::start().await;
+    let mut owner = server.connect(1).await;
+    owner.enter(1).await;
+    let overlapping = CHESS_AND_WALL
+        .replace('\n', "")
+        .replace(r#""x":1,"y":0"#, r#""x":0,"y":0"#);
+    let too_big = CHESS_AND_WALL
+        .replace('\n', "")
+        .replace(r#""side":6"#, r#""side":65"#);
+    let off_grid = CHESS_AND_WALL
+        .replace('\n', "")
+        .replace(r#""x":1,"y":0"#, r#""x":6,"y":0"#);
+    for frame in [overlapping, too_big, off_grid] {
+        owner.send(&frame).await;
+        owner.expect_error(ErrorCode::InvalidMap).await;
+    }
+    owner.send("11").await;
+    assert!(matches!(owner.next_msg().await, ServerMsg::Sync { room } if room.map.side() == 20));
+}
+
+#[tokio::test]
+async fn a_guest_with_a_broken_map_hears_76403_first() {
+    let server = TestServer::start().await;
+    let mut guest = server.connect(2).await;
+    guest.enter(1).await;
+    guest
+        .send(
+            &CHESS_AND_WALL
+                .replace('\n', "")
+                .replace(r#""side":6"#, r#""side":1"#),
+        )
+        .await;
+    guest.expect_error(ErrorCode::Forbidden).await;
+}
+
+#[tokio::test]
+async fn an_accepted_build_survives_a_server_restart() {
+    let server = TestServer::start().await;
+    let dir = server.dir.clone();
+    let mut owner = server.connect(1).await;
+    owner.enter(1).await;
+    owner.send(&CHESS_AND_WALL.replace('\n', "")).await;
+    assert!(matches!(owner.next_msg().await, ServerMsg::Sync { .. }));
+    drop(owner);
+    server.server.shutdown().await;
+
+    let restarted = myroom::app::start(args_for(&dir)).await.unwrap();
+    let mut again = common::Client::connect(&format!(
+        "ws://{}/library?token={}",
+        restarted.addr(),
+        common::token(2)
+    ))
+    .await
+    .unwrap();
+    match again.enter(1).await {
+        ServerMsg::Sync { room } => {
+            assert_eq!(room.map.side(), 6);
+            assert_eq!(room.map.games().len(), 1);
+            assert_eq!(room.users[0].cell, Cell::new(2, 0));
+        }
+        other => panic!("{other:?}"),
+    }
+}
