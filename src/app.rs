@@ -12,7 +12,8 @@ use room_ports::{MapStore, UserSeed};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::fixtures::{demo_users, load_fixtures, FixturesError};
+use crate::fixtures::{FixturesError, demo_users, load_fixtures};
+use crate::pending_store::PendingStore;
 use crate::settings::ServerArgs;
 
 /// The secret used when none is configured: fine on a laptop, never in production.
@@ -103,10 +104,7 @@ pub async fn start(args: ServerArgs) -> Result<RunningServer, StartError> {
         Some(path) => load_fixtures(path)?,
         None => demo_users(),
     };
-    let store = DiskMapStore::open(&args.data)
-        .map_err(|source| StartError::Data { path: args.data.display().to_string(), source })?;
-    let store: Arc<dyn MapStore> = Arc::new(store);
-    store.seed_users(&users).await?;
+    let store = open_store(&args, &users).await?;
 
     let secret = match &args.jwt_secret {
         Some(secret) => secret.clone(),
@@ -116,17 +114,38 @@ pub async fn start(args: ServerArgs) -> Result<RunningServer, StartError> {
         }
     };
     let engine = Engine::new(store, engine_config(&args));
-    let door = FrontDoor::new(engine.clone(), Arc::new(JwtVerifier::new(secret.as_bytes())?), ws_config(&args));
+    let verifier = Arc::new(JwtVerifier::new(secret.as_bytes())?);
+    let door = FrontDoor::new(engine.clone(), verifier.clone(), ws_config(&args));
     let door = match metrics_handle() {
         Some(handle) => door.with_metrics(handle),
         None => door,
     };
-    let router = door.router(&args.ws_path);
+    let dev_login = crate::settings::dev_login_enabled(&args);
+    if dev_login {
+        tracing::warn!(
+            "development login is on: anyone who can reach this server can sign in as any user \
+             (POST /dev/token); turn it off with --dev-login=false"
+        );
+    }
+    let web = crate::web::router(crate::web::WebOptions {
+        store: engine.store().clone(),
+        auth: verifier,
+        secret: secret.clone().into_bytes(),
+        dev_login,
+        ws_path: args.ws_path.clone(),
+    });
+    let router = door.router(&args.ws_path).merge(web);
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .map_err(|source| StartError::Listen { addr: args.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: args.listen, source })?;
+        .map_err(|source| StartError::Listen {
+            addr: args.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen {
+        addr: args.listen,
+        source,
+    })?;
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let serve = axum::serve(listener, router).with_graceful_shutdown(async {
@@ -137,12 +156,52 @@ pub async fn start(args: ServerArgs) -> Result<RunningServer, StartError> {
         }
     });
     tracing::info!(%addr, users = users.len(), "listening; WebSocket at ws://{addr}{}", args.ws_path);
-    Ok(RunningServer { addr, engine, stop: Some(stop), task })
+    Ok(RunningServer {
+        addr,
+        engine,
+        stop: Some(stop),
+        task,
+    })
+}
+
+/// The embedded disk store, seeded now; or MySQL, connected (and seeded) in
+/// the background so the server listens, and says it is not ready, meanwhile.
+async fn open_store(args: &ServerArgs, users: &[UserSeed]) -> Result<Arc<dyn MapStore>, StartError> {
+    let Some(url) = &args.mysql else {
+        let store = DiskMapStore::open(&args.data).map_err(|source| StartError::Data {
+            path: args.data.display().to_string(),
+            source,
+        })?;
+        store.seed_users(users).await?;
+        return Ok(Arc::new(store));
+    };
+    let pending = Arc::new(PendingStore::new("MySQL"));
+    let config = adapter_mysql::MysqlConfig::new(url.clone());
+    let (users, ready) = (users.to_vec(), pending.clone());
+    tokio::spawn(async move {
+        let store = match adapter_mysql::MysqlStore::connect_with_retry(config, Default::default()).await {
+            Ok(store) => store,
+            Err(e) => {
+                tracing::error!(error = %e, "MySQL cannot be used; maps cannot be loaded or stored");
+                return;
+            }
+        };
+        tracing::info!(target = store.target(), "connected to MySQL");
+        while let Err(e) = store.seed_users(&users).await {
+            tracing::warn!(error = %e, "cannot seed users into MySQL yet; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        ready.set(Arc::new(store));
+    });
+    Ok(pending)
 }
 
 fn engine_config(args: &ServerArgs) -> EngineConfig {
     EngineConfig {
-        limits: RoomLimits { capacity: args.room_capacity, max_side: args.max_side },
+        limits: RoomLimits {
+            capacity: args.room_capacity,
+            max_side: args.max_side,
+        },
         outbox_capacity: args.outbox_capacity,
         tick: Duration::from_millis(args.tick_ms.max(1)),
     }
@@ -154,7 +213,11 @@ fn ws_config(args: &ServerArgs) -> WsConfig {
         legacy_max_frame_bytes: args.legacy_max_frame_bytes,
         legacy_auth: args.legacy_auth,
         legacy_enter_deadline: Duration::from_millis(args.legacy_enter_deadline_ms),
-        rate: RateConfig { per_second: args.rate, burst: args.rate_burst, ..RateConfig::default() },
+        rate: RateConfig {
+            per_second: args.rate,
+            burst: args.rate_burst,
+            ..RateConfig::default()
+        },
         ping_interval: Duration::from_millis(args.ping_interval_ms.max(10)),
         dead_peer_timeout: Duration::from_millis(args.dead_peer_ms.max(10)),
         write_timeout: Duration::from_millis(args.write_timeout_ms.max(10)),

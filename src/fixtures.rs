@@ -57,7 +57,10 @@ enum GameJson {
 /// Read and check a fixtures file.
 pub fn load_fixtures(path: &Path) -> Result<Vec<UserSeed>, FixturesError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| FixturesError::Read { path: shown.clone(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| FixturesError::Read {
+        path: shown.clone(),
+        source,
+    })?;
     parse_fixtures(&text).map_err(|reason| FixturesError::Invalid { path: shown, reason })
 }
 
@@ -78,25 +81,53 @@ pub fn parse_fixtures(text: &str) -> Result<Vec<UserSeed>, String> {
             .games
             .into_iter()
             .map(|game| match game {
-                GameJson::Id(id) => GameInfo { id: GameId(id), name: format!("Game {id}") },
+                GameJson::Id(id) => GameInfo {
+                    id: GameId(id),
+                    name: format!("Game {id}"),
+                },
                 GameJson::Named { id, name } => GameInfo { id: GameId(id), name },
             })
             .collect::<Vec<_>>();
-        if let Some(bad) = games.iter().find(|g| g.name.is_empty() || g.name.chars().count() > 64) {
-            return Err(format!("user {}: game {} name must be 1..=64 characters", user.idx, bad.id));
+        if let Some(bad) = games
+            .iter()
+            .find(|g| g.name.is_empty() || g.name.chars().count() > 64)
+        {
+            return Err(format!(
+                "user {}: game {} name must be 1..=64 characters",
+                user.idx, bad.id
+            ));
         }
-        seeds.push(UserSeed { user: UserId(user.idx), nickname: user.nickname, games });
+        seeds.push(UserSeed {
+            user: UserId(user.idx),
+            nickname: user.nickname,
+            games,
+        });
     }
     Ok(seeds)
 }
 
 /// The users of the embedded default, so a first run has someone to sign in as.
 pub fn demo_users() -> Vec<UserSeed> {
-    let game = |id: u64, name: &str| GameInfo { id: GameId(id), name: name.to_owned() };
+    let game = |id: u64, name: &str| GameInfo {
+        id: GameId(id),
+        name: name.to_owned(),
+    };
     vec![
-        UserSeed { user: UserId(1), nickname: "alice".into(), games: vec![game(12, "Chess"), game(13, "Go")] },
-        UserSeed { user: UserId(2), nickname: "bob".into(), games: vec![game(14, "Poker")] },
-        UserSeed { user: UserId(3), nickname: "carol".into(), games: vec![game(12, "Chess"), game(15, "Tetris")] },
+        UserSeed {
+            user: UserId(1),
+            nickname: "alice".into(),
+            games: vec![game(12, "Chess"), game(13, "Go")],
+        },
+        UserSeed {
+            user: UserId(2),
+            nickname: "bob".into(),
+            games: vec![game(14, "Poker")],
+        },
+        UserSeed {
+            user: UserId(3),
+            nickname: "carol".into(),
+            games: vec![game(12, "Chess"), game(15, "Tetris")],
+        },
     ]
 }
 
@@ -112,12 +143,19 @@ mod tests {
         .unwrap();
         assert_eq!(seeds.len(), 2);
         assert_eq!(seeds[0].games[0].name, "Game 12");
-        assert_eq!(seeds[0].games[1], GameInfo { id: GameId(13), name: "Go".into() });
+        assert_eq!(
+            seeds[0].games[1],
+            GameInfo {
+                id: GameId(13),
+                name: "Go".into()
+            }
+        );
     }
 
     #[test]
     fn a_duplicate_user_is_named_in_the_error() {
-        let err = parse_fixtures(r#"{"users":[{"idx":1,"nickname":"a"},{"idx":1,"nickname":"b"}]}"#).unwrap_err();
+        let err =
+            parse_fixtures(r#"{"users":[{"idx":1,"nickname":"a"},{"idx":1,"nickname":"b"}]}"#).unwrap_err();
         assert!(err.contains("idx 1"), "{err}");
     }
 

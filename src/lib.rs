@@ -9,4 +9,6 @@
 
 pub mod app;
 pub mod fixtures;
+pub mod pending_store;
 pub mod settings;
+pub mod web;

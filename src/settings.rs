@@ -31,6 +31,18 @@ pub struct ServerArgs {
     #[arg(long, env = "MYROOM_DATA", default_value = "data")]
     pub data: PathBuf,
 
+    /// Keep users, games and maps in MySQL/MariaDB at this URL
+    /// (mysql://user:password@host:3306/database) instead of the embedded store.
+    #[arg(long, env = "MYROOM_MYSQL_URL", hide_env_values = true)]
+    pub mysql: Option<String>,
+
+    /// Development login: the page lists the users and `POST /dev/token` signs a
+    /// token for any of them. On by default on the embedded default, off when a
+    /// backend is configured; `--dev-login` (or `--dev-login=true`) forces it on,
+    /// `--dev-login=false` off. Never on a server others can reach.
+    #[arg(long, env = "MYROOM_DEV_LOGIN", num_args = 0..=1, default_missing_value = "true")]
+    pub dev_login: Option<bool>,
+
     /// Accept sockets without a token; they authenticate in ENTER (PROTOCOL.md §1, legacy mode).
     #[arg(long, env = "MYROOM_LEGACY_AUTH")]
     pub legacy_auth: bool,
@@ -88,5 +100,34 @@ impl ServerArgs {
     /// The settings of a server started with no flags and no environment.
     pub fn defaults() -> ServerArgs {
         ServerArgs::parse_from(["server"])
+    }
+}
+
+/// Whether the development login (`/dev/users`, `/dev/token`) is served: as
+/// `--dev-login` says if given, else on exactly when no backend is configured.
+pub fn dev_login_enabled(args: &ServerArgs) -> bool {
+    args.dev_login.unwrap_or(!uses_backend(args))
+}
+
+/// Whether a backing service (MySQL) is configured.
+fn uses_backend(args: &ServerArgs) -> bool {
+    args.mysql.is_some()
+}
+
+#[cfg(test)]
+mod dev_login_tests {
+    use super::*;
+
+    #[test]
+    fn dev_login_is_on_by_default_on_the_embedded_default_and_can_be_forced() {
+        assert!(dev_login_enabled(&ServerArgs::parse_from(["server"])));
+        assert!(dev_login_enabled(&ServerArgs::parse_from([
+            "server",
+            "--dev-login"
+        ])));
+        assert!(!dev_login_enabled(&ServerArgs::parse_from([
+            "server",
+            "--dev-login=false"
+        ])));
     }
 }

@@ -638,7 +638,7 @@
     if (ctx.measureText(text).width <= maxWidth) return text;
     let cut = text;
     while (cut.length > 1 && ctx.measureText(`${cut}…`).width > maxWidth) cut = cut.slice(0, -1);
-    return `${cut}…`;
+    return cut.length > 1 ? `${cut}…` : cut;
   }
 
   function drawItem(item, x, y, ghost) {
@@ -658,12 +658,20 @@
       }
       ctx.stroke();
     }
-    const size = Math.max(8, Math.min(14, Math.floor(cell * 0.3)));
+    // The name, as large as fits (down to 7px), then cut with an ellipsis.
+    const room = cell - 2 * pad - 2;
+    let size = Math.max(7, Math.min(14, Math.floor(cell * 0.32)));
     ctx.font = `600 ${size}px system-ui, sans-serif`;
+    while (size > 7 && ctx.measureText(item.name).width > room) {
+      size -= 1;
+      ctx.font = `600 ${size}px system-ui, sans-serif`;
+    }
     ctx.textAlign = 'center';
     ctx.textBaseline = 'middle';
-    ctx.fillStyle = item.kind === 'object' ? '#f1f2f5' : '#3b2a05';
-    ctx.fillText(fitText(item.name, cell - 2 * pad - 2), x * cell + cell / 2, y * cell + cell / 2);
+    ctx.fillStyle = item.kind === 'object' ? '#e4e6eb' : '#3b2a05';
+    const text = fitText(item.name, room);
+    // A wall too small to name is plain wall; a game keeps at least its initial.
+    if (item.kind === 'game' || text === item.name) ctx.fillText(text, x * cell + cell / 2, y * cell + cell / 2);
     ctx.globalAlpha = 1;
   }
 

@@ -1,6 +1,8 @@
 //! End-to-end harness: a real server on a loopback port, real WebSocket clients.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
