@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # The project's test command (README "Test"): start (or install) the backing
-# services, then run every test of the workspace against them.
+# services, run every test of the workspace against them, then the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/services.sh
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "[test] installing node and npm for the browser tests" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+./scripts/browser-tests.sh
