@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::EngineConfig;
 use crate::metrics_names as m;
+use crate::observer::{Observers, RoomObserver};
 use crate::outbox::{CloseReason, Outbox};
 use crate::room_task::{self, RoomMsg, RoomSender};
 use crate::session::Session;
@@ -25,27 +26,27 @@ pub struct Engine {
 pub(crate) struct Shared {
     pub(crate) config: EngineConfig,
     pub(crate) store: Arc<dyn MapStore>,
+    pub(crate) observers: Observers,
     rooms: Mutex<HashMap<RoomId, RoomSender>>,
     sessions: Mutex<HashMap<SessionId, Arc<Outbox>>>,
     next_session: AtomicU64,
 }
 
 impl Engine {
-    /// An engine keeping maps in `store`.
+    /// An engine keeping maps in `store`, with no observer. The same as
+    /// `Engine::builder(store).config(config).build()`.
     pub fn new(store: Arc<dyn MapStore>, config: EngineConfig) -> Engine {
-        // Session ids must not collide across nodes; the upper half is random per process.
-        let random = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
-        let shared = Shared {
-            config,
+        Engine::builder(store).config(config).build()
+    }
+
+    /// Start building an engine that keeps maps in `store`: any [`MapStore`],
+    /// such as [`DiskMapStore`](crate::DiskMapStore),
+    /// [`MemoryMapStore`](crate::memory::MemoryMapStore) or adapter-mysql's `MysqlStore`.
+    pub fn builder(store: Arc<dyn MapStore>) -> EngineBuilder {
+        EngineBuilder {
             store,
-            rooms: Mutex::new(HashMap::new()),
-            sessions: Mutex::new(HashMap::new()),
-            next_session: AtomicU64::new(random & 0xFFFF_FFFF_0000_0000),
-        };
-        Engine {
-            shared: Arc::new(shared),
+            config: EngineConfig::default(),
+            observers: Observers::default(),
         }
     }
 
@@ -152,6 +153,59 @@ impl Engine {
         rooms.insert(room, sender.clone());
         tokio::spawn(room_task::run(room, self.shared.clone(), sender.clone(), inbox));
         sender
+    }
+}
+
+/// How an [`Engine`] is put together: its store, settings and observers.
+///
+/// ```
+/// use std::sync::Arc;
+/// use room_node::{Engine, EngineConfig, RoomEvent, memory::MemoryMapStore};
+///
+/// let engine = Engine::builder(Arc::new(MemoryMapStore::new()))
+///     .config(EngineConfig { outbox_capacity: 256, ..EngineConfig::default() })
+///     .observer(Arc::new(|event: &RoomEvent| println!("{event:?}")))
+///     .build();
+/// assert_eq!(engine.config().outbox_capacity, 256);
+/// ```
+#[must_use = "an engine builder does nothing until `build` is called"]
+pub struct EngineBuilder {
+    store: Arc<dyn MapStore>,
+    config: EngineConfig,
+    observers: Observers,
+}
+
+impl EngineBuilder {
+    /// Run with `config` instead of [`EngineConfig::default`].
+    pub fn config(mut self, config: EngineConfig) -> EngineBuilder {
+        self.config = config;
+        self
+    }
+
+    /// Also tell `observer` of every [`RoomEvent`](crate::RoomEvent); may be
+    /// called more than once. Observers run on the room's task and must be quick.
+    pub fn observer(mut self, observer: Arc<dyn RoomObserver>) -> EngineBuilder {
+        self.observers.push(observer);
+        self
+    }
+
+    /// The engine. Rooms start on demand, on the current tokio runtime.
+    pub fn build(self) -> Engine {
+        // Session ids must not collide across nodes; the upper half is random per process.
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let shared = Shared {
+            config: self.config,
+            store: self.store,
+            observers: self.observers,
+            rooms: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
+            next_session: AtomicU64::new(random & 0xFFFF_FFFF_0000_0000),
+        };
+        Engine {
+            shared: Arc::new(shared),
+        }
     }
 }
 

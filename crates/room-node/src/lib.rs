@@ -4,17 +4,35 @@
 //!
 //! The engine is written against the ports of `room-ports`; this crate also
 //! holds the embedded implementations ([`DiskMapStore`], and the in-memory
-//! ports in [`memory`]) so a single node needs no backing service.
+//! ports in [`memory`]) so a single node needs no backing service. For
+//! durable, shared storage pass adapter-mysql's `MysqlStore` instead: the
+//! engine only sees an `Arc<dyn MapStore>`.
 //!
-//! The wiring, as an adapter sees it:
+//! # Wiring
 //!
-//! ```no_run
-//! # async fn wire() -> std::io::Result<()> {
+//! Build an [`Engine`] with [`Engine::builder`], optionally with
+//! [`RoomObserver`]s that are told of every [`RoomEvent`] (to log, count, or
+//! award achievements) without touching the wire protocol. Each
+//! authenticated socket then gets a [`Session`]: its reader hands parsed
+//! frames to [`Session::handle`], its writer drains the session's [`Outbox`].
+//! The adapter-ws crate does all of this for axum; this is what it does:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), room_ports::StoreError> {
 //! use std::sync::Arc;
-//! use room_node::{DiskMapStore, Engine, EngineConfig, Next};
 //! use room_core::{parse_client_frame, UserId};
+//! use room_node::{memory::MemoryMapStore, Engine, EngineConfig, Next, RoomEvent};
+//! use room_ports::{MapStore, UserSeed};
 //!
-//! let engine = Engine::new(Arc::new(DiskMapStore::open("data")?), EngineConfig::default());
+//! // Any MapStore: in memory here, DiskMapStore or MysqlStore in a server.
+//! let store = Arc::new(MemoryMapStore::new());
+//! store.seed_users(&[UserSeed { user: UserId(7), nickname: "owner".into(), games: vec![] }]).await?;
+//! let engine = Engine::builder(store)
+//!     .config(EngineConfig::default())
+//!     .observer(Arc::new(|event: &RoomEvent| println!("observed {event:?}")))
+//!     .build();
+//!
 //! // After the socket's token was verified:
 //! let mut session = engine.open_session(UserId(7), "owner".into());
 //! let outbox = session.outbox().clone();
@@ -24,7 +42,10 @@
 //! }
 //! // Writer side: drain the outbox into the socket.
 //! match outbox.next(64).await {
-//!     Next::Frames(frames) => { /* send each frame's text */ }
+//!     Next::Frames(frames) => {
+//!         // Send each frame's text; here, the SYNC of room 7.
+//!         assert!(frames[0].as_str().starts_with("11"));
+//!     }
 //!     Next::Close(reason) => { /* send a close frame with reason.code() */ }
 //! }
 //! // Dropping the session is LEAVE.
@@ -39,13 +60,15 @@ mod engine;
 mod fanout;
 pub mod memory;
 pub mod metrics_names;
+mod observer;
 mod outbox;
 mod room_task;
 mod session;
 
 pub use config::EngineConfig;
 pub use disk_store::DiskMapStore;
-pub use engine::Engine;
+pub use engine::{Engine, EngineBuilder};
 pub use fanout::{code_label, queue_message};
+pub use observer::{ChannelObserver, RoomEvent, RoomObserver};
 pub use outbox::{CloseReason, Frame, Next, Outbox, Pushed};
 pub use session::Session;

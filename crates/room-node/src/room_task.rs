@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::engine::Shared;
 use crate::fanout::{Encoded, send_to};
 use crate::metrics_names as m;
+use crate::observer::{Observers, RoomEvent};
 use crate::outbox::{CloseReason, Outbox};
 
 /// The answer to an ENTER sent to a room task.
@@ -70,6 +71,7 @@ struct RoomTask {
     pending_builds: VecDeque<PendingBuild>,
     own_sender: RoomSender,
     store: Arc<dyn MapStore>,
+    observers: Observers,
 }
 
 /// Load room `id` and serve it until it is empty.
@@ -100,6 +102,7 @@ pub(crate) async fn run(
         pending_builds: VecDeque::new(),
         own_sender: own_sender.clone(),
         store,
+        observers: shared.observers.clone(),
     };
     while let Some(msg) = inbox.recv().await {
         task.handle(msg);
@@ -214,6 +217,7 @@ impl RoomTask {
                         let events = self.room.commit_build(build, version);
                         self.stored_map_problem = None;
                         self.deliver(events);
+                        self.notify(|room| RoomEvent::Built { room, version });
                     }
                     Err(e) => {
                         tracing::warn!(room = %self.room.id(), error = %e, "BUILD not stored");
@@ -244,7 +248,11 @@ impl RoomTask {
         }) {
             Ok(events) => {
                 self.outboxes.insert(session, outbox);
+                let replaced = events.iter().any(|e| e.msg.closes_with().is_some());
                 self.deliver(events);
+                if replaced {
+                    self.notify(|room| RoomEvent::Replaced { room, user });
+                }
                 if user == self.room.id().owner()
                     && let Some(problem) = self.stored_map_problem.clone()
                 {
@@ -284,6 +292,9 @@ impl RoomTask {
     }
 
     fn deliver(&mut self, events: Vec<Outgoing>) {
+        if !self.observers.is_empty() {
+            self.observe(&events);
+        }
         for event in events {
             let encoded = Encoded::new(&event.msg);
             let closes_with = event.msg.closes_with();
@@ -312,6 +323,34 @@ impl RoomTask {
                     }
                 }
             }
+        }
+    }
+
+    /// Tell the observers what `events` changed (ENTER, MOVE, LEAVE; the rest is told by its caller).
+    fn observe(&self, events: &[Outgoing]) {
+        let room = self.room.id();
+        for event in events {
+            let observed = match &event.msg {
+                ServerMsg::Enter { user, nickname, .. } => RoomEvent::Entered {
+                    room,
+                    user: *user,
+                    nickname: nickname.clone(),
+                },
+                ServerMsg::Move { user, cell, .. } => RoomEvent::Moved {
+                    room,
+                    user: *user,
+                    cell: *cell,
+                },
+                ServerMsg::Leave { user } => RoomEvent::Left { room, user: *user },
+                _ => continue,
+            };
+            self.observers.notify(&observed);
+        }
+    }
+
+    fn notify(&self, event: impl FnOnce(RoomId) -> RoomEvent) {
+        if !self.observers.is_empty() {
+            self.observers.notify(&event(self.room.id()));
         }
     }
 
