@@ -262,6 +262,8 @@ describe('the room in a browser', () => {
     assert.equal((await owner.locator(pos(BOB)).textContent()).trim(), '3, 5');
     await waitText(guest, pos(BOB), '3, 5');
     await shot(owner, '02-owner-after-save');
+    await owner.locator('#notice-close').click();
+    await shot(owner, 'room'); // docs/screenshot.png is a copy of this one
     await shot(guest, '02-guest-sees-build');
   });
 
