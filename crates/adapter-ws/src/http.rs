@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +15,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use room_core::RoomId;
 use room_node::Engine;
 
-use crate::auth::Authenticate;
+use crate::auth::{Authenticate, Identity};
 use crate::config::WsConfig;
 use crate::connection::{self, ConnectionContext};
 use crate::handshake::{PresentedToken, SUBPROTOCOL, presented_token};
@@ -63,7 +63,17 @@ impl FrontDoor {
         &self.engine
     }
 
-    /// The WebSocket endpoint alone, to mount at a path of your choice.
+    /// The WebSocket endpoint alone, to mount at a path of your choice in
+    /// your own router: it checks the token with this door's [`Authenticate`]
+    /// (401 before the upgrade otherwise) and serves the socket.
+    ///
+    /// ```
+    /// # fn mount(door: adapter_ws::FrontDoor) -> axum::Router {
+    /// axum::Router::new()
+    ///     .route("/hello", axum::routing::get(|| async { "hello" }))
+    ///     .route("/rooms/ws", door.websocket_route())
+    /// # }
+    /// ```
     pub fn websocket_route(&self) -> MethodRouter {
         get(upgrade).with_state(self.clone())
     }
@@ -78,6 +88,46 @@ impl FrontDoor {
             .route("/metrics", get(metrics))
             .route("/rooms/{id}", get(room))
             .with_state(self.clone())
+    }
+
+    /// Accept an upgrade for a user your own code already authenticated (in
+    /// its own handler or middleware), with this door's frame limits and
+    /// buffer sizes. `batch` asks for one frame per tick (`?batch=1`).
+    ///
+    /// ```
+    /// use adapter_ws::{FrontDoor, Identity};
+    /// use axum::extract::{State, ws::WebSocketUpgrade};
+    /// use axum::response::Response;
+    /// use room_core::UserId;
+    ///
+    /// async fn rooms(State(door): State<FrontDoor>, ws: WebSocketUpgrade) -> Response {
+    ///     // ...your own check of the request here...
+    ///     let identity = Identity { user: UserId(7), nickname: "owner".into() };
+    ///     door.accept(ws, identity, false)
+    /// }
+    /// # fn mount(door: FrontDoor) -> axum::Router {
+    /// # axum::Router::new().route("/rooms/ws", axum::routing::get(rooms)).with_state(door)
+    /// # }
+    /// ```
+    pub fn accept(&self, ws: WebSocketUpgrade, identity: Identity, batch: bool) -> Response {
+        upgrade_for(self, ws, Some(identity), batch)
+    }
+
+    /// Serve a socket that was already upgraded elsewhere, for `identity`,
+    /// until it closes: the same reader, writer, limits and rooms as sockets
+    /// of [`websocket_route`](Self::websocket_route). The upgrade's own
+    /// settings (largest message, buffer sizes) are whatever the caller chose;
+    /// [`accept`](Self::accept) applies this door's instead.
+    pub async fn serve_socket(&self, socket: WebSocket, identity: Identity, batch: bool) {
+        connection::serve(socket, self.context(), Some(identity), batch).await;
+    }
+
+    fn context(&self) -> ConnectionContext {
+        ConnectionContext {
+            engine: self.engine.clone(),
+            auth: self.auth.clone(),
+            config: self.config.clone(),
+        }
     }
 }
 
@@ -96,12 +146,14 @@ async fn upgrade(
         PresentedToken::None => return unauthorized("no access token".to_owned()),
     };
     let batch = query.get("batch").is_some_and(|v| v == "1" || v == "true");
+    upgrade_for(&door, ws, identity, batch)
+}
+
+/// Complete the upgrade with the door's limits; the socket is then served for `identity`
+/// (`None`: a legacy socket that authenticates in its ENTER).
+fn upgrade_for(door: &FrontDoor, ws: WebSocketUpgrade, identity: Option<Identity>, batch: bool) -> Response {
     let config = &door.config;
-    let ctx = ConnectionContext {
-        engine: door.engine.clone(),
-        auth: door.auth.clone(),
-        config: door.config.clone(),
-    };
+    let ctx = door.context();
     ws.protocols([SUBPROTOCOL])
         .read_buffer_size(config.read_buffer_bytes)
         .write_buffer_size(config.write_buffer_bytes)
