@@ -94,3 +94,44 @@ async fn get_me(addr: SocketAddr, key: &str) -> String {
         .unwrap();
     response
 }
+
+/// A host that authenticates in its own handler hands the upgrade over with `FrontDoor::accept`.
+#[tokio::test]
+async fn a_handler_that_authenticated_by_itself_hands_the_upgrade_over() {
+    use adapter_ws::{FrontDoor, Identity, JwtVerifier, WsConfig};
+    use axum::extract::ws::WebSocketUpgrade;
+    use room_ports::{MapStore, UserSeed};
+
+    let store = Arc::new(room_node::memory::MemoryMapStore::new());
+    let alice = UserSeed {
+        user: UserId(1),
+        nickname: "alice".into(),
+        games: Vec::new(),
+    };
+    store.seed_users(&[alice]).await.unwrap();
+    let engine = room_node::Engine::builder(store).build();
+    let door = FrontDoor::new(
+        engine,
+        Arc::new(JwtVerifier::new(b"unused").unwrap()),
+        WsConfig::default(),
+    );
+    let handler = move |ws: WebSocketUpgrade| async move {
+        let identity = Identity {
+            user: UserId(1),
+            nickname: "alice".into(),
+        };
+        door.accept(ws, identity, false)
+    };
+    let app = axum::Router::new().route("/play", axum::routing::get(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let mut client = Client::connect(&format!("ws://{addr}/play"))
+        .await
+        .expect("upgraded");
+    let ServerMsg::Sync { room } = client.enter(1).await else {
+        unreachable!()
+    };
+    assert_eq!(room.users[0].nickname, "alice");
+}

@@ -6,6 +6,11 @@
 //! session's bounded outbox, batching per tick on request, pings). The HTTP
 //! routes `/healthz`, `/readyz`, `/metrics` and `/rooms/{id}` share the port.
 //!
+//! # As its own server
+//!
+//! [`FrontDoor::router`] is the whole service: the WebSocket at a path of
+//! your choice plus the HTTP routes, with our HS256 tokens ([`JwtVerifier`]).
+//!
 //! ```no_run
 //! # async fn wire() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
@@ -18,6 +23,54 @@
 //! axum::serve(listener, door.router("/library")).await?;
 //! # Ok(()) }
 //! ```
+//!
+//! # Inside your own axum application
+//!
+//! Implement [`Authenticate`] to say who a token (your API key, session
+//! cookie value, your own JWT) names, build the engine with any observers of
+//! room events, and mount [`FrontDoor::websocket_route`] in your router. The
+//! token is read from `Authorization: Bearer`, else `?token=`, else a
+//! `bearer.<token>` subprotocol. Clients then speak PROTOCOL.md on that path.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use adapter_ws::{AuthError, Authenticate, FrontDoor, Identity, WsConfig};
+//! use room_core::UserId;
+//! use room_node::{Engine, RoomEvent, memory::MemoryMapStore};
+//! use room_ports::{MapStore, UserSeed};
+//!
+//! /// Your own check: here, one fixed key.
+//! struct MyAuth;
+//! impl Authenticate for MyAuth {
+//!     fn authenticate(&self, token: &str) -> Result<Identity, AuthError> {
+//!         match token {
+//!             "key-alice" => Ok(Identity { user: UserId(1), nickname: "alice".into() }),
+//!             _ => Err(AuthError::Invalid("unknown key".into())),
+//!         }
+//!     }
+//! }
+//!
+//! // Rooms belong to users the store knows (room 1 is user 1's).
+//! let store = Arc::new(MemoryMapStore::new());
+//! store.seed_users(&[UserSeed { user: UserId(1), nickname: "alice".into(), games: vec![] }]).await?;
+//! let engine = Engine::builder(store)
+//!     .observer(Arc::new(|event: &RoomEvent| println!("{event:?}")))
+//!     .build();
+//! let rooms = FrontDoor::new(engine, Arc::new(MyAuth), WsConfig::default());
+//!
+//! let app: axum::Router = axum::Router::new()
+//!     .route("/hello", axum::routing::get(|| async { "your own route" }))
+//!     .route("/rooms/ws", rooms.websocket_route());
+//! // axum::serve(listener, app).await?;
+//! # drop(app); Ok(()) }
+//! ```
+//!
+//! If your handler has already authenticated the request, hand the upgrade
+//! over with [`FrontDoor::accept`]; a socket upgraded by other means is
+//! served with [`FrontDoor::serve_socket`]. `examples/embed.rs` in the
+//! repository is a complete application built this way.
 #![deny(missing_docs)]
 
 mod auth;
