@@ -22,7 +22,7 @@ pub struct ServerArgs {
     #[arg(long, env = "MYROOM_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
 
-    /// Users to create at start: {"users":[{"idx":1,"nickname":"alice","games":[12,13]}]}.
+    /// Users to create at start: `{"users":[{"idx":1,"nickname":"alice","games":[12,13]}]}`.
     /// Without it, a few demo users are created.
     #[arg(long, env = "MYROOM_FIXTURES")]
     pub fixtures: Option<PathBuf>,
