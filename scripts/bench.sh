@@ -7,7 +7,8 @@
 #
 # Env: OUT (results dir, default target/bench-results), PORT (18210),
 # DURATION, WARMUP, CONNECTIONS (conn scenario, 10000), SERVER_CORE (0),
-# LOADGEN_CORE (1), TICK_MS (25), NO_BUILD=1 to skip the release build.
+# LOADGEN_CORE (1), TICK_MS (25), NO_BUILD=1 to skip the release build,
+# SERVER (another server binary to measure, e.g. a patched build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +22,7 @@ LOADGEN_CORE=${LOADGEN_CORE:-1}
 TICK_MS=${TICK_MS:-25}
 SECRET=bench
 FIXTURES=/tmp/bench-users.json
-SERVER=target/release/examples/server
+SERVER=${SERVER:-target/release/examples/server}
 LOADGEN=target/release/examples/loadgen
 
 # name:scenario:batch
@@ -87,7 +88,7 @@ python3 - "$OUT" "${RUNS[@]}" <<'PY'
 import json, sys
 out, runs = sys.argv[1], sys.argv[2:]
 print(f"{'run':16} {'moves/s':>8} {'upd/s':>9} {'expected':>9} {'deliv':>6} {'p50':>7} {'p90':>7} "
-      f"{'p99':>7} {'max':>7} {'cpu%':>6} {'rssMB':>7} {'entered':>7} errors/disconnects")
+      f"{'p99':>7} {'max':>7} {'cpu%(user)':>12} {'rssMB':>7} {'entered':>7} errors/disconnects")
 for run in runs:
     name = run.split(":")[0]
     try:
@@ -98,6 +99,6 @@ for run in runs:
     l, s = r["own_move_latency_ms"], r.get("server") or {}
     print(f"{name:16} {r['moves_per_s']:8.0f} {r['updates_per_s']:9.0f} {r['updates_expected_per_s']:9.0f} "
           f"{r['delivered_vs_sent']:6.3f} {l['p50']:7.2f} {l['p90']:7.2f} {l['p99']:7.2f} {l['max']:7.2f} "
-          f"{s.get('cpu_pct_of_one_core') or 0:6.1f} {s.get('rss_mb') or 0:7.1f} {r['entered']:7} "
+          f"{s.get('cpu_pct_of_one_core') or 0:6.1f}({s.get('cpu_user_pct') or 0:.1f}u) {s.get('rss_mb') or 0:7.1f} {r['entered']:7} "
           f"{r['errors_in_window']} {r['disconnects']}")
 PY

@@ -14,7 +14,7 @@ pub struct Snapshot {
     pub updates: u64,
     pub frames_in: u64,
     pub lost: u64,
-    pub server_cpu_ticks: Option<u64>,
+    pub server_cpu_ticks: Option<(u64, u64)>,
 }
 
 impl Snapshot {
@@ -47,8 +47,8 @@ pub fn progress(stats: &Stats, previous: &Snapshot, now: &Snapshot, phase: &str)
     );
 }
 
-/// utime + stime of a process, in clock ticks.
-pub fn cpu_ticks(pid: u32) -> Option<u64> {
+/// (utime, stime) of a process, in clock ticks.
+pub fn cpu_ticks(pid: u32) -> Option<(u64, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may hold spaces) start at ")".
     let rest = stat.rsplit_once(')')?.1;
@@ -56,7 +56,7 @@ pub fn cpu_ticks(pid: u32) -> Option<u64> {
     // rest[0] is field 3 (state); utime and stime are fields 14 and 15.
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(utime + stime)
+    Some((utime, stime))
 }
 
 /// A `/proc/<pid>/status` field in kB (VmRSS, VmHWM).
@@ -80,14 +80,21 @@ pub fn clock_ticks_per_s() -> f64 {
 /// The server's share of one core over the window, and its memory now.
 pub fn server_summary(pid: u32, start: &Snapshot, end: &Snapshot) -> serde_json::Value {
     let secs = end.at.duration_since(start.at).as_secs_f64().max(1e-9);
-    let cpu_pct = match (start.server_cpu_ticks, end.server_cpu_ticks) {
-        (Some(a), Some(b)) => Some(round2((b - a) as f64 / clock_ticks_per_s() / secs * 100.0)),
-        _ => None,
+    let pct = |ticks: u64| round2(ticks as f64 / clock_ticks_per_s() / secs * 100.0);
+    let (cpu_pct, user_pct, sys_pct) = match (start.server_cpu_ticks, end.server_cpu_ticks) {
+        (Some((u0, s0)), Some((u1, s1))) => (
+            Some(pct(u1 + s1 - u0 - s0)),
+            Some(pct(u1 - u0)),
+            Some(pct(s1 - s0)),
+        ),
+        _ => (None, None, None),
     };
     let mb = |kb: Option<u64>| kb.map(|kb| round2(kb as f64 / 1024.0));
     serde_json::json!({
         "pid": pid,
         "cpu_pct_of_one_core": cpu_pct,
+        "cpu_user_pct": user_pct,
+        "cpu_sys_pct": sys_pct,
         "rss_mb": mb(status_kb(pid, "VmRSS:")),
         "peak_rss_mb": mb(status_kb(pid, "VmHWM:")),
     })
