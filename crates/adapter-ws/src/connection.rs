@@ -87,12 +87,17 @@ pub(crate) async fn serve(
     metrics::gauge!(m::CONNECTIONS).decrement(1.0);
 }
 
+/// Wait for the peer's answer to our close frame. If the stream already
+/// failed (an oversized frame is left unread), keep the socket open anyway
+/// until the timeout: closing a socket with unread input sends a TCP reset,
+/// and a reset can destroy the ERROR and close frame before the peer reads them.
 async fn drain(mut stream: SplitStream<WebSocket>) {
     while let Some(Ok(message)) = stream.next().await {
         if matches!(message, Message::Close(_)) {
-            break;
+            return;
         }
     }
+    std::future::pending::<()>().await;
 }
 
 struct Reader<'a> {

@@ -1,6 +1,6 @@
 //! The node engine: the registry of loaded rooms and open sessions.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -10,6 +10,7 @@ use room_core::{Map, Room, RoomId, RoomView, SessionId, UserId};
 use room_ports::{MapStore, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::cluster::{self, ClusterPorts, Route};
 use crate::config::EngineConfig;
 use crate::metrics_names as m;
 use crate::observer::{Observers, RoomObserver};
@@ -27,7 +28,9 @@ pub(crate) struct Shared {
     pub(crate) config: EngineConfig,
     pub(crate) store: Arc<dyn MapStore>,
     pub(crate) observers: Observers,
+    pub(crate) cluster: Option<ClusterPorts>,
     rooms: Mutex<HashMap<RoomId, RoomSender>>,
+    hosted: Mutex<HashSet<RoomId>>,
     sessions: Mutex<HashMap<SessionId, Arc<Outbox>>>,
     next_session: AtomicU64,
 }
@@ -47,6 +50,7 @@ impl Engine {
             store,
             config: EngineConfig::default(),
             observers: Observers::default(),
+            cluster: None,
         }
     }
 
@@ -126,8 +130,59 @@ impl Engine {
             outbox.close(CloseReason::GoingAway);
         }
         let deadline = tokio::time::Instant::now() + grace;
+        if let Some(ports) = &self.shared.cluster {
+            // Our own users leave first; then every room we host is handed over
+            // (final snapshot, lease released) so a relay takes it without LEAVEs.
+            while self.session_count() > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let senders: Vec<RoomSender> = lock(&self.shared.rooms).values().cloned().collect();
+            for sender in senders {
+                let (done, handed_over) = oneshot::channel();
+                if sender.send(RoomMsg::HandOver { done }).is_ok() {
+                    let _ = tokio::time::timeout_at(deadline, handed_over).await;
+                }
+            }
+            let _ = ports.registry.deregister(&ports.node).await;
+            return;
+        }
         while (self.room_count() > 0 || self.session_count() > 0) && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The rooms this node hosts now (in a cluster).
+    pub fn hosted_rooms(&self) -> Vec<RoomId> {
+        lock(&self.shared.hosted).iter().copied().collect()
+    }
+
+    /// Where a client should connect for `room`: its host, else the least
+    /// loaded live node. `None` outside a cluster or when the registry is away.
+    pub async fn route(&self, room: RoomId) -> Option<Route> {
+        cluster::route(self.shared.cluster.as_ref()?, room).await
+    }
+
+    /// The cluster ports, when this engine is a cluster node.
+    pub fn cluster(&self) -> Option<&ClusterPorts> {
+        self.shared.cluster.as_ref()
+    }
+
+    /// Give `msg` to `room`'s task if the room is loaded here.
+    pub(crate) fn send_if_loaded(&self, room: RoomId, msg: RoomMsg) -> bool {
+        self.room_sender_if_loaded(room)
+            .is_some_and(|sender| sender.send(msg).is_ok())
+    }
+
+    /// Queue `frame` for a session of this node (optionally closing it after).
+    pub(crate) fn deliver_to_session(&self, session: SessionId, frame: String, close: Option<CloseReason>) {
+        let Some(outbox) = lock(&self.shared.sessions).get(&session).cloned() else {
+            return;
+        };
+        if !frame.is_empty() {
+            outbox.push(crate::outbox::Frame::other(frame));
+        }
+        if let Some(reason) = close {
+            outbox.close(reason);
         }
     }
 
@@ -173,9 +228,17 @@ pub struct EngineBuilder {
     store: Arc<dyn MapStore>,
     config: EngineConfig,
     observers: Observers,
+    cluster: Option<ClusterPorts>,
 }
 
 impl EngineBuilder {
+    /// Run as one node of a cluster: rooms are hosted by the holder of their
+    /// lease and relayed by every other node with users in them.
+    pub fn cluster(mut self, ports: ClusterPorts) -> EngineBuilder {
+        self.cluster = Some(ports);
+        self
+    }
+
     /// Run with `config` instead of [`EngineConfig::default`].
     pub fn config(mut self, config: EngineConfig) -> EngineBuilder {
         self.config = config;
@@ -189,7 +252,9 @@ impl EngineBuilder {
         self
     }
 
-    /// The engine. Rooms start on demand, on the current tokio runtime.
+    /// The engine. Rooms start on demand, on the current tokio runtime; in a
+    /// cluster, the heartbeat and the bus dispatch start here too (so call it
+    /// inside a runtime).
     pub fn build(self) -> Engine {
         // Session ids must not collide across nodes; the upper half is random per process.
         let random = std::collections::hash_map::RandomState::new()
@@ -199,17 +264,34 @@ impl EngineBuilder {
             config: self.config,
             store: self.store,
             observers: self.observers,
+            cluster: self.cluster,
             rooms: Mutex::new(HashMap::new()),
+            hosted: Mutex::new(HashSet::new()),
             sessions: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(random & 0xFFFF_FFFF_0000_0000),
         };
-        Engine {
+        let engine = Engine {
             shared: Arc::new(shared),
+        };
+        if let Some(ports) = engine.shared.cluster.clone() {
+            tokio::spawn(cluster::heartbeat(engine.clone(), ports.clone()));
+            tokio::spawn(cluster::dispatch(engine.clone(), ports));
         }
+        engine
     }
 }
 
 impl Shared {
+    /// Record whether this node hosts `room`.
+    pub(crate) fn set_hosted(&self, room: RoomId, hosted: bool) {
+        let mut rooms = lock(&self.hosted);
+        if hosted {
+            rooms.insert(room);
+        } else {
+            rooms.remove(&room);
+        }
+    }
+
     /// Remove `room` from the registry if `sender` is still its current task.
     pub(crate) fn forget_room(&self, room: RoomId, sender: &RoomSender) {
         let mut rooms = lock(&self.rooms);

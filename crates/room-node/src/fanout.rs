@@ -33,6 +33,13 @@ impl Encoded {
     }
 }
 
+impl Encoded {
+    /// The encoded frame as text.
+    pub(crate) fn text(&self) -> &str {
+        self.frame.as_str()
+    }
+}
+
 /// Encode `msg` and queue it to `outbox` alone, counting it like any other message.
 pub fn queue_message(outbox: &Outbox, msg: &ServerMsg) {
     send_to(outbox, &Encoded::new(msg));

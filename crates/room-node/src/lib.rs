@@ -54,6 +54,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod cluster;
 mod config;
 mod disk_store;
 mod engine;
@@ -62,9 +63,11 @@ pub mod memory;
 pub mod metrics_names;
 mod observer;
 mod outbox;
+mod relay_task;
 mod room_task;
 mod session;
 
+pub use cluster::{ClusterPorts, Route};
 pub use config::EngineConfig;
 pub use disk_store::DiskMapStore;
 pub use engine::{Engine, EngineBuilder};

@@ -55,6 +55,8 @@ pub enum CloseReason {
     InvalidUtf8,
     /// The peer stopped answering pings (1001; rarely seen by the peer).
     DeadPeer,
+    /// The room cannot be served by this node now; reconnect and enter again (1012).
+    TryAgainLater,
 }
 
 impl CloseReason {
@@ -69,6 +71,7 @@ impl CloseReason {
             CloseReason::TooLarge => 1009,
             CloseReason::InvalidUtf8 => 1007,
             CloseReason::DeadPeer => 1001,
+            CloseReason::TryAgainLater => 1012,
         }
     }
 
@@ -83,6 +86,7 @@ impl CloseReason {
             CloseReason::TooLarge => "frame too large",
             CloseReason::InvalidUtf8 => "text frame is not valid UTF-8",
             CloseReason::DeadPeer => "no answer to pings",
+            CloseReason::TryAgainLater => "room unavailable here; reconnect",
         }
     }
 }

@@ -55,6 +55,16 @@ pub enum NodeMessage {
         /// The WebSocket close code.
         code: u16,
     },
+    /// The host refused a relayed ENTER: `frame` is the ERROR for the session,
+    /// which is not in the room.
+    EnterRefused {
+        /// The room.
+        room: RoomId,
+        /// The session that asked.
+        session: SessionId,
+        /// The encoded ERROR.
+        frame: String,
+    },
     /// A relay lost events of `room` and asks its host for a fresh SYNC.
     Resync {
         /// The room.

@@ -1,0 +1,160 @@
+//! Running as one node of a cluster: the ports that connect this node to the
+//! others, the node's heartbeat, and the dispatch of what the bus delivers.
+//!
+//! Each room has one host (the holder of its lease in [`RoomHosting`]); the
+//! host applies every command of the room and publishes each event once on
+//! the [`Bus`]. A node whose user is in a room hosted elsewhere relays: it
+//! forwards the user's commands to the host and delivers the host's events.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use room_core::RoomId;
+use room_ports::{Bus, BusInbound, NodeId, NodeInfo, NodeMessage, NodeRegistry, RoomHosting};
+
+use crate::engine::Engine;
+use crate::room_task::RoomMsg;
+
+/// What a node needs to be part of a cluster.
+#[derive(Clone)]
+pub struct ClusterPorts {
+    /// This node's id, unique in the cluster.
+    pub node: NodeId,
+    /// The WebSocket URL clients use to reach this node.
+    pub advertise: String,
+    /// Room leases and snapshots (Redis).
+    pub hosting: Arc<dyn RoomHosting>,
+    /// Live nodes and their load (Redis).
+    pub registry: Arc<dyn NodeRegistry>,
+    /// Events and commands between nodes (RabbitMQ).
+    pub bus: Arc<dyn Bus>,
+    /// How long a room lease lives without renewal (renewed every third of it).
+    pub lease_ttl: Duration,
+    /// How long this node stays listed without a heartbeat (sent every third of it).
+    pub node_ttl: Duration,
+}
+
+/// Where a client should connect for a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The WebSocket URL.
+    pub url: String,
+    /// The node behind it.
+    pub node: NodeId,
+    /// Whether that node hosts the room now (else it is merely the least loaded).
+    pub hosted: bool,
+}
+
+/// Keep this node listed in the registry with its current load.
+pub(crate) async fn heartbeat(engine: Engine, ports: ClusterPorts) {
+    let mut every = tokio::time::interval((ports.node_ttl / 3).max(Duration::from_millis(50)));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let info = NodeInfo {
+            id: ports.node.clone(),
+            url: ports.advertise.clone(),
+            connections: engine.session_count() as u64,
+            rooms: engine.hosted_rooms(),
+        };
+        if let Err(e) = ports.registry.heartbeat(&info).await {
+            tracing::warn!(error = %e, "node heartbeat failed");
+        }
+    }
+}
+
+/// Hand what the bus delivers to the rooms and sessions it is for.
+pub(crate) async fn dispatch(engine: Engine, ports: ClusterPorts) {
+    let Some(mut inbound) = ports.bus.take_inbound() else {
+        tracing::error!("the bus's inbound stream was already taken; this node cannot relay");
+        return;
+    };
+    while let Some(message) = inbound.recv().await {
+        match message {
+            BusInbound::Event(event) => {
+                engine.send_if_loaded(event.room, RoomMsg::BusEvent(event));
+            }
+            BusInbound::Gap { rooms } => {
+                for room in rooms {
+                    engine.send_if_loaded(room, RoomMsg::Gap);
+                }
+            }
+            BusInbound::Node(message) => on_node_message(&engine, &ports, message).await,
+        }
+    }
+}
+
+async fn on_node_message(engine: &Engine, ports: &ClusterPorts, message: NodeMessage) {
+    match message {
+        NodeMessage::Command {
+            room,
+            from,
+            user,
+            nickname,
+            frame,
+        } => {
+            let reply_to = from.node.clone();
+            let session = from.session;
+            let delivered = engine.send_if_loaded(
+                room,
+                RoomMsg::Remote {
+                    from,
+                    user,
+                    nickname,
+                    frame,
+                },
+            );
+            if !delivered {
+                // Not hosted here (any more): the relay will find the new host.
+                let error = room_core::ServerMsg::error(
+                    room_core::ErrorCode::Unavailable,
+                    "the room is moving to another node; try again",
+                );
+                let refused = NodeMessage::EnterRefused {
+                    room,
+                    session,
+                    frame: error.encode(),
+                };
+                let _ = ports.bus.send_to_node(&reply_to, &refused).await;
+            }
+        }
+        NodeMessage::Reply { session, frame } => engine.deliver_to_session(session, frame, None),
+        NodeMessage::CloseSession {
+            session,
+            frame,
+            code: _,
+        } => {
+            engine.deliver_to_session(
+                session,
+                frame.unwrap_or_default(),
+                Some(crate::CloseReason::Replaced),
+            );
+        }
+        NodeMessage::EnterRefused { room, session, frame } => {
+            engine.send_if_loaded(room, RoomMsg::Refused { session, frame });
+        }
+        NodeMessage::Resync { room, node } => {
+            engine.send_if_loaded(room, RoomMsg::Resync { node });
+        }
+    }
+}
+
+/// The URL a client should use for `room`.
+pub(crate) async fn route(ports: &ClusterPorts, room: RoomId) -> Option<Route> {
+    let live = ports.registry.live_nodes().await.ok()?;
+    if let Ok(Some((host, _))) = ports.hosting.holder(room).await
+        && let Some(info) = live.iter().find(|n| n.id == host)
+    {
+        return Some(Route {
+            url: info.url.clone(),
+            node: host,
+            hosted: true,
+        });
+    }
+    let least = live.into_iter().next()?;
+    Some(Route {
+        url: least.url,
+        node: least.id,
+        hosted: false,
+    })
+}

@@ -1,0 +1,313 @@
+//! The cluster duties of a hosted room: taking over from an earlier host,
+//! keeping the lease, writing snapshots behind, noticing dead nodes, and
+//! handing the room over when this node stops.
+
+use std::collections::{BTreeSet, HashSet};
+use std::time::Instant;
+
+use room_core::{Command, Occupant, Room, SessionId};
+use room_ports::{Acquired, HostingError, RoomSnapshot, SessionAt, SnapshotUser};
+
+use super::{Member, RoomMsg, RoomTask, Upkeep};
+use crate::outbox::CloseReason;
+
+/// Snapshots are written behind at most this often (in upkeep ticks of 100 ms).
+const SNAPSHOT_EVERY_TICKS: u64 = 2;
+/// Remote nodes are checked for liveness this often (in upkeep ticks).
+const LIVENESS_EVERY_TICKS: u64 = 10;
+
+impl RoomTask {
+    /// Continue the room from the last snapshot: users keep their cells;
+    /// users whose node is gone leave (everyone is told); this node's own
+    /// sessions are (re-)entered.
+    pub(super) async fn take_over(&mut self, members: Vec<Member>) {
+        let Some(hosting) = &self.hosting else { return };
+        let ports = hosting.ports.clone();
+        let room_id = self.room.id();
+        let snapshot = match ports.hosting.load_snapshot(room_id).await {
+            Ok(snapshot) => snapshot,
+            Err(e) => {
+                tracing::warn!(room = %room_id, error = %e, "no snapshot to take over from");
+                None
+            }
+        };
+        let local: HashSet<SessionId> = members.iter().map(|m| m.session).collect();
+        let mut gone = Vec::new();
+        if let Some(snapshot) = snapshot {
+            let mut live_nodes = HashSet::new();
+            for user in &snapshot.users {
+                let node = &user.session.node;
+                if *node != ports.node
+                    && !live_nodes.contains(node)
+                    && ports.registry.is_live(node).await.unwrap_or(true)
+                {
+                    live_nodes.insert(node.clone());
+                }
+            }
+            let occupants = snapshot
+                .users
+                .iter()
+                .map(|u| Occupant {
+                    user: u.user,
+                    nickname: u.nickname.clone(),
+                    session: u.session.session,
+                    cell: u.cell,
+                })
+                .collect();
+            let map = self.room.map().clone();
+            self.room = Room::restore(
+                room_id,
+                map,
+                self.room.map_version(),
+                self.room.limits(),
+                occupants,
+                snapshot.seq,
+            );
+            for user in &snapshot.users {
+                let at = &user.session;
+                let alive = if at.node == ports.node {
+                    local.contains(&at.session)
+                } else {
+                    live_nodes.contains(&at.node)
+                };
+                if alive {
+                    if at.node != ports.node
+                        && let Some(hosting) = &mut self.hosting
+                    {
+                        hosting.remote.insert(at.session, at.node.clone());
+                    }
+                } else {
+                    gone.push(at.session);
+                }
+            }
+            tracing::info!(room = %room_id, users = snapshot.users.len(), gone = gone.len(), seq = snapshot.seq, "took over room");
+        }
+        for session in gone {
+            self.act(Command::Leave { session });
+        }
+        for member in members {
+            self.outboxes.insert(member.session, member.outbox);
+            self.members
+                .insert(member.session, (member.user, member.nickname.clone()));
+            match self.apply_enter(member.session, member.user, member.nickname) {
+                Ok(events) => self.after_enter(member.session, member.user, events),
+                Err(reject) => {
+                    self.refuse(member.session, &reject);
+                    if let Some(outbox) = self.outboxes.remove(&member.session) {
+                        outbox.close(CloseReason::TryAgainLater);
+                    }
+                    self.members.remove(&member.session);
+                }
+            }
+        }
+        // Relays see the new epoch as a gap and ask for fresh SYNCs.
+        self.write_snapshot();
+    }
+
+    /// Periodic duties: renew the lease, write the snapshot, check remote nodes.
+    pub(super) fn upkeep(&mut self, tick: u64) {
+        let Some(hosting) = &mut self.hosting else { return };
+        let sender = self.own_sender.clone();
+        if !hosting.renew_in_flight && hosting.last_renew.elapsed() >= hosting.ports.lease_ttl / 3 {
+            hosting.renew_in_flight = true;
+            let (ports, lease) = (hosting.ports.clone(), hosting.lease.clone());
+            tokio::spawn(async move {
+                let result = ports.hosting.renew(&lease).await;
+                let _ = sender.send(RoomMsg::Upkeep(Upkeep::Renewed(result)));
+            });
+        }
+        if tick.is_multiple_of(SNAPSHOT_EVERY_TICKS) {
+            self.write_snapshot();
+        }
+        if tick.is_multiple_of(LIVENESS_EVERY_TICKS) {
+            self.check_remote_nodes();
+        }
+    }
+
+    pub(super) fn on_upkeep(&mut self, result: Upkeep) {
+        match result {
+            Upkeep::Renewed(result) => self.on_renewed(result),
+            Upkeep::Reacquired(result) => self.on_reacquired(result),
+            Upkeep::SnapshotSaved(result) => {
+                if let Some(hosting) = &mut self.hosting {
+                    hosting.snapshot_in_flight = false;
+                }
+                if let Err(e @ HostingError::LeaseLost { .. }) = result {
+                    tracing::warn!(error = %e, "snapshot refused");
+                    self.on_renewed(Err(e));
+                }
+            }
+            Upkeep::DeadNodes(dead) => {
+                let Some(hosting) = &self.hosting else { return };
+                let sessions: Vec<SessionId> = hosting
+                    .remote
+                    .iter()
+                    .filter(|(_, node)| dead.contains(node))
+                    .map(|(s, _)| *s)
+                    .collect();
+                if !sessions.is_empty() {
+                    tracing::info!(room = %self.room.id(), ?dead, users = sessions.len(), "removing users of dead nodes");
+                }
+                for session in sessions {
+                    self.act(Command::Leave { session });
+                }
+            }
+            Upkeep::Owned { session, doc, owned } => match owned {
+                Ok(owned) => self.handle(RoomMsg::Build { session, doc, owned }),
+                Err(e) => {
+                    let (code, message) = super::store_error_reply(&e);
+                    self.send_error(session, code, message);
+                }
+            },
+            Upkeep::Holder(_) => {}
+        }
+    }
+
+    fn on_renewed(&mut self, result: Result<(), HostingError>) {
+        let Some(hosting) = &mut self.hosting else { return };
+        hosting.renew_in_flight = false;
+        match result {
+            Ok(()) => hosting.last_renew = Instant::now(),
+            // The registry is away: keep serving, keep trying.
+            Err(HostingError::Unavailable(_)) => {}
+            Err(e) => {
+                // Expired (e.g. the registry restarted and forgot it): take it again if nobody else has.
+                tracing::warn!(room = %self.room.id(), error = %e, "lease lost; trying to take it again");
+                hosting.renew_in_flight = true;
+                let (ports, room, sender) = (hosting.ports.clone(), self.room.id(), self.own_sender.clone());
+                tokio::spawn(async move {
+                    let result = ports.hosting.acquire(room, &ports.node).await;
+                    let _ = sender.send(RoomMsg::Upkeep(Upkeep::Reacquired(result)));
+                });
+            }
+        }
+    }
+
+    fn on_reacquired(&mut self, result: Result<Acquired, HostingError>) {
+        let Some(hosting) = &mut self.hosting else { return };
+        hosting.renew_in_flight = false;
+        match result {
+            Ok(Acquired::Granted(lease)) => {
+                tracing::info!(room = %lease.room, epoch = lease.epoch, "lease taken again");
+                hosting.lease = lease;
+                hosting.last_renew = Instant::now();
+                hosting.snapshot_dirty = true;
+            }
+            Ok(Acquired::HeldBy { node, epoch }) => {
+                tracing::warn!(room = %self.room.id(), %node, epoch, "another node hosts this room now");
+                self.lost = true;
+            }
+            Err(_) => {}
+        }
+    }
+
+    fn write_snapshot(&mut self) {
+        let Some(hosting) = &mut self.hosting else { return };
+        if !hosting.snapshot_dirty || hosting.snapshot_in_flight {
+            return;
+        }
+        hosting.snapshot_dirty = false;
+        hosting.snapshot_in_flight = true;
+        let snapshot = self.snapshot();
+        let Some(hosting) = &self.hosting else { return };
+        let (ports, lease, sender) = (
+            hosting.ports.clone(),
+            hosting.lease.clone(),
+            self.own_sender.clone(),
+        );
+        tokio::spawn(async move {
+            let result = ports.hosting.save_snapshot(&lease, &snapshot).await;
+            let _ = sender.send(RoomMsg::Upkeep(Upkeep::SnapshotSaved(result)));
+        });
+    }
+
+    fn snapshot(&self) -> RoomSnapshot {
+        let hosting = self
+            .hosting
+            .as_ref()
+            .expect("snapshots are taken only while hosting");
+        let users = self
+            .room
+            .occupants()
+            .iter()
+            .map(|o| SnapshotUser {
+                user: o.user,
+                nickname: o.nickname.clone(),
+                session: SessionAt {
+                    node: hosting
+                        .remote
+                        .get(&o.session)
+                        .cloned()
+                        .unwrap_or_else(|| hosting.ports.node.clone()),
+                    session: o.session,
+                },
+                cell: o.cell,
+            })
+            .collect();
+        RoomSnapshot {
+            room: self.room.id(),
+            epoch: hosting.lease.epoch,
+            seq: self.room.seq(),
+            map_version: self.room.map_version(),
+            users,
+        }
+    }
+
+    fn check_remote_nodes(&self) {
+        let Some(hosting) = &self.hosting else { return };
+        let nodes: BTreeSet<_> = hosting.remote.values().cloned().collect();
+        if nodes.is_empty() {
+            return;
+        }
+        let (ports, sender) = (hosting.ports.clone(), self.own_sender.clone());
+        tokio::spawn(async move {
+            let mut dead = Vec::new();
+            for node in nodes {
+                // Unknown (registry away) counts as alive: never evict on a guess.
+                if let Ok(false) = ports.registry.is_live(&node).await {
+                    dead.push(node);
+                }
+            }
+            if !dead.is_empty() {
+                let _ = sender.send(RoomMsg::Upkeep(Upkeep::DeadNodes(dead)));
+            }
+        });
+    }
+
+    /// This node stops: store where everyone is, then let another node take the room.
+    pub(super) async fn hand_over(&mut self) {
+        let Some(hosting) = &self.hosting else { return };
+        let snapshot = self.snapshot();
+        let (ports, lease) = (hosting.ports.clone(), hosting.lease.clone());
+        if let Err(e) = ports.hosting.save_snapshot(&lease, &snapshot).await {
+            tracing::warn!(room = %lease.room, error = %e, "final snapshot not written");
+        }
+        let _ = ports.hosting.release(&lease).await;
+        tracing::info!(room = %lease.room, users = snapshot.users.len(), "handed the room over");
+    }
+
+    /// The room emptied: give the lease back.
+    pub(super) async fn release(&mut self) {
+        let Some(hosting) = &self.hosting else { return };
+        let snapshot = self.snapshot();
+        let (ports, lease) = (hosting.ports.clone(), hosting.lease.clone());
+        let _ = ports.hosting.save_snapshot(&lease, &snapshot).await;
+        let _ = ports.hosting.release(&lease).await;
+    }
+
+    /// The local sessions, to carry on under another host.
+    pub(super) fn carry_members(&mut self) -> Vec<Member> {
+        let mut carried = Vec::new();
+        for (session, (user, nickname)) in self.members.drain() {
+            if let Some(outbox) = self.outboxes.remove(&session) {
+                carried.push(Member {
+                    session,
+                    user,
+                    nickname,
+                    outbox,
+                });
+            }
+        }
+        carried
+    }
+}

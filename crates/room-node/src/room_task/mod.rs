@@ -1,0 +1,768 @@
+//! The one task that owns a hosted room: it applies every command of the room
+//! to its `room_core::Room`, in arrival order, and fans the events out.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use room_core::{
+    ApprovedBuild, Audience, Command, ErrorCode, GameId, Map, MapDoc, Outgoing, Reject, Room, RoomId,
+    RoomView, ServerMsg, SessionId, UserId,
+};
+use room_ports::{
+    Acquired, HostingError, Lease, MapStore, NodeId, NodeMessage, RoomEvent as BusRoomEvent, SessionAt,
+    StoreError,
+};
+use tokio::sync::{mpsc, oneshot};
+
+mod hosting;
+
+use crate::cluster::ClusterPorts;
+use crate::engine::Shared;
+use crate::fanout::{Encoded, send_to};
+use crate::metrics_names as m;
+use crate::observer::{Observers, RoomEvent};
+use crate::outbox::{CloseReason, Outbox};
+
+/// The answer to an ENTER sent to a room task.
+#[derive(Debug)]
+pub(crate) enum EnterReply {
+    Entered,
+    Refused(ErrorCode, String),
+    /// The task was unloading; ask the engine for a fresh one.
+    Gone,
+}
+
+pub(crate) enum RoomMsg {
+    Enter {
+        session: SessionId,
+        user: UserId,
+        nickname: String,
+        outbox: Arc<Outbox>,
+        reply: oneshot::Sender<EnterReply>,
+    },
+    Act {
+        command: Command,
+        received: Instant,
+    },
+    Build {
+        session: SessionId,
+        doc: MapDoc,
+        owned: BTreeSet<GameId>,
+    },
+    Saved {
+        session: SessionId,
+        build: ApprovedBuild,
+        result: Result<u64, StoreError>,
+    },
+    View {
+        reply: oneshot::Sender<RoomView>,
+    },
+    /// A command relayed from another node's session (this node hosts the room).
+    Remote {
+        from: SessionAt,
+        user: UserId,
+        nickname: String,
+        frame: String,
+    },
+    /// An event of the room from its host (this node relays the room).
+    BusEvent(BusRoomEvent),
+    /// Events of the room may have been lost on the way here.
+    Gap,
+    /// The host refused a relayed ENTER.
+    Refused {
+        session: SessionId,
+        frame: String,
+    },
+    /// A relay lost events and asks for a fresh SYNC for its sessions.
+    Resync {
+        node: NodeId,
+    },
+    /// The answer of a background call to a backing service.
+    Upkeep(Upkeep),
+    /// This node is stopping: pass the room on and stop.
+    HandOver {
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// Results of the background calls a hosting or relaying room makes.
+pub(crate) enum Upkeep {
+    Renewed(Result<(), HostingError>),
+    Reacquired(Result<Acquired, HostingError>),
+    SnapshotSaved(Result<(), HostingError>),
+    DeadNodes(Vec<NodeId>),
+    Holder(Option<(NodeId, u64)>),
+    Owned {
+        session: SessionId,
+        doc: MapDoc,
+        owned: Result<BTreeSet<GameId>, StoreError>,
+    },
+}
+
+pub(crate) type RoomSender = mpsc::UnboundedSender<RoomMsg>;
+
+/// A socket of this node that is in (or entering) the room.
+pub(crate) struct Member {
+    pub session: SessionId,
+    pub user: UserId,
+    pub nickname: String,
+    pub outbox: Arc<Outbox>,
+}
+
+/// How a phase of the room's life on this node ended.
+pub(crate) enum Ended {
+    /// The room is unloaded here.
+    Done,
+    /// Another node hosts the room now (or may): these local members carry on.
+    Moved(Vec<Member>),
+}
+
+/// Everything a room task needs from its engine.
+pub(crate) struct RoomContext {
+    pub id: RoomId,
+    pub shared: Arc<Shared>,
+    pub own_sender: RoomSender,
+}
+
+struct PendingBuild {
+    session: SessionId,
+    doc: MapDoc,
+    owned: BTreeSet<GameId>,
+}
+
+/// Work for the host's publisher task, done in order.
+enum Publish {
+    Event(BusRoomEvent),
+    ToNode(NodeId, NodeMessage),
+}
+
+/// The cluster side of a hosted room: its lease and the way to other nodes.
+struct Hosting {
+    ports: ClusterPorts,
+    lease: Lease,
+    publisher: mpsc::UnboundedSender<Publish>,
+    /// Sessions of other nodes in the room, with their node.
+    remote: HashMap<SessionId, NodeId>,
+    snapshot_dirty: bool,
+    snapshot_in_flight: bool,
+    renew_in_flight: bool,
+    last_renew: Instant,
+}
+
+struct RoomTask {
+    room: Room,
+    outboxes: HashMap<SessionId, Arc<Outbox>>,
+    /// Who the local sessions are, to carry them over if the room moves.
+    members: HashMap<SessionId, (UserId, String)>,
+    /// Why the stored layout was not used, told to the owner when they enter.
+    stored_map_problem: Option<String>,
+    saving: bool,
+    pending_builds: VecDeque<PendingBuild>,
+    own_sender: RoomSender,
+    store: Arc<dyn MapStore>,
+    observers: Observers,
+    hosting: Option<Hosting>,
+    lost: bool,
+}
+
+/// Serve room `id` on this node until nobody here needs it.
+pub(crate) async fn run(
+    id: RoomId,
+    shared: Arc<Shared>,
+    own_sender: RoomSender,
+    mut inbox: mpsc::UnboundedReceiver<RoomMsg>,
+) {
+    let ctx = RoomContext {
+        id,
+        shared: shared.clone(),
+        own_sender,
+    };
+    let Some(ports) = shared.cluster.clone() else {
+        host(&ctx, &mut inbox, None, Vec::new()).await;
+        return;
+    };
+    let mut members = Vec::new();
+    let mut attempts = 0u32;
+    loop {
+        let outcome = match ports.hosting.acquire(id, &ports.node).await {
+            Ok(Acquired::Granted(lease)) => {
+                host(&ctx, &mut inbox, Some((ports.clone(), lease)), members).await
+            }
+            Ok(Acquired::HeldBy { node, epoch }) if node != ports.node => {
+                crate::relay_task::relay(&ctx, &mut inbox, &ports, node, epoch, members).await
+            }
+            Ok(Acquired::HeldBy { .. }) | Err(_) => {
+                attempts += 1;
+                if attempts > 20 {
+                    tracing::warn!(room = %id, "cannot find or take the room's host; refusing its sessions");
+                    for member in members {
+                        member.outbox.close(CloseReason::TryAgainLater);
+                    }
+                    let message = "the room's host cannot be found now; try again".to_owned();
+                    close_inbox(&ctx, &mut inbox, || {
+                        EnterReply::Refused(ErrorCode::Unavailable, message.clone())
+                    });
+                    return;
+                }
+                tokio::time::sleep(ports.lease_ttl / 10).await;
+                continue;
+            }
+        };
+        match outcome {
+            Ended::Done => return,
+            Ended::Moved(carried) => {
+                members = carried;
+                attempts = 0;
+            }
+        }
+    }
+}
+
+/// Host the room: load it, serve it, until it empties (or its lease is lost).
+async fn host(
+    ctx: &RoomContext,
+    inbox: &mut mpsc::UnboundedReceiver<RoomMsg>,
+    lease: Option<(ClusterPorts, Lease)>,
+    members: Vec<Member>,
+) -> Ended {
+    let id = ctx.id;
+    let store = ctx.shared.store.clone();
+    let (room, stored_map_problem) = match load(id, store.as_ref(), &ctx.shared).await {
+        Ok(loaded) => loaded,
+        Err((code, message)) => {
+            tracing::debug!(room = %id, %message, "room not loaded");
+            if let Some((ports, lease)) = &lease {
+                let _ = ports.hosting.release(lease).await;
+            }
+            for member in &members {
+                queue_error(&member.outbox, code, message.clone());
+                member.outbox.close(CloseReason::TryAgainLater);
+            }
+            close_inbox(ctx, inbox, || EnterReply::Refused(code, message.clone()));
+            return Ended::Done;
+        }
+    };
+    metrics::gauge!(m::ROOMS).increment(1.0);
+    let hosting = match lease {
+        Some((ports, lease)) => {
+            ctx.shared.set_hosted(id, true);
+            Some(start_hosting(ports, lease))
+        }
+        None => None,
+    };
+    let mut task = RoomTask {
+        room,
+        outboxes: HashMap::new(),
+        members: HashMap::new(),
+        stored_map_problem,
+        saving: false,
+        pending_builds: VecDeque::new(),
+        own_sender: ctx.own_sender.clone(),
+        store,
+        observers: ctx.shared.observers.clone(),
+        hosting,
+        lost: false,
+    };
+    if task.hosting.is_some() {
+        task.take_over(members).await;
+    }
+    let mut upkeep = tokio::time::interval(std::time::Duration::from_millis(100));
+    upkeep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks = 0u64;
+    let ended = loop {
+        let msg = tokio::select! {
+            msg = inbox.recv() => msg,
+            _ = upkeep.tick(), if task.hosting.is_some() => {
+                ticks += 1;
+                task.upkeep(ticks);
+                if task.lost {
+                    break Ended::Moved(task.carry_members());
+                }
+                continue;
+            }
+        };
+        let Some(msg) = msg else { break Ended::Done };
+        if let RoomMsg::HandOver { done } = msg {
+            task.hand_over().await;
+            close_inbox(ctx, inbox, || EnterReply::Gone);
+            let _ = done.send(());
+            break Ended::Done;
+        }
+        task.handle(msg);
+        if task.lost {
+            break Ended::Moved(task.carry_members());
+        }
+        let remote_members = task.hosting.as_ref().is_some_and(|h| !h.remote.is_empty());
+        if task.room.is_empty() && !remote_members && !task.saving && inbox.is_empty() {
+            task.release().await;
+            close_inbox(ctx, inbox, || EnterReply::Gone);
+            break Ended::Done;
+        }
+    };
+    if task.hosting.is_some() {
+        ctx.shared.set_hosted(id, false);
+    }
+    metrics::gauge!(m::ROOMS).decrement(1.0);
+    ended
+}
+
+fn start_hosting(ports: ClusterPorts, lease: Lease) -> Hosting {
+    let (publisher, mut jobs) = mpsc::unbounded_channel::<Publish>();
+    let bus = ports.bus.clone();
+    // One task per hosted room publishes in order; the room itself never waits on the broker.
+    tokio::spawn(async move {
+        while let Some(job) = jobs.recv().await {
+            let result = match &job {
+                Publish::Event(event) => bus.publish(event).await,
+                Publish::ToNode(node, message) => bus.send_to_node(node, message).await,
+            };
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "bus send failed; receivers will resynchronise");
+            }
+        }
+    });
+    tracing::info!(room = %lease.room, epoch = lease.epoch, "hosting room");
+    Hosting {
+        ports,
+        lease,
+        publisher,
+        remote: HashMap::new(),
+        snapshot_dirty: true,
+        snapshot_in_flight: false,
+        renew_in_flight: false,
+        last_renew: Instant::now(),
+    }
+}
+
+async fn load(
+    id: RoomId,
+    store: &dyn MapStore,
+    shared: &Shared,
+) -> Result<(Room, Option<String>), (ErrorCode, String)> {
+    let stored = match store.load_room(id).await {
+        Ok(Some(stored)) => stored,
+        Ok(None) | Err(StoreError::RoomNotFound(_)) => {
+            return Err((
+                ErrorCode::RoomNotFound,
+                format!("room {id} not found: no such user"),
+            ));
+        }
+        Err(e) => {
+            tracing::warn!(room = %id, error = %e, "cannot load room");
+            return Err((
+                ErrorCode::Unavailable,
+                "the room store is unavailable; try again".to_owned(),
+            ));
+        }
+    };
+    let limits = shared.config.limits;
+    let Some(doc) = stored.map else {
+        return Ok((Room::new(id, Map::empty(), stored.version, limits), None));
+    };
+    match Map::validate(&doc, room_core::map::MAX_SIDE) {
+        Ok(map) => Ok((Room::new(id, map, stored.version, limits), None)),
+        Err(e) => {
+            // Never replace it silently: the owner is told, and only their own BUILD overwrites it.
+            tracing::error!(room = %id, version = stored.version, error = %e, "stored map no longer passes validation");
+            let problem = format!(
+                "the stored map (version {}) is invalid and was not loaded: {e}",
+                stored.version
+            );
+            Ok((Room::new(id, Map::empty(), stored.version, limits), Some(problem)))
+        }
+    }
+}
+
+/// Stop taking messages: leave the registry, then answer whatever was already queued.
+pub(crate) fn close_inbox(
+    ctx: &RoomContext,
+    inbox: &mut mpsc::UnboundedReceiver<RoomMsg>,
+    answer: impl Fn() -> EnterReply,
+) {
+    ctx.shared.forget_room(ctx.id, &ctx.own_sender);
+    inbox.close();
+    while let Ok(msg) = inbox.try_recv() {
+        match msg {
+            RoomMsg::Enter { reply, .. } => {
+                let _ = reply.send(answer());
+            }
+            RoomMsg::HandOver { done } => {
+                let _ = done.send(());
+            }
+            _ => {}
+        }
+    }
+}
+
+pub(crate) fn queue_error(outbox: &Outbox, code: ErrorCode, message: String) {
+    send_to(outbox, &Encoded::new(&ServerMsg::error(code, message)));
+}
+
+impl RoomTask {
+    fn handle(&mut self, msg: RoomMsg) {
+        match msg {
+            RoomMsg::Enter {
+                session,
+                user,
+                nickname,
+                outbox,
+                reply,
+            } => {
+                self.enter(session, user, nickname, outbox, reply);
+            }
+            RoomMsg::Act { command, received } => {
+                self.act(command);
+                metrics::histogram!(m::COMMAND_SECONDS).record(received.elapsed().as_secs_f64());
+            }
+            RoomMsg::Build { session, doc, owned } => {
+                self.pending_builds
+                    .push_back(PendingBuild { session, doc, owned });
+                self.start_next_build();
+            }
+            RoomMsg::Saved {
+                session,
+                build,
+                result,
+            } => {
+                self.saving = false;
+                match result {
+                    Ok(version) => {
+                        let events = self.room.commit_build(build, version);
+                        self.stored_map_problem = None;
+                        self.deliver(events);
+                        self.notify(|room| RoomEvent::Built { room, version });
+                    }
+                    Err(e) => {
+                        tracing::warn!(room = %self.room.id(), error = %e, "BUILD not stored");
+                        let (code, message) = store_error_reply(&e);
+                        self.send_error(session, code, message);
+                    }
+                }
+                self.start_next_build();
+            }
+            RoomMsg::View { reply } => {
+                let _ = reply.send(self.room.view());
+            }
+            RoomMsg::Remote {
+                from,
+                user,
+                nickname,
+                frame,
+            } => self.remote(from, user, nickname, &frame),
+            RoomMsg::Resync { node } => self.resync(&node),
+            RoomMsg::Upkeep(result) => self.on_upkeep(result),
+            // A host publishes; it does not consume its own room's events.
+            RoomMsg::BusEvent(_) | RoomMsg::Gap | RoomMsg::Refused { .. } | RoomMsg::HandOver { .. } => {}
+        }
+    }
+
+    fn act(&mut self, command: Command) {
+        let session = match &command {
+            Command::Enter { session, .. }
+            | Command::Sync { session }
+            | Command::Move { session, .. }
+            | Command::Leave { session } => *session,
+        };
+        let leaving = matches!(command, Command::Leave { .. });
+        match self.room.apply(command) {
+            Ok(events) => self.deliver(events),
+            // A replaced session's late LEAVE or move: it no longer speaks for anyone here.
+            Err(Reject::NotInRoom) if leaving => {}
+            Err(reject) => self.refuse(session, &reject),
+        }
+        if leaving {
+            self.outboxes.remove(&session);
+            self.members.remove(&session);
+            if let Some(hosting) = &mut self.hosting {
+                hosting.remote.remove(&session);
+            }
+        }
+    }
+
+    fn enter(
+        &mut self,
+        session: SessionId,
+        user: UserId,
+        nickname: String,
+        outbox: Arc<Outbox>,
+        reply: oneshot::Sender<EnterReply>,
+    ) {
+        match self.apply_enter(session, user, nickname.clone()) {
+            Ok(events) => {
+                self.outboxes.insert(session, outbox);
+                self.members.insert(session, (user, nickname));
+                self.after_enter(session, user, events);
+                let _ = reply.send(EnterReply::Entered);
+            }
+            Err(reject) => {
+                let _ = reply.send(EnterReply::Refused(reject.code(), reject.to_string()));
+            }
+        }
+    }
+
+    fn apply_enter(
+        &mut self,
+        session: SessionId,
+        user: UserId,
+        nickname: String,
+    ) -> Result<Vec<Outgoing>, Reject> {
+        self.room.apply(Command::Enter {
+            session,
+            user,
+            nickname,
+        })
+    }
+
+    fn after_enter(&mut self, session: SessionId, user: UserId, events: Vec<Outgoing>) {
+        let replaced = events.iter().any(|e| e.msg.closes_with().is_some());
+        self.deliver(events);
+        if replaced {
+            self.notify(|room| RoomEvent::Replaced { room, user });
+        }
+        if user == self.room.id().owner()
+            && let Some(problem) = self.stored_map_problem.clone()
+        {
+            self.send_error(session, ErrorCode::InvalidMap, problem);
+        }
+    }
+
+    /// A command from a session on another node.
+    fn remote(&mut self, from: SessionAt, user: UserId, nickname: String, frame: &str) {
+        let session = from.session;
+        let msg = match room_core::parse_client_frame(frame) {
+            Ok(msg) => msg,
+            Err(e) => {
+                return self.send_remote(&from.node, session, ServerMsg::error(e.code(), e.to_string()));
+            }
+        };
+        match msg {
+            room_core::ClientMsg::Enter { .. } => match self.apply_enter(session, user, nickname) {
+                Ok(events) => {
+                    if let Some(hosting) = &mut self.hosting {
+                        hosting.remote.insert(session, from.node.clone());
+                    }
+                    self.after_enter(session, user, events);
+                }
+                Err(reject) => {
+                    let error = ServerMsg::error(reject.code(), reject.to_string()).encode();
+                    let refused = NodeMessage::EnterRefused {
+                        room: self.room.id(),
+                        session,
+                        frame: error,
+                    };
+                    self.publish(Publish::ToNode(from.node.clone(), refused));
+                }
+            },
+            room_core::ClientMsg::Sync => self.act(Command::Sync { session }),
+            room_core::ClientMsg::Move { direction } => self.act(Command::Move { session, direction }),
+            room_core::ClientMsg::Leave => self.act(Command::Leave { session }),
+            room_core::ClientMsg::Build { map } => self.remote_build(&from, user, map),
+        }
+    }
+
+    /// A relayed BUILD: checked in the order of PROTOCOL.md §5; the owner's
+    /// library is looked up in the background.
+    fn remote_build(&mut self, from: &SessionAt, user: UserId, doc: MapDoc) {
+        let session = from.session;
+        if self.room.occupant_of_session(session).is_none() {
+            let error = ServerMsg::error(ErrorCode::NotInRoom, "not in a room yet: send ENTER first");
+            return self.send_remote(&from.node, session, error);
+        }
+        if user != self.room.id().owner() {
+            return self.refuse(session, &Reject::NotOwner);
+        }
+        if let Err(e) = Map::validate(&doc, self.room.limits().max_side) {
+            return self.refuse(session, &Reject::InvalidMap(e));
+        }
+        let (store, sender) = (self.store.clone(), self.own_sender.clone());
+        tokio::spawn(async move {
+            let owned = store
+                .owned_games(user)
+                .await
+                .map(|games| games.into_iter().map(|g| g.id).collect());
+            let _ = sender.send(RoomMsg::Upkeep(Upkeep::Owned { session, doc, owned }));
+        });
+    }
+
+    /// Fresh SYNCs for every session of `node` (it lost events).
+    fn resync(&mut self, node: &NodeId) {
+        let Some(hosting) = &self.hosting else { return };
+        let sessions: Vec<SessionId> = hosting
+            .remote
+            .iter()
+            .filter(|(_, n)| *n == node)
+            .map(|(s, _)| *s)
+            .collect();
+        for session in sessions {
+            self.act(Command::Sync { session });
+        }
+    }
+
+    fn start_next_build(&mut self) {
+        while !self.saving {
+            let Some(PendingBuild { session, doc, owned }) = self.pending_builds.pop_front() else {
+                return;
+            };
+            match self.room.approve_build(session, &doc, &owned) {
+                Ok(build) => {
+                    self.saving = true;
+                    let (store, sender, room) = (self.store.clone(), self.own_sender.clone(), self.room.id());
+                    let expected = self.room.map_version();
+                    // Stored before anyone is told; the room keeps serving moves meanwhile.
+                    tokio::spawn(async move {
+                        let result = store.save_map(room, build.map(), expected).await;
+                        let _ = sender.send(RoomMsg::Saved {
+                            session,
+                            build,
+                            result,
+                        });
+                    });
+                }
+                Err(reject) => self.refuse(session, &reject),
+            }
+        }
+    }
+
+    fn deliver(&mut self, events: Vec<Outgoing>) {
+        if !self.observers.is_empty() {
+            self.observe(&events);
+        }
+        if let Some(hosting) = &mut self.hosting {
+            hosting.snapshot_dirty = true;
+        }
+        for event in events {
+            let encoded = Encoded::new(&event.msg);
+            let closes_with = event.msg.closes_with();
+            self.publish_event(&event, &encoded);
+            match event.audience {
+                Audience::Session(session) => {
+                    if let Some(outbox) = self.outboxes.get(&session) {
+                        send_to(outbox, &encoded);
+                        if closes_with.is_some() {
+                            outbox.close(CloseReason::Replaced);
+                            self.outboxes.remove(&session);
+                            self.members.remove(&session);
+                        }
+                    } else if closes_with.is_some()
+                        && let Some(hosting) = &mut self.hosting
+                    {
+                        hosting.remote.remove(&session);
+                    }
+                }
+                Audience::All => {
+                    for occupant in self.room.occupants() {
+                        if let Some(outbox) = self.outboxes.get(&occupant.session) {
+                            send_to(outbox, &encoded);
+                        }
+                    }
+                }
+                Audience::AllExcept(except) => {
+                    for occupant in self.room.occupants().iter().filter(|o| o.session != except) {
+                        if let Some(outbox) = self.outboxes.get(&occupant.session) {
+                            send_to(outbox, &encoded);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Publish `event` for the relays, while any session of another node is in the room.
+    fn publish_event(&self, event: &Outgoing, encoded: &Encoded) {
+        let Some(hosting) = &self.hosting else { return };
+        let addressed_remote =
+            matches!(event.audience, Audience::Session(s) if hosting.remote.contains_key(&s));
+        if hosting.remote.is_empty() && !addressed_remote {
+            return;
+        }
+        let _ = hosting.publisher.send(Publish::Event(BusRoomEvent {
+            room: self.room.id(),
+            epoch: hosting.lease.epoch,
+            seq: event.seq,
+            audience: event.audience,
+            frame: encoded.text().to_owned(),
+        }));
+    }
+
+    fn publish(&self, job: Publish) {
+        if let Some(hosting) = &self.hosting {
+            let _ = hosting.publisher.send(job);
+        }
+    }
+
+    fn send_remote(&self, node: &NodeId, session: SessionId, msg: ServerMsg) {
+        self.publish(Publish::ToNode(
+            node.clone(),
+            NodeMessage::Reply {
+                session,
+                frame: msg.encode(),
+            },
+        ));
+    }
+
+    /// Tell the observers what `events` changed (ENTER, MOVE, LEAVE; the rest is told by its caller).
+    fn observe(&self, events: &[Outgoing]) {
+        let room = self.room.id();
+        for event in events {
+            let observed = match &event.msg {
+                ServerMsg::Enter { user, nickname, .. } => RoomEvent::Entered {
+                    room,
+                    user: *user,
+                    nickname: nickname.clone(),
+                },
+                ServerMsg::Move { user, cell, .. } => RoomEvent::Moved {
+                    room,
+                    user: *user,
+                    cell: *cell,
+                },
+                ServerMsg::Leave { user } => RoomEvent::Left { room, user: *user },
+                _ => continue,
+            };
+            self.observers.notify(&observed);
+        }
+    }
+
+    fn notify(&self, event: impl FnOnce(RoomId) -> RoomEvent) {
+        if !self.observers.is_empty() {
+            self.observers.notify(&event(self.room.id()));
+        }
+    }
+
+    fn refuse(&mut self, session: SessionId, reject: &Reject) {
+        self.send_error(session, reject.code(), reject.to_string());
+    }
+
+    fn send_error(&mut self, session: SessionId, code: ErrorCode, message: String) {
+        if let Some(outbox) = self.outboxes.get(&session) {
+            send_to(outbox, &Encoded::new(&ServerMsg::error(code, message)));
+        } else if let Some(node) = self
+            .hosting
+            .as_ref()
+            .and_then(|h| h.remote.get(&session))
+            .cloned()
+        {
+            self.send_remote(&node, session, ServerMsg::error(code, message));
+        }
+    }
+}
+
+/// The ERROR a failed save is answered with.
+pub(crate) fn store_error_reply(error: &StoreError) -> (ErrorCode, String) {
+    match error {
+        StoreError::GameNotOwned(game) => (
+            ErrorCode::Forbidden,
+            format!("game {game} is not in the owner's library"),
+        ),
+        StoreError::RoomNotFound(room) => (ErrorCode::RoomNotFound, format!("room {room} not found")),
+        StoreError::VersionConflict { .. } => (
+            ErrorCode::Unavailable,
+            "the map was changed elsewhere meanwhile; try again".to_owned(),
+        ),
+        StoreError::Unavailable(_) => (
+            ErrorCode::Unavailable,
+            "the map store is unavailable; try again".to_owned(),
+        ),
+        _ => (ErrorCode::Internal, "the map could not be stored".to_owned()),
+    }
+}
