@@ -1,6 +1,7 @@
 //! End-to-end harness: a real server on a loopback port, real WebSocket clients.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod proxy;
 
 use std::path::PathBuf;
