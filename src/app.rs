@@ -45,6 +45,9 @@ pub enum StartError {
     /// The store refused the users.
     #[error("cannot create users: {0}")]
     Seed(#[from] room_ports::StoreError),
+    /// The cluster settings are incomplete or invalid.
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     /// The token verifier could not be built.
     #[error("bad JWT secret: {0}")]
     Secret(#[from] adapter_ws::AuthError),
@@ -113,13 +116,36 @@ pub async fn start(args: ServerArgs) -> Result<RunningServer, StartError> {
             DEV_JWT_SECRET.to_owned()
         }
     };
-    let engine = Engine::new(store, engine_config(&args));
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: args.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen {
+        addr: args.listen,
+        source,
+    })?;
+    let advertise = args
+        .advertise
+        .clone()
+        .unwrap_or_else(|| format!("ws://{addr}{}", args.ws_path));
+
+    let mut builder = Engine::builder(store).config(engine_config(&args));
+    let mut readiness = Vec::new();
+    if let Some(node) = crate::cluster::cluster_ports(&args, advertise)? {
+        builder = builder.cluster(node.ports);
+        readiness = node.readiness;
+    }
+    let engine = builder.build();
     let verifier = Arc::new(JwtVerifier::new(secret.as_bytes())?);
-    let door = FrontDoor::new(engine.clone(), verifier.clone(), ws_config(&args));
-    let door = match metrics_handle() {
-        Some(handle) => door.with_metrics(handle),
-        None => door,
-    };
+    let mut door = FrontDoor::new(engine.clone(), verifier.clone(), ws_config(&args));
+    if let Some(handle) = metrics_handle() {
+        door = door.with_metrics(handle);
+    }
+    for check in readiness {
+        door = door.with_readiness(check);
+    }
     let dev_login = crate::settings::dev_login_enabled(&args);
     if dev_login {
         tracing::warn!(
@@ -136,16 +162,6 @@ pub async fn start(args: ServerArgs) -> Result<RunningServer, StartError> {
     });
     let router = door.router(&args.ws_path).merge(web);
 
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .map_err(|source| StartError::Listen {
-            addr: args.listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Listen {
-        addr: args.listen,
-        source,
-    })?;
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let serve = axum::serve(listener, router).with_graceful_shutdown(async {

@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 pub mod app;
+pub mod cluster;
 pub mod fixtures;
 pub mod pending_store;
 pub mod settings;

@@ -36,6 +36,39 @@ pub struct ServerArgs {
     #[arg(long, env = "MYROOM_MYSQL_URL", hide_env_values = true)]
     pub mysql: Option<String>,
 
+    /// Run as a cluster node: Redis for room leases, snapshots and the node
+    /// registry (needs --amqp and --mysql too).
+    #[arg(long, env = "MYROOM_REDIS_URL", hide_env_values = true)]
+    pub redis: Option<String>,
+
+    /// Run as a cluster node: RabbitMQ for events and commands between nodes
+    /// (needs --redis and --mysql too).
+    #[arg(long, env = "MYROOM_AMQP_URL", hide_env_values = true)]
+    pub amqp: Option<String>,
+
+    /// This node's id in the cluster (default: random).
+    #[arg(long, env = "MYROOM_NODE_ID")]
+    pub node_id: Option<String>,
+
+    /// The WebSocket URL clients use to reach this node (default: ws://LISTEN/WS_PATH).
+    #[arg(long, env = "MYROOM_ADVERTISE")]
+    pub advertise: Option<String>,
+
+    /// Namespace of this deployment's Redis keys and RabbitMQ exchanges, so
+    /// two deployments can share the services.
+    #[arg(long, env = "MYROOM_KEY_PREFIX", default_value = "myroom")]
+    pub key_prefix: String,
+
+    /// Milliseconds a room host's lease lives without renewal: how soon a
+    /// surviving node takes over the rooms of a node that died.
+    #[arg(long, env = "MYROOM_LEASE_MS", default_value_t = 5000)]
+    pub lease_ms: u64,
+
+    /// Milliseconds a node stays listed without a heartbeat: how soon the
+    /// users of a dead node are removed from rooms hosted elsewhere.
+    #[arg(long, env = "MYROOM_NODE_TTL_MS", default_value_t = 10_000)]
+    pub node_ttl_ms: u64,
+
     /// Development login: the page lists the users and `POST /dev/token` signs a
     /// token for any of them. On by default on the embedded default, off when a
     /// backend is configured; `--dev-login` (or `--dev-login=true`) forces it on,
@@ -109,9 +142,9 @@ pub fn dev_login_enabled(args: &ServerArgs) -> bool {
     args.dev_login.unwrap_or(!uses_backend(args))
 }
 
-/// Whether a backing service (MySQL) is configured.
+/// Whether a backing service (MySQL, Redis or RabbitMQ) is configured.
 fn uses_backend(args: &ServerArgs) -> bool {
-    args.mysql.is_some()
+    args.mysql.is_some() || args.redis.is_some() || args.amqp.is_some()
 }
 
 #[cfg(test)]

@@ -87,6 +87,7 @@ impl FrontDoor {
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics))
             .route("/rooms/{id}", get(room))
+            .route("/rooms/{id}/route", get(route))
             .with_state(self.clone())
     }
 
@@ -216,6 +217,26 @@ async fn room(State(door): State<FrontDoor>, Path(id): Path<String>) -> Response
             .into_response(),
         Ok(None) => (StatusCode::NOT_FOUND, "no such room").into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    }
+}
+
+/// Where a client should connect for a room: its host if hosted, else the
+/// least-loaded live node (in a cluster; 404 on a single node).
+async fn route(State(door): State<FrontDoor>, Path(id): Path<String>) -> Response {
+    let Ok(id) = id.parse::<u64>() else {
+        return (StatusCode::BAD_REQUEST, "room id must be a number").into_response();
+    };
+    if door.engine.cluster().is_none() {
+        return (StatusCode::NOT_FOUND, "not a cluster: connect here").into_response();
+    }
+    match door.engine.route(RoomId(id)).await {
+        Some(route) => axum::Json(serde_json::json!({
+            "url": route.url,
+            "node": route.node.0,
+            "hosted": route.hosted,
+        }))
+        .into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "no live node known").into_response(),
     }
 }
 

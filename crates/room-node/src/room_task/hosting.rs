@@ -12,7 +12,7 @@ use super::{Member, RoomMsg, RoomTask, Upkeep};
 use crate::outbox::CloseReason;
 
 /// Snapshots are written behind at most this often (in upkeep ticks of 100 ms).
-const SNAPSHOT_EVERY_TICKS: u64 = 2;
+const SNAPSHOT_EVERY_TICKS: u64 = 1;
 /// Remote nodes are checked for liveness this often (in upkeep ticks).
 const LIVENESS_EVERY_TICKS: u64 = 10;
 
