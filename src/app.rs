@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use adapter_ws::{FrontDoor, JwtVerifier, RateConfig, WsConfig};
+use axum::serve::ListenerExt;
 use metrics_exporter_prometheus::PrometheusHandle;
 use room_core::RoomLimits;
 use room_node::{DiskMapStore, Engine, EngineConfig};
@@ -164,6 +165,10 @@ pub async fn start(args: ServerArgs) -> Result<RunningServer, StartError> {
 
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
+        // Small frames must not wait for the peer's delayed ACK (about 40 ms on Linux).
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let serve = axum::serve(listener, router).with_graceful_shutdown(async {
             let _ = stopped.await;
         });

@@ -26,6 +26,9 @@ pub struct WsConfig {
     /// A socket that does not accept a write for this long is dropped.
     pub write_timeout: Duration,
     /// tungstenite read buffer per socket; small, since client frames are small.
+    /// It is allocated and zero-filled on the first read of every socket, so it
+    /// is most of an idle connection's memory (BENCHMARKS.md, conn scenario);
+    /// a larger frame grows it to the frame's length only while it is read.
     pub read_buffer_bytes: usize,
     /// tungstenite write buffer per socket.
     pub write_buffer_bytes: usize,
@@ -43,7 +46,7 @@ impl Default for WsConfig {
             dead_peer_timeout: Duration::from_secs(45),
             write_batch: 256,
             write_timeout: Duration::from_secs(10),
-            read_buffer_bytes: 4 * 1024,
+            read_buffer_bytes: 1024,
             write_buffer_bytes: 8 * 1024,
         }
     }
