@@ -13,7 +13,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::cluster::ClusterPorts;
 
 use crate::outbox::{CloseReason, Frame, Outbox, Pushed};
-use crate::room_task::{Ended, EnterReply, Member, RoomContext, RoomMsg, Upkeep, close_inbox, queue_error};
+use crate::room_task::{
+    Ended, EnterReply, Member, RoomContext, RoomMsg, Shadow, Upkeep, close_inbox, queue_error,
+};
 
 struct Relay<'a> {
     room: RoomId,
@@ -25,6 +27,8 @@ struct Relay<'a> {
     /// ENTERs forwarded and not answered yet.
     pending: HashMap<SessionId, (Member, oneshot::Sender<EnterReply>)>,
     host_gone: bool,
+    /// Where everyone stands, as the relayed events say.
+    shadow: Shadow,
 }
 
 /// Relay the room to `host` until no local session needs it, or the host goes away.
@@ -49,6 +53,7 @@ pub(crate) async fn relay(
         members: HashMap::new(),
         pending: HashMap::new(),
         host_gone: false,
+        shadow: Shadow::default(),
     };
     for member in carried {
         relay.forward_enter(&member).await;
@@ -71,7 +76,8 @@ pub(crate) async fn relay(
         }
         relay.handle(msg).await;
         if relay.host_gone {
-            break Ended::Moved(relay.carry());
+            let shadow = std::mem::take(&mut relay.shadow);
+            break Ended::Moved(relay.carry(), shadow);
         }
         if relay.members.is_empty() && relay.pending.is_empty() && inbox.is_empty() {
             close_inbox(ctx, inbox, || EnterReply::Gone);
@@ -194,6 +200,7 @@ impl Relay<'_> {
             self.epoch = event.epoch;
         }
         let frame = relayed_frame(&event.frame);
+        self.track(&event);
         match event.audience {
             room_core::Audience::Session(session) => {
                 if let Some((member, reply)) = self.pending.remove(&session) {
@@ -218,6 +225,32 @@ impl Relay<'_> {
                     push(&member.outbox, &frame);
                 }
             }
+        }
+    }
+
+    /// Keep the shadow positions up to date from what the host told everyone.
+    fn track(&mut self, event: &BusRoomEvent) {
+        let code = event.frame.get(..2).unwrap_or_default();
+        if !matches!(code, "10" | "11" | "19" | "20") {
+            return;
+        }
+        let Ok(msg) = parse_server_frame(&event.frame) else {
+            return;
+        };
+        self.shadow.seq = self.shadow.seq.max(event.seq);
+        let cells = &mut self.shadow.cells;
+        match msg {
+            ServerMsg::Enter { user, cell, .. } | ServerMsg::Move { user, cell, .. } => {
+                cells.insert(user, cell);
+            }
+            ServerMsg::Leave { user } => {
+                cells.remove(&user);
+            }
+            ServerMsg::Sync { room } => {
+                cells.clear();
+                cells.extend(room.users.iter().map(|u| (u.user, u.cell)));
+            }
+            _ => {}
         }
     }
 

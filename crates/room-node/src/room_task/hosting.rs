@@ -8,7 +8,7 @@ use std::time::Instant;
 use room_core::{Command, Occupant, Room, SessionId};
 use room_ports::{Acquired, HostingError, RoomSnapshot, SessionAt, SnapshotUser};
 
-use super::{Member, RoomMsg, RoomTask, Upkeep};
+use super::{Member, RoomMsg, RoomTask, Shadow, Upkeep};
 use crate::outbox::CloseReason;
 
 /// Snapshots are written behind at most this often (in upkeep ticks of 100 ms).
@@ -20,7 +20,7 @@ impl RoomTask {
     /// Continue the room from the last snapshot: users keep their cells;
     /// users whose node is gone leave (everyone is told); this node's own
     /// sessions are (re-)entered.
-    pub(super) async fn take_over(&mut self, members: Vec<Member>) {
+    pub(super) async fn take_over(&mut self, members: Vec<Member>, shadow: Shadow) {
         let Some(hosting) = &self.hosting else { return };
         let ports = hosting.ports.clone();
         let room_id = self.room.id();
@@ -44,6 +44,8 @@ impl RoomTask {
                     live_nodes.insert(node.clone());
                 }
             }
+            // Relayed events are newer than a snapshot written behind by a host that died.
+            let newer = shadow.seq > snapshot.seq && snapshot.map_version == self.room.map_version();
             let occupants = snapshot
                 .users
                 .iter()
@@ -51,17 +53,23 @@ impl RoomTask {
                     user: u.user,
                     nickname: u.nickname.clone(),
                     session: u.session.session,
-                    cell: u.cell,
+                    cell: shadow
+                        .cells
+                        .get(&u.user)
+                        .copied()
+                        .filter(|_| newer)
+                        .unwrap_or(u.cell),
                 })
                 .collect();
             let map = self.room.map().clone();
+            let seq = snapshot.seq.max(shadow.seq);
             self.room = Room::restore(
                 room_id,
                 map,
                 self.room.map_version(),
                 self.room.limits(),
                 occupants,
-                snapshot.seq,
+                seq,
             );
             for user in &snapshot.users {
                 let at = &user.session;

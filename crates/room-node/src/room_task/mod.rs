@@ -115,7 +115,15 @@ pub(crate) enum Ended {
     /// The room is unloaded here.
     Done,
     /// Another node hosts the room now (or may): these local members carry on.
-    Moved(Vec<Member>),
+    Moved(Vec<Member>, Shadow),
+}
+
+/// The newest positions this node saw relayed, more recent than a snapshot
+/// written behind by a host that died: a new host prefers them.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Shadow {
+    pub seq: u64,
+    pub cells: HashMap<UserId, room_core::Cell>,
 }
 
 /// Everything a room task needs from its engine.
@@ -179,15 +187,17 @@ pub(crate) async fn run(
         own_sender,
     };
     let Some(ports) = shared.cluster.clone() else {
-        host(&ctx, &mut inbox, None, Vec::new()).await;
+        host(&ctx, &mut inbox, None, Vec::new(), Shadow::default()).await;
         return;
     };
     let mut members = Vec::new();
+    let mut shadow = Shadow::default();
     let mut attempts = 0u32;
     loop {
         let outcome = match ports.hosting.acquire(id, &ports.node).await {
             Ok(Acquired::Granted(lease)) => {
-                host(&ctx, &mut inbox, Some((ports.clone(), lease)), members).await
+                let seen = std::mem::take(&mut shadow);
+                host(&ctx, &mut inbox, Some((ports.clone(), lease)), members, seen).await
             }
             Ok(Acquired::HeldBy { node, epoch }) if node != ports.node => {
                 crate::relay_task::relay(&ctx, &mut inbox, &ports, node, epoch, members).await
@@ -211,8 +221,9 @@ pub(crate) async fn run(
         };
         match outcome {
             Ended::Done => return,
-            Ended::Moved(carried) => {
+            Ended::Moved(carried, seen) => {
                 members = carried;
+                shadow = seen;
                 attempts = 0;
             }
         }
@@ -225,6 +236,7 @@ async fn host(
     inbox: &mut mpsc::UnboundedReceiver<RoomMsg>,
     lease: Option<(ClusterPorts, Lease)>,
     members: Vec<Member>,
+    shadow: Shadow,
 ) -> Ended {
     let id = ctx.id;
     let store = ctx.shared.store.clone();
@@ -265,7 +277,7 @@ async fn host(
         lost: false,
     };
     if task.hosting.is_some() {
-        task.take_over(members).await;
+        task.take_over(members, shadow).await;
     }
     let mut upkeep = tokio::time::interval(std::time::Duration::from_millis(100));
     upkeep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -277,7 +289,7 @@ async fn host(
                 ticks += 1;
                 task.upkeep(ticks);
                 if task.lost {
-                    break Ended::Moved(task.carry_members());
+                    break Ended::Moved(task.carry_members(), Shadow::default());
                 }
                 continue;
             }
@@ -291,7 +303,7 @@ async fn host(
         }
         task.handle(msg);
         if task.lost {
-            break Ended::Moved(task.carry_members());
+            break Ended::Moved(task.carry_members(), Shadow::default());
         }
         let remote_members = task.hosting.as_ref().is_some_and(|h| !h.remote.is_empty());
         if task.room.is_empty() && !remote_members && !task.saving && inbox.is_empty() {
