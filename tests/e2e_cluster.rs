@@ -669,10 +669,13 @@ async fn racing_builds_from_two_owner_sessions_are_each_answered_or_without_effe
 
     // A is replaced: 98, then close 4000. What it heard before that answers its BUILDs.
     let (a_msgs, a_end) = a.until_end().await;
-    let replaced_at = a_msgs
-        .iter()
-        .position(|m| matches!(m, ServerMsg::ClosePreConnection { .. }))
-        .unwrap_or_else(|| panic!("{}: replaced without 98: {a_msgs:?} then {a_end:?}", a.who()));
+    assert!(
+        a_msgs
+            .iter()
+            .any(|m| matches!(m, ServerMsg::ClosePreConnection { .. })),
+        "{}: replaced without 98: {a_msgs:?} then {a_end:?}",
+        a.who()
+    );
     assert_eq!(
         a_end,
         Event::Close(Some(4000)),
@@ -680,7 +683,9 @@ async fn racing_builds_from_two_owner_sessions_are_each_answered_or_without_effe
         a.who()
     );
     let mut a_answers: [Option<Result<(), ErrorCode>>; 2] = [None, None];
-    for msg in &a_msgs[..replaced_at] {
+    // Answers to A's BUILDs: whatever A heard before its socket ended (an
+    // ERROR may follow the 98; SYNCs cannot, A is out of the room by then).
+    for msg in &a_msgs {
         match msg {
             ServerMsg::Sync { room } if room.map == m1 && a_answers[0].is_none() => {
                 a_answers[0] = Some(Ok(()))
@@ -732,7 +737,7 @@ async fn racing_builds_from_two_owner_sessions_are_each_answered_or_without_effe
     let applied = &applied[0];
     let sides: Vec<u16> = applied.iter().map(Map::side).collect();
     eprintln!(
-        "racing BUILDs: A (side 8, side 9) answered {a_answers:?} before its 98; B (side 10) answered \
+        "racing BUILDs: A (side 8, side 9) answered {a_answers:?}; B (side 10) answered \
          {b_answer:?}; maps applied, in order, by side: {sides:?}"
     );
     for map in applied {
@@ -755,9 +760,16 @@ async fn racing_builds_from_two_owner_sessions_are_each_answered_or_without_effe
                 !applied.contains(map),
                 "A's BUILD {i} answered by ERROR {code} yet applied: {sides:?}"
             ),
-            // Replaced before an answer could reach it: the 98 said so. Whether
-            // the BUILD took effect, everyone (B included) was told by SYNC or not at all.
-            None => {}
+            // Applied after A was replaced: the owner (session B) and everyone
+            // else got its SYNC, so it was not lost silently.
+            None if applied.contains(map) => {}
+            None => panic!(
+                "A's BUILD {i} (side {}) was lost silently: A's socket on node {} got neither SYNC nor \
+                 ERROR for it before it was replaced (98, close 4000: {a_msgs:?}), and it never took \
+                 effect (maps applied, by side: {sides:?}; B's BUILD: {b_answer:?})",
+                map.side(),
+                a.node_id
+            ),
         }
     }
     match b_answer {

@@ -13,7 +13,9 @@
 //! (`redis://127.0.0.1:6379`) and `MYROOM_TEST_AMQP_URL`
 //! (`amqp://guest:guest@127.0.0.1:5672/%2f`). `MYROOM_TEST_SERVER_BIN` names the
 //! server binary to run; without it the `server` example is built (once per test
-//! process) next to the test executable.
+//! process) next to the test executable. `MYROOM_TEST_KEEP=1` keeps every
+//! cluster's directory (node logs) even when the test passes;
+//! `MYROOM_TEST_NODE_LOG` sets the nodes' `RUST_LOG` (default `info`).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
@@ -406,6 +408,7 @@ impl Cluster {
                 "RUST_LOG",
                 std::env::var("MYROOM_TEST_NODE_LOG").unwrap_or_else(|_| "info".to_owned()),
             )
+            .env("NO_COLOR", "1")
             .env_remove("MYROOM_ADVERTISE")
             .env_remove("MYROOM_WS_PATH")
             .stdin(Stdio::null())
@@ -695,6 +698,8 @@ impl Drop for Cluster {
                 self.dir.display(),
                 self.logs(400)
             );
+        } else if std::env::var_os("MYROOM_TEST_KEEP").is_some() {
+            eprintln!("cluster files (logs) kept in {}", self.dir.display());
         } else {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
