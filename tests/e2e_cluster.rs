@@ -504,6 +504,7 @@ async fn users_of_one_room_on_three_nodes_see_the_same_events_in_the_same_order(
     }
     // And SYNC on every node shows the positions the MOVEs ended at.
     settle(&mut players, &all_at((5, 5)), None).await;
+    cluster.assert_no_panics();
 }
 
 // 2. Entering again elsewhere replaces the old socket, across nodes.
@@ -580,6 +581,7 @@ async fn the_same_user_entering_again_on_another_node_replaces_the_old_socket() 
         told.is_empty(),
         "the others must be told nothing of a re-entry; user 1 got {told:?}"
     );
+    cluster.assert_no_panics();
 }
 
 // 3a. A BUILD from the owner on a relay node reaches every node as one SYNC.
@@ -630,6 +632,7 @@ async fn a_build_by_the_owner_on_a_relay_node_reaches_everyone_on_every_node() {
         let (p, view) = Player::enter(&cluster, node, 5 + node as u64).await;
         assert_eq!(view.map, m1, "{}: the map a newcomer gets", p.who());
     }
+    cluster.assert_no_panics();
 }
 
 // 3b. Two sessions of the owner racing BUILDs: none lost silently, one map wins everywhere.
@@ -793,6 +796,7 @@ async fn racing_builds_from_two_owner_sessions_are_each_answered_or_without_effe
         let (p, view) = Player::enter(&cluster, node, 6 + node as u64).await;
         assert_eq!(view.map, final_map, "{}: the map a newcomer gets", p.who());
     }
+    cluster.assert_no_panics();
 }
 
 // 4. The host killed with SIGKILL: a survivor takes over with the positions it had.
@@ -873,6 +877,7 @@ async fn a_host_killed_with_sigkill_is_replaced_by_a_survivor_with_the_positions
         "{}: the room a newcomer finds",
         p.who()
     );
+    cluster.assert_no_panics();
 }
 
 // 5. A node stopped with SIGTERM hands its rooms over cleanly.
@@ -994,6 +999,7 @@ async fn a_node_stopped_with_sigterm_hands_its_rooms_over_cleanly() {
         "{}: the map a newcomer gets after the stop",
         p.who()
     );
+    cluster.assert_no_panics();
 }
 
 // 6. A backing service "restarted" during play (its proxy stopped and started).
@@ -1040,6 +1046,7 @@ async fn service_outage(service: Service) {
     let mut findings: Vec<String> = Vec::new();
 
     let outage = Duration::from_millis(LEASE_MS.max(NODE_TTL_MS) + 1000);
+    let marks: Vec<usize> = players.iter().map(|p| p.seen.len()).collect();
     let started = Instant::now();
     cluster.proxy(service).stop();
     if !cluster.wait_all_ready(false, GUARD).await {
@@ -1149,6 +1156,28 @@ async fn service_outage(service: Service) {
             })
             .await;
         }
+    }
+    // Nobody's socket closed, so nobody left: a LEAVE of a player is false news.
+    let connected: BTreeSet<u64> = players.iter().map(|p| p.user).collect();
+    for (p, &mark) in players.iter().zip(&marks) {
+        let left: Vec<u64> = p.seen[mark..]
+            .iter()
+            .filter_map(|m| is_leave_of(m, &connected))
+            .collect();
+        if !left.is_empty() {
+            let entered = p.seen[mark..]
+                .iter()
+                .filter(|m| matches!(m, ServerMsg::Enter { .. }))
+                .count();
+            findings.push(format!(
+                "{} got LEAVE of users whose sockets never closed: {left:?} (and {entered} ENTERs) \
+                 during or after the {service:?} outage",
+                p.who()
+            ));
+        }
+    }
+    for (node, panic) in cluster.panics() {
+        findings.push(format!("node {node} panicked: {panic}"));
     }
     assert!(findings.is_empty(), "{findings:#?}");
 }

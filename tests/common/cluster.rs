@@ -654,6 +654,33 @@ impl Cluster {
         out
     }
 
+    /// Panics any node logged so far: (node id, the line and the one after it).
+    pub fn panics(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for node in &self.nodes {
+            let text = std::fs::read_to_string(&node.log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            for (i, line) in lines.iter().enumerate() {
+                if line.contains("panicked at") {
+                    let next = lines.get(i + 1).copied().unwrap_or("");
+                    out.push((node.id.clone(), format!("{line} / {next}")));
+                }
+            }
+        }
+        out
+    }
+
+    /// No node panicked (a panic in a task does not end the process, so look at the logs).
+    pub fn assert_no_panics(&self) {
+        let panics = self.panics();
+        assert!(
+            panics.is_empty(),
+            "{} panic(s) in node logs, first: {:?}",
+            panics.len(),
+            panics.first()
+        );
+    }
+
     /// Delete this cluster's Redis keys (best effort).
     fn clean_redis(&self) {
         let addr = service_addr(&redis_base_url(), 6379);
