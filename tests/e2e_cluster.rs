@@ -716,6 +716,9 @@ async fn racing_builds_from_two_owner_sessions_are_each_answered_or_without_effe
             pick_move(m).filter(|s| s.0 == 1)
         })
         .await;
+        // A BUILD of A's still in flight when A was replaced is applied for the
+        // owner after it (a later SYNC): read until the room has been quiet a while.
+        while w.event(Duration::from_millis(1500)).await.is_some() {}
         let mut maps: Vec<Map> = Vec::new();
         for msg in &w.seen[mark..] {
             if let ServerMsg::Sync { room } = msg
@@ -789,7 +792,15 @@ async fn racing_builds_from_two_owner_sessions_are_each_answered_or_without_effe
     // Everyone holds the same, final map, and newcomers on every node get it from the store.
     let spawn = final_map.spawn();
     let mut expected = all_at((spawn.x, spawn.y));
-    expected.insert(1, (spawn.x + 1, spawn.y));
+    // The owner's marker step counts only if no BUILD sent everyone back to spawn after it.
+    let seen = &watchers[0].seen[marks[0]..];
+    let last_build = seen
+        .iter()
+        .rposition(|m| matches!(m, ServerMsg::Sync { room } if room.map == final_map));
+    let marker = seen.iter().rposition(|m| pick_move(m).is_some_and(|s| s.0 == 1));
+    if marker > last_build {
+        expected.insert(1, (spawn.x + 1, spawn.y));
+    }
     watchers.push(b);
     settle(&mut watchers, &expected, Some(&final_map)).await;
     for node in 0..3 {

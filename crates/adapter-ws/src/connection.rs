@@ -50,7 +50,13 @@ pub(crate) async fn serve(
     let (sink, stream) = socket.split();
     let outbox = ctx.engine.new_outbox();
     let tick = batch.then_some(ctx.engine.config().tick);
-    let mut writer = tokio::spawn(write_loop(sink, outbox.clone(), tick, ctx.config.clone()));
+    let (writer_done, writer_finished) = tokio::sync::oneshot::channel::<()>();
+    let writer_config = ctx.config.clone();
+    let writer_outbox = outbox.clone();
+    let mut writer = tokio::spawn(async move {
+        write_loop(sink, writer_outbox, tick, writer_config).await;
+        let _ = writer_done.send(());
+    });
 
     let auth = match identity {
         Some(identity) => Auth::Ready(ctx.engine.open_session_with_outbox(
@@ -67,11 +73,11 @@ pub(crate) async fn serve(
         outbox: &outbox,
         auth,
         stream,
+        writer_finished,
     };
-    let stop = tokio::select! {
-        stop = reader.run() => stop,
-        _ = &mut writer => Stop::Closing,
-    };
+    // The reader notices the writer's end between frames, so a command it is
+    // handling (a BUILD waiting on the store) is finished, not dropped.
+    let stop = reader.run().await;
     // Dropping the session is LEAVE: the room hears of it before the socket is gone.
     let Reader { stream, auth, .. } = reader;
     drop(auth);
@@ -100,11 +106,16 @@ async fn drain(mut stream: SplitStream<WebSocket>) {
     std::future::pending::<()>().await;
 }
 
+/// How long frames already sent by the peer are still read after our close frame.
+const CLOSING_GRACE: Duration = Duration::from_secs(1);
+
 struct Reader<'a> {
     ctx: &'a ConnectionContext,
     outbox: &'a Arc<Outbox>,
     auth: Auth,
     stream: SplitStream<WebSocket>,
+    /// Fires when the writer has stopped (it sent a close frame, or the peer is gone).
+    writer_finished: tokio::sync::oneshot::Receiver<()>,
 }
 
 impl Reader<'_> {
@@ -112,11 +123,21 @@ impl Reader<'_> {
         let config = self.ctx.config.clone();
         let mut limiter = RateLimiter::new(config.rate, std::time::Instant::now());
         let mut last_heard = Instant::now();
+        let mut closing_since: Option<Instant> = None;
         let mut upkeep = tokio::time::interval(config.ping_interval.min(Duration::from_secs(1)));
         upkeep.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             let message = tokio::select! {
+                // Frames the peer sent before our close are still handled (a BUILD
+                // sent just before a newer socket replaced this one is not lost).
+                biased;
                 message = self.stream.next() => message,
+                _ = &mut self.writer_finished, if closing_since.is_none() => {
+                    closing_since = Some(Instant::now());
+                    continue;
+                }
+                _ = tokio::time::sleep_until(closing_since.unwrap_or_else(Instant::now) + CLOSING_GRACE),
+                    if closing_since.is_some() => return Stop::Closing,
                 _ = upkeep.tick() => {
                     if last_heard.elapsed() > config.dead_peer_timeout {
                         tracing::debug!("peer silent past the dead-peer timeout");

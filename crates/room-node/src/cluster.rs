@@ -34,6 +34,42 @@ pub struct ClusterPorts {
     pub node_ttl: Duration,
 }
 
+/// Whether the node registry can be believed when it says a node is gone.
+///
+/// Every heartbeat expires while the registry is unreachable, so right after
+/// it comes back each node looks dead until its next heartbeat. Only a
+/// registry that has answered this node's own heartbeats for a whole node
+/// lifetime is trusted to mean "dead" when it says "not live".
+#[derive(Debug)]
+pub(crate) struct RegistryTrust {
+    answering_since: std::sync::Mutex<Option<std::time::Instant>>,
+    node_ttl: Duration,
+}
+
+impl RegistryTrust {
+    pub(crate) fn new(node_ttl: Duration) -> RegistryTrust {
+        RegistryTrust {
+            answering_since: std::sync::Mutex::new(None),
+            node_ttl,
+        }
+    }
+
+    fn heard(&self, answered: bool) {
+        let mut since = self.answering_since.lock().unwrap_or_else(|p| p.into_inner());
+        match (answered, *since) {
+            (true, None) => *since = Some(std::time::Instant::now()),
+            (false, _) => *since = None,
+            (true, Some(_)) => {}
+        }
+    }
+
+    /// Whether "not live" means dead now.
+    pub(crate) fn trusted(&self) -> bool {
+        let since = self.answering_since.lock().unwrap_or_else(|p| p.into_inner());
+        since.is_some_and(|at| at.elapsed() >= self.node_ttl)
+    }
+}
+
 /// Where a client should connect for a room.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
@@ -57,7 +93,9 @@ pub(crate) async fn heartbeat(engine: Engine, ports: ClusterPorts) {
             connections: engine.session_count() as u64,
             rooms: engine.hosted_rooms(),
         };
-        if let Err(e) = ports.registry.heartbeat(&info).await {
+        let result = ports.registry.heartbeat(&info).await;
+        engine.registry_trust().heard(result.is_ok());
+        if let Err(e) = result {
             tracing::warn!(error = %e, "node heartbeat failed");
         }
     }

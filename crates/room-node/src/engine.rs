@@ -10,7 +10,7 @@ use room_core::{Map, Room, RoomId, RoomView, SessionId, UserId};
 use room_ports::{MapStore, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::cluster::{self, ClusterPorts, Route};
+use crate::cluster::{self, ClusterPorts, RegistryTrust, Route};
 use crate::config::EngineConfig;
 use crate::metrics_names as m;
 use crate::observer::{Observers, RoomObserver};
@@ -29,6 +29,7 @@ pub(crate) struct Shared {
     pub(crate) store: Arc<dyn MapStore>,
     pub(crate) observers: Observers,
     pub(crate) cluster: Option<ClusterPorts>,
+    pub(crate) trust: Arc<RegistryTrust>,
     rooms: Mutex<HashMap<RoomId, RoomSender>>,
     hosted: Mutex<HashSet<RoomId>>,
     sessions: Mutex<HashMap<SessionId, Arc<Outbox>>>,
@@ -162,6 +163,10 @@ impl Engine {
         cluster::route(self.shared.cluster.as_ref()?, room).await
     }
 
+    pub(crate) fn registry_trust(&self) -> &RegistryTrust {
+        &self.shared.trust
+    }
+
     /// The cluster ports, when this engine is a cluster node.
     pub fn cluster(&self) -> Option<&ClusterPorts> {
         self.shared.cluster.as_ref()
@@ -264,6 +269,11 @@ impl EngineBuilder {
             config: self.config,
             store: self.store,
             observers: self.observers,
+            trust: Arc::new(RegistryTrust::new(
+                self.cluster
+                    .as_ref()
+                    .map_or(Duration::ZERO, |ports| ports.node_ttl),
+            )),
             cluster: self.cluster,
             rooms: Mutex::new(HashMap::new()),
             hosted: Mutex::new(HashSet::new()),

@@ -29,7 +29,12 @@ struct Relay<'a> {
     host_gone: bool,
     /// Where everyone stands, as the relayed events say.
     shadow: Shadow,
+    /// Local sessions replaced by a newer one of their user, for their BUILDs still in flight.
+    replaced: HashMap<SessionId, (UserId, String)>,
 }
+
+/// How many replaced sessions a relay remembers.
+const REPLACED_REMEMBERED: usize = 64;
 
 /// Relay the room to `host` until no local session needs it, or the host goes away.
 pub(crate) async fn relay(
@@ -54,6 +59,7 @@ pub(crate) async fn relay(
         pending: HashMap::new(),
         host_gone: false,
         shadow: Shadow::default(),
+        replaced: HashMap::new(),
     };
     for member in carried {
         relay.forward_enter(&member).await;
@@ -135,7 +141,21 @@ impl Relay<'_> {
             RoomMsg::Build { session, doc, .. } => {
                 self.forward(session, &ClientMsg::Build { map: doc }).await
             }
-            RoomMsg::BusEvent(event) => self.deliver(event),
+            RoomMsg::BusEvent(event) => {
+                for member in self.deliver(event) {
+                    // The host dropped a user whose socket here is alive (it wrongly
+                    // thought this node dead): put them back.
+                    if let Some(member) = self.members.get(&member) {
+                        let (session, user, nickname) =
+                            (member.session, member.user, member.nickname.clone());
+                        let enter = ClientMsg::Enter {
+                            room_id: self.room,
+                            authorization: None,
+                        };
+                        self.send_command(session, user, &nickname, &enter).await;
+                    }
+                }
+            }
             RoomMsg::Gap => self.ask_resync().await,
             RoomMsg::Refused { session, frame } => self.refused(session, &frame),
             RoomMsg::Remote { from, .. } => {
@@ -166,10 +186,14 @@ impl Relay<'_> {
     }
 
     async fn forward(&mut self, session: SessionId, msg: &ClientMsg) {
-        let Some(member) = self.members.get(&session) else {
-            return;
+        let (user, nickname) = match (self.members.get(&session), self.replaced.get(&session)) {
+            (Some(member), _) => (member.user, member.nickname.clone()),
+            // Sent just before the socket was replaced: the host answers the user's newer session.
+            (None, Some((user, nickname))) if matches!(msg, ClientMsg::Build { .. }) => {
+                (*user, nickname.clone())
+            }
+            _ => return,
         };
-        let (user, nickname) = (member.user, member.nickname.clone());
         if !self.send_command(session, user, &nickname, msg).await
             && let Some(member) = self.members.get(&session)
         {
@@ -195,12 +219,22 @@ impl Relay<'_> {
         self.ports.bus.send_to_node(&self.host, &command).await.is_ok()
     }
 
-    fn deliver(&mut self, event: BusRoomEvent) {
+    /// Deliver `event` to the local sessions it is for; returns the local
+    /// sessions whose user the host just announced as gone.
+    fn deliver(&mut self, event: BusRoomEvent) -> Vec<SessionId> {
         if event.epoch > self.epoch {
             self.epoch = event.epoch;
         }
         let frame = relayed_frame(&event.frame);
-        self.track(&event);
+        let evicted = match self.track(&event) {
+            Some(user) => self
+                .members
+                .values()
+                .filter(|m| m.user == user)
+                .map(|m| m.session)
+                .collect(),
+            None => Vec::new(),
+        };
         match event.audience {
             room_core::Audience::Session(session) => {
                 if let Some((member, reply)) = self.pending.remove(&session) {
@@ -211,7 +245,12 @@ impl Relay<'_> {
                     push(&member.outbox, &frame);
                     if event.frame.starts_with("98") {
                         member.outbox.close(CloseReason::Replaced);
-                        self.members.remove(&session);
+                        if let Some(gone) = self.members.remove(&session) {
+                            if self.replaced.len() >= REPLACED_REMEMBERED {
+                                self.replaced.clear();
+                            }
+                            self.replaced.insert(session, (gone.user, gone.nickname));
+                        }
                     }
                 }
             }
@@ -226,17 +265,16 @@ impl Relay<'_> {
                 }
             }
         }
+        evicted
     }
 
     /// Keep the shadow positions up to date from what the host told everyone.
-    fn track(&mut self, event: &BusRoomEvent) {
+    fn track(&mut self, event: &BusRoomEvent) -> Option<UserId> {
         let code = event.frame.get(..2).unwrap_or_default();
         if !matches!(code, "10" | "11" | "19" | "20") {
-            return;
+            return None;
         }
-        let Ok(msg) = parse_server_frame(&event.frame) else {
-            return;
-        };
+        let msg = parse_server_frame(&event.frame).ok()?;
         self.shadow.seq = self.shadow.seq.max(event.seq);
         let cells = &mut self.shadow.cells;
         match msg {
@@ -245,6 +283,7 @@ impl Relay<'_> {
             }
             ServerMsg::Leave { user } => {
                 cells.remove(&user);
+                return Some(user);
             }
             ServerMsg::Sync { room } => {
                 cells.clear();
@@ -252,6 +291,7 @@ impl Relay<'_> {
             }
             _ => {}
         }
+        None
     }
 
     fn refused(&mut self, session: SessionId, frame: &str) {

@@ -23,6 +23,7 @@ impl RoomTask {
     pub(super) async fn take_over(&mut self, members: Vec<Member>, shadow: Shadow) {
         let Some(hosting) = &self.hosting else { return };
         let ports = hosting.ports.clone();
+        let trust = hosting.trust.clone();
         let room_id = self.room.id();
         let snapshot = match ports.hosting.load_snapshot(room_id).await {
             Ok(snapshot) => snapshot,
@@ -39,7 +40,7 @@ impl RoomTask {
                 let node = &user.session.node;
                 if *node != ports.node
                     && !live_nodes.contains(node)
-                    && ports.registry.is_live(node).await.unwrap_or(true)
+                    && (!trust.trusted() || ports.registry.is_live(node).await.unwrap_or(true))
                 {
                     live_nodes.insert(node.clone());
                 }
@@ -265,6 +266,9 @@ impl RoomTask {
         let Some(hosting) = &self.hosting else { return };
         let nodes: BTreeSet<_> = hosting.remote.values().cloned().collect();
         if nodes.is_empty() {
+            return;
+        }
+        if !hosting.trust.trusted() {
             return;
         }
         let (ports, sender) = (hosting.ports.clone(), self.own_sender.clone());

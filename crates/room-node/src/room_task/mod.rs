@@ -148,6 +148,7 @@ enum Publish {
 /// The cluster side of a hosted room: its lease and the way to other nodes.
 struct Hosting {
     ports: ClusterPorts,
+    trust: Arc<crate::cluster::RegistryTrust>,
     lease: Lease,
     publisher: mpsc::UnboundedSender<Publish>,
     /// Sessions of other nodes in the room, with their node.
@@ -172,7 +173,12 @@ struct RoomTask {
     observers: Observers,
     hosting: Option<Hosting>,
     lost: bool,
+    /// Sessions recently replaced by a newer one of the same user (newest last).
+    replaced: VecDeque<(SessionId, UserId)>,
 }
+
+/// How many replaced sessions are remembered, for their commands still in flight.
+const REPLACED_REMEMBERED: usize = 64;
 
 /// Serve room `id` on this node until nobody here needs it.
 pub(crate) async fn run(
@@ -259,7 +265,7 @@ async fn host(
     let hosting = match lease {
         Some((ports, lease)) => {
             ctx.shared.set_hosted(id, true);
-            Some(start_hosting(ports, lease))
+            Some(start_hosting(ports, lease, ctx.shared.trust.clone()))
         }
         None => None,
     };
@@ -275,6 +281,7 @@ async fn host(
         observers: ctx.shared.observers.clone(),
         hosting,
         lost: false,
+        replaced: VecDeque::new(),
     };
     if task.hosting.is_some() {
         task.take_over(members, shadow).await;
@@ -319,7 +326,7 @@ async fn host(
     ended
 }
 
-fn start_hosting(ports: ClusterPorts, lease: Lease) -> Hosting {
+fn start_hosting(ports: ClusterPorts, lease: Lease, trust: Arc<crate::cluster::RegistryTrust>) -> Hosting {
     let (publisher, mut jobs) = mpsc::unbounded_channel::<Publish>();
     let bus = ports.bus.clone();
     // One task per hosted room publishes in order; the room itself never waits on the broker.
@@ -337,6 +344,7 @@ fn start_hosting(ports: ClusterPorts, lease: Lease) -> Hosting {
     tracing::info!(room = %lease.room, epoch = lease.epoch, "hosting room");
     Hosting {
         ports,
+        trust,
         lease,
         publisher,
         remote: HashMap::new(),
@@ -440,6 +448,7 @@ impl RoomTask {
                 self.saving = false;
                 match result {
                     Ok(version) => {
+                        tracing::debug!(room = %self.room.id(), version, side = build.map().side(), "BUILD stored");
                         let events = self.room.commit_build(build, version);
                         self.stored_map_problem = None;
                         self.deliver(events);
@@ -528,6 +537,14 @@ impl RoomTask {
 
     fn after_enter(&mut self, session: SessionId, user: UserId, events: Vec<Outgoing>) {
         let replaced = events.iter().any(|e| e.msg.closes_with().is_some());
+        for event in events.iter().filter(|e| e.msg.closes_with().is_some()) {
+            if let Audience::Session(old) = event.audience {
+                if self.replaced.len() == REPLACED_REMEMBERED {
+                    self.replaced.pop_front();
+                }
+                self.replaced.push_back((old, user));
+            }
+        }
         self.deliver(events);
         if replaced {
             self.notify(|room| RoomEvent::Replaced { room, user });
@@ -576,7 +593,8 @@ impl RoomTask {
     /// A relayed BUILD: checked in the order of PROTOCOL.md §5; the owner's
     /// library is looked up in the background.
     fn remote_build(&mut self, from: &SessionAt, user: UserId, doc: MapDoc) {
-        let session = from.session;
+        let session = self.current_session(from.session);
+        tracing::debug!(room = %self.room.id(), from = %from.session, %session, "relayed BUILD");
         if self.room.occupant_of_session(session).is_none() {
             let error = ServerMsg::error(ErrorCode::NotInRoom, "not in a room yet: send ENTER first");
             return self.send_remote(&from.node, session, error);
@@ -611,12 +629,30 @@ impl RoomTask {
         }
     }
 
+    /// The session speaking for `session`'s user now: a BUILD sent just before
+    /// its socket was replaced by the same user's newer one is the user's, and
+    /// is answered on the newer socket rather than lost with the old one.
+    fn current_session(&self, session: SessionId) -> SessionId {
+        if self.room.occupant_of_session(session).is_some() {
+            return session;
+        }
+        self.replaced
+            .iter()
+            .rev()
+            .find(|(old, _)| *old == session)
+            .and_then(|(_, user)| self.room.occupant_of_user(*user))
+            .map_or(session, |occupant| occupant.session)
+    }
+
     fn start_next_build(&mut self) {
         while !self.saving {
             let Some(PendingBuild { session, doc, owned }) = self.pending_builds.pop_front() else {
                 return;
             };
-            match self.room.approve_build(session, &doc, &owned) {
+            let session = self.current_session(session);
+            let approved = self.room.approve_build(session, &doc, &owned);
+            tracing::debug!(room = %self.room.id(), %session, ok = approved.is_ok(), "BUILD checked");
+            match approved {
                 Ok(build) => {
                     self.saving = true;
                     let (store, sender, room) = (self.store.clone(), self.own_sender.clone(), self.room.id());
