@@ -198,6 +198,19 @@
     return `${scheme}://${location.host}${state.config.wsPath}`;
   }
 
+  // In a cluster, GET /rooms/{id}/route names the node hosting the room (or the
+  // least loaded one); any node accepts any room, so without it we stay here.
+  async function routedWsUrl(roomId) {
+    try {
+      const response = await fetch(`/rooms/${encodeURIComponent(roomId)}/route`, { cache: 'no-store' });
+      if (response.ok) {
+        const body = await response.json();
+        if (body && typeof body.url === 'string' && /^wss?:\/\//.test(body.url)) return body.url;
+      }
+    } catch (_) { /* no route: connect here */ }
+    return wsUrl();
+  }
+
   function send(code, body) {
     if (state.ws && state.ws.readyState === WebSocket.OPEN) {
       state.ws.send(code + JSON.stringify(body));
@@ -219,7 +232,7 @@
     if (state.ws && state.ws.readyState === WebSocket.OPEN) {
       state.entering = true;
       send('10', { room_id: id });
-    } else if (!state.ws) {
+    } else if (!state.ws && !state.routing) {
       connect();
     } // else: connecting; onopen enters state.roomId
     if (state.room) show('room');
@@ -231,8 +244,17 @@
     if (!state.token || !state.roomId) return;
     const reconnecting = state.attempt > 0;
     setConn(reconnecting ? 'reconnecting' : 'connecting', reconnecting ? 'Reconnecting…' : 'Connecting…');
+    state.routing = true;
+    routedWsUrl(state.roomId).then((url) => {
+      state.routing = false;
+      if (state.ws || !state.wantConnected || !state.token || !state.roomId) return;
+      openSocket(url);
+    });
+  }
+
+  function openSocket(url) {
     // A browser cannot set headers on an upgrade: offer the token as a subprotocol (PROTOCOL.md §1).
-    const ws = new WebSocket(wsUrl(), ['myroom.v1', `bearer.${state.token}`]);
+    const ws = new WebSocket(url, ['myroom.v1', `bearer.${state.token}`]);
     state.ws = ws;
     let opened = false;
     ws.onopen = () => {
@@ -304,7 +326,7 @@
     state.retryTimer = setTimeout(() => {
       clearInterval(countdown);
       state.retryTimer = null;
-      if (state.wantConnected && !state.ws) connect();
+      if (state.wantConnected && !state.ws && !state.routing) connect();
     }, delay);
   }
 
@@ -849,7 +871,7 @@
     if (token) signIn(token);
   });
   window.addEventListener('online', () => {
-    if (state.wantConnected && !state.ws) { state.attempt = 0; connect(); }
+    if (state.wantConnected && !state.ws && !state.routing) { state.attempt = 0; connect(); }
   });
 
   async function boot() {
