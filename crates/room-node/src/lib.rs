@@ -52,6 +52,16 @@
 //! drop(session);
 //! # Ok(()) }
 //! ```
+//!
+//! # In a cluster
+//!
+//! [`EngineBuilder::cluster`] makes the engine one node of several: give it
+//! [`ClusterPorts`] (adapter-redis's `RedisBackend` as both `RoomHosting` and
+//! `NodeRegistry`, adapter-rabbit's `RabbitBus` as the `Bus`) and a shared
+//! store (adapter-mysql's `MysqlStore`). A room is then hosted by the node
+//! holding its lease and relayed by every other node with users in it; the
+//! sessions and the code above do not change. The [`memory`] ports wire
+//! several engines of one process together the same way, for tests.
 #![deny(missing_docs)]
 
 mod cluster;
