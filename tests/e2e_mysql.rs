@@ -4,62 +4,10 @@ mod common;
 
 use std::time::Duration;
 
+use common::cluster::Database;
 use common::proxy::Proxy;
 use common::{PATIENCE, TestServer};
 use room_core::{ErrorCode, ServerMsg};
-use sqlx::{Connection, Executor};
-
-fn base_url() -> String {
-    std::env::var("MYROOM_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_owned())
-}
-
-/// A fresh database, dropped when the guard goes.
-struct Database {
-    name: String,
-}
-
-impl Database {
-    async fn create() -> Database {
-        let name = format!(
-            "myroom_e2e_{}",
-            common::unique_dir("db").file_name().unwrap().to_string_lossy()
-        )
-        .replace('-', "_");
-        let name: String = name.chars().take(60).collect();
-        let mut conn = sqlx::MySqlConnection::connect(&format!("{}/test", base_url()))
-            .await
-            .expect("MariaDB at MYROOM_TEST_MYSQL_URL (default 127.0.0.1:3306) must be running");
-        conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE `{name}`")))
-            .await
-            .unwrap();
-        Database { name }
-    }
-
-    fn url_via(&self, host_port: &str) -> String {
-        format!("mysql://root@{host_port}/{}", self.name)
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let (name, url) = (self.name.clone(), format!("{}/test", base_url()));
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                if let Ok(mut conn) = sqlx::MySqlConnection::connect(&url).await {
-                    let _ = conn
-                        .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{name}`")))
-                        .await;
-                }
-            });
-        })
-        .join()
-        .ok();
-    }
-}
 
 async fn wait_ready(server: &TestServer, ready: bool) {
     let deadline = tokio::time::Instant::now() + PATIENCE * 3;
