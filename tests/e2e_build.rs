@@ -11,11 +11,7 @@ const CHESS_AND_WALL: &str = r#"40{"map":{"side":6,"gameList":["12"],"objectList
 #[tokio::test]
 async fn owner_build_is_synced_to_everyone_at_spawn() {
     let server = TestServer::start().await;
-    let mut owner = server.connect(1).await;
-    owner.enter(1).await;
-    let mut guest = server.connect(2).await;
-    guest.enter(1).await;
-    owner.next_msg().await;
+    let (mut owner, mut guest) = server.owner_and_guest().await;
     guest.send(r#"20{"direction":2}"#).await;
     guest.next_msg().await;
     owner.next_msg().await;

@@ -61,11 +61,7 @@ async fn entering_the_room_of_a_user_that_does_not_exist_is_76404() {
 #[tokio::test]
 async fn move_goes_to_everyone_with_the_authoritative_position() {
     let server = TestServer::start().await;
-    let mut owner = server.connect(1).await;
-    owner.enter(1).await;
-    let mut guest = server.connect(2).await;
-    guest.enter(1).await;
-    owner.next_msg().await; // guest's ENTER
+    let (mut owner, mut guest) = server.owner_and_guest().await;
     guest.send(r#"20{"direction":1}"#).await;
     let expected = ServerMsg::Move {
         user: UserId(2),
@@ -102,11 +98,7 @@ async fn users_do_not_block_each_other() {
 #[tokio::test]
 async fn leave_tells_the_others_and_closes_the_socket_normally() {
     let server = TestServer::start().await;
-    let mut owner = server.connect(1).await;
-    owner.enter(1).await;
-    let mut guest = server.connect(2).await;
-    guest.enter(1).await;
-    owner.next_msg().await;
+    let (mut owner, mut guest) = server.owner_and_guest().await;
     guest.send("19").await;
     guest.expect_close(1000).await;
     assert_eq!(owner.next_msg().await, ServerMsg::Leave { user: UserId(2) });
@@ -134,11 +126,7 @@ async fn a_second_enter_for_another_room_moves_the_user() {
 #[tokio::test]
 async fn enter_into_the_room_the_socket_is_in_just_answers_sync() {
     let server = TestServer::start().await;
-    let mut owner = server.connect(1).await;
-    owner.enter(1).await;
-    let mut guest = server.connect(2).await;
-    guest.enter(1).await;
-    owner.next_msg().await;
+    let (mut owner, mut guest) = server.owner_and_guest().await;
     guest.enter(1).await;
     owner.expect_quiet().await;
 }
@@ -201,11 +189,7 @@ async fn duplicate_enter_works_when_the_room_is_full() {
 #[tokio::test]
 async fn an_abrupt_disconnect_is_a_leave() {
     let server = TestServer::start().await;
-    let mut owner = server.connect(1).await;
-    owner.enter(1).await;
-    let mut guest = server.connect(2).await;
-    guest.enter(1).await;
-    owner.next_msg().await;
+    let (mut owner, guest) = server.owner_and_guest().await;
     // Drop the TCP connection without a close frame.
     drop(guest);
     assert_eq!(owner.next_msg().await, ServerMsg::Leave { user: UserId(2) });

@@ -89,6 +89,16 @@ impl TestServer {
         Client::connect(&url).await.expect("upgrade accepted")
     }
 
+    /// Alice (1) in her room, then Bob (2); Alice has read Bob's ENTER.
+    pub async fn owner_and_guest(&self) -> (Client, Client) {
+        let mut owner = self.connect(1).await;
+        owner.enter(1).await;
+        let mut guest = self.connect(2).await;
+        guest.enter(1).await;
+        assert!(matches!(owner.next_msg().await, ServerMsg::Enter { .. }));
+        (owner, guest)
+    }
+
     pub async fn get(&self, path: &str) -> (u16, String) {
         http_get(self.server.addr(), path).await
     }
