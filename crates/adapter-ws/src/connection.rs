@@ -48,7 +48,12 @@ pub(crate) async fn serve(
 ) {
     metrics::gauge!(m::CONNECTIONS).increment(1.0);
     let (sink, stream) = socket.split();
-    let outbox = ctx.engine.new_outbox();
+    // A batch=1 socket's room joins each tick's messages into one frame for it.
+    let outbox = if batch {
+        ctx.engine.new_batch_outbox()
+    } else {
+        ctx.engine.new_outbox()
+    };
     let tick = batch.then_some(ctx.engine.config().tick);
     let (writer_done, writer_finished) = tokio::sync::oneshot::channel::<()>();
     let writer_config = ctx.config.clone();
@@ -293,7 +298,9 @@ impl Reader<'_> {
 type Sink = SplitSink<WebSocket, Message>;
 
 /// Drain `outbox` into the socket: one frame per message, or one frame per
-/// tick when batching; pings on an interval; the close frame last.
+/// tick when batching (usually joined by the room already; the writer joins
+/// whatever else came one message at a time); pings on an interval; the
+/// close frame last.
 async fn write_loop(mut sink: Sink, outbox: Arc<Outbox>, tick: Option<Duration>, config: Arc<WsConfig>) {
     let mut ping = tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -311,6 +318,10 @@ async fn write_loop(mut sink: Sink, outbox: Arc<Outbox>, tick: Option<Duration>,
         let result = match next {
             Next::Frames(mut frames) => match tick {
                 None => send_each(&mut sink, frames, &config).await,
+                // Already joined per tick by a room hosted here: send as is.
+                Some(_) if frames.iter().all(|f| f.joined) => send_each(&mut sink, frames, &config).await,
+                // Frames one by one (a room relayed from another node, an ERROR
+                // from the reader): joined here, at most once per tick.
                 Some(tick) => {
                     tokio::time::sleep_until(last_flush + tick).await;
                     if let Some(Next::Frames(more)) = outbox.try_next(usize::MAX) {

@@ -77,6 +77,12 @@ impl Engine {
         Arc::new(Outbox::new(self.shared.config.outbox_capacity))
     }
 
+    /// An outbox for a batch=1 socket: a room hosted here queues it one frame
+    /// per tick (the tick's messages joined by newlines).
+    pub fn new_batch_outbox(&self) -> Arc<Outbox> {
+        Arc::new(Outbox::batched(self.shared.config.outbox_capacity))
+    }
+
     /// Open a session that writes into an existing `outbox`.
     pub fn open_session_with_outbox(&self, user: UserId, nickname: String, outbox: Arc<Outbox>) -> Session {
         let id = SessionId(self.shared.next_session.fetch_add(1, Ordering::Relaxed) + 1);

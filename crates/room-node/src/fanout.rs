@@ -1,15 +1,20 @@
 //! Encoding an event once and handing the same bytes to every recipient.
+//!
+//! Counting is per event, not per recipient: a fan-out pushes to every
+//! outbox first and then adds the number of recipients to the counters in
+//! one increment, and every label is a `&'static str`, so counting never
+//! allocates.
 
-use room_core::ServerMsg;
+use room_core::{ErrorCode, ServerMsg};
 
 use crate::metrics_names as m;
 use crate::outbox::{Frame, Outbox, Pushed};
 
 /// An event encoded once, ready to be queued to any number of sockets.
 pub(crate) struct Encoded {
-    frame: Frame,
-    code: &'static str,
-    error_code: Option<String>,
+    pub(crate) frame: Frame,
+    pub(crate) code: &'static str,
+    pub(crate) error_code: Option<&'static str>,
 }
 
 impl Encoded {
@@ -19,24 +24,39 @@ impl Encoded {
             _ => None,
         };
         let error_code = match msg {
-            ServerMsg::Error { code, .. } => Some(code.to_string()),
+            ServerMsg::Error { code, .. } => Some(error_label(*code)),
             _ => None,
         };
         Encoded {
             frame: Frame {
                 bytes: msg.encode().into(),
                 mover,
+                joined: false,
             },
             code: code_label(msg.code()),
             error_code,
         }
     }
-}
 
-impl Encoded {
     /// The encoded frame as text.
     pub(crate) fn text(&self) -> &str {
         self.frame.as_str()
+    }
+
+    /// Count `n` deliveries of this message.
+    pub(crate) fn count(&self, n: u64) {
+        count(self.code, self.error_code, n);
+    }
+}
+
+/// Count `n` deliveries of one message with behaviour label `code`.
+pub(crate) fn count(code: &'static str, error_code: Option<&'static str>, n: u64) {
+    if n == 0 {
+        return;
+    }
+    metrics::counter!(m::MESSAGES_OUT, "code" => code).increment(n);
+    if let Some(error) = error_code {
+        metrics::counter!(m::ERRORS, "code" => error).increment(n);
     }
 }
 
@@ -47,17 +67,24 @@ pub fn queue_message(outbox: &Outbox, msg: &ServerMsg) {
 
 /// Queue `encoded` to `outbox`, counting what happened.
 pub(crate) fn send_to(outbox: &Outbox, encoded: &Encoded) {
-    match outbox.push(encoded.frame.clone()) {
-        Pushed::Queued => {}
-        Pushed::Coalesced => metrics::counter!(m::COALESCED).increment(1),
+    if push(outbox, encoded.frame.clone()) {
+        encoded.count(1);
+    }
+}
+
+/// Queue `frame` to `outbox` without counting it as sent; true if it was queued.
+/// Coalescing and drops are counted here (they are rare).
+pub(crate) fn push(outbox: &Outbox, frame: Frame) -> bool {
+    match outbox.push(frame) {
+        Pushed::Queued => true,
+        Pushed::Coalesced => {
+            metrics::counter!(m::COALESCED).increment(1);
+            true
+        }
         Pushed::Dropped => {
             metrics::counter!(m::DROPPED).increment(1);
-            return;
+            false
         }
-    }
-    metrics::counter!(m::MESSAGES_OUT, "code" => encoded.code).increment(1);
-    if let Some(code) = &encoded.error_code {
-        metrics::counter!(m::ERRORS, "code" => code.clone()).increment(1);
     }
 }
 
@@ -75,4 +102,37 @@ pub fn code_label(code: u8) -> &'static str {
         labels
     };
     LABELS.get(usize::from(code)).copied().unwrap_or("other")
+}
+
+/// A static label for a protocol error code (the wire number as text).
+pub(crate) fn error_label(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::Parse => "76100",
+        ErrorCode::Replaced => "76101",
+        ErrorCode::NotInRoom => "76102",
+        ErrorCode::Unauthorized => "76401",
+        ErrorCode::Forbidden => "76403",
+        ErrorCode::RoomNotFound => "76404",
+        ErrorCode::RoomFull => "76409",
+        ErrorCode::InvalidMap => "76410",
+        ErrorCode::FrameTooLarge => "76413",
+        ErrorCode::RateLimited => "76429",
+        ErrorCode::Unavailable => "76503",
+        ErrorCode::CodeNotAllowed => "76900",
+        ErrorCode::Internal => "76999",
+        // A code added to room-core later: the unit test below catches it.
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_labels_are_the_wire_numbers() {
+        for code in ErrorCode::ALL {
+            assert_eq!(error_label(code), code.as_u32().to_string());
+        }
+    }
 }

@@ -18,6 +18,9 @@ pub struct Frame {
     pub bytes: Bytes,
     /// For a MOVE: whose move, so a newer one of the same user may replace it.
     pub mover: Option<UserId>,
+    /// Already one tick's worth of messages joined by the room (batch=1): a
+    /// writer sends it as it is, without waiting for its own tick.
+    pub joined: bool,
 }
 
 impl Frame {
@@ -26,6 +29,7 @@ impl Frame {
         Frame {
             bytes: Bytes::from(text),
             mover: None,
+            joined: false,
         }
     }
 
@@ -124,6 +128,8 @@ pub struct Outbox {
     state: Mutex<State>,
     notify: Notify,
     capacity: usize,
+    /// The socket asked for batch=1: its room joins a tick's messages into one frame.
+    batched: bool,
 }
 
 impl Outbox {
@@ -133,7 +139,43 @@ impl Outbox {
             state: Mutex::new(State::default()),
             notify: Notify::new(),
             capacity: capacity.max(1),
+            batched: false,
         }
+    }
+
+    /// An empty queue for a batch=1 socket: rooms hosted on this node queue
+    /// one joined frame per tick to it instead of one frame per message.
+    pub fn batched(capacity: usize) -> Outbox {
+        Outbox {
+            batched: true,
+            ..Outbox::new(capacity)
+        }
+    }
+
+    /// Whether the socket asked for batch=1.
+    pub fn is_batched(&self) -> bool {
+        self.batched
+    }
+
+    /// Whether the queue holds as many frames as it may.
+    pub fn is_full(&self) -> bool {
+        self.len() >= self.capacity
+    }
+
+    /// How many frames the queue holds at most.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The reader cannot keep up: drop what is queued and close with 1013.
+    pub fn close_too_slow(&self) {
+        let mut state = self.lock();
+        if state.closing.is_some() {
+            return;
+        }
+        too_slow(&mut state);
+        drop(state);
+        self.notify.notify_one();
     }
 
     /// Queue `frame` without waiting.
@@ -156,10 +198,7 @@ impl Outbox {
             compact_moves(&mut state.queue);
             outcome = Pushed::Coalesced;
             if state.queue.len() >= self.capacity {
-                state.queue.clear();
-                state.closing = Some(CloseReason::TooSlow);
-                // Counted here: the writer is usually stuck and may never get to send the close frame.
-                metrics::counter!(crate::metrics_names::CLOSES, "code" => "1013").increment(1);
+                too_slow(&mut state);
                 drop(state);
                 self.notify.notify_one();
                 return Pushed::Dropped;
@@ -224,6 +263,13 @@ impl Outbox {
     }
 }
 
+fn too_slow(state: &mut State) {
+    state.queue.clear();
+    state.closing = Some(CloseReason::TooSlow);
+    // Counted here: the writer is usually stuck and may never get to send the close frame.
+    metrics::counter!(crate::metrics_names::CLOSES, "code" => "1013").increment(1);
+}
+
 /// Drop every move that a later move of the same user supersedes.
 fn compact_moves(queue: &mut VecDeque<Frame>) {
     let mut seen = std::collections::HashSet::new();
@@ -249,6 +295,7 @@ mod tests {
         Frame {
             bytes: Bytes::from(text.to_owned()),
             mover: Some(UserId(user)),
+            joined: false,
         }
     }
 

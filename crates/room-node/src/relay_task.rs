@@ -387,6 +387,7 @@ fn relayed_frame(text: &str) -> Frame {
     Frame {
         bytes: Bytes::from(text.to_owned()),
         mover,
+        joined: false,
     }
 }
 

@@ -95,13 +95,14 @@ impl RoomTask {
             self.act(Command::Leave { session });
         }
         for member in members {
-            self.outboxes.insert(member.session, member.outbox);
+            self.attach(member.session, member.outbox);
             self.members
                 .insert(member.session, (member.user, member.nickname.clone()));
             match self.apply_enter(member.session, member.user, member.nickname) {
                 Ok(events) => self.after_enter(member.session, member.user, events),
                 Err(reject) => {
                     self.refuse(member.session, &reject);
+                    self.batch.remove(member.session);
                     if let Some(outbox) = self.outboxes.remove(&member.session) {
                         outbox.close(CloseReason::TryAgainLater);
                     }
@@ -288,6 +289,7 @@ impl RoomTask {
 
     /// This node stops: store where everyone is, then let another node take the room.
     pub(super) async fn hand_over(&mut self) {
+        self.batch.flush_all();
         let Some(hosting) = &self.hosting else { return };
         let snapshot = self.snapshot();
         let (ports, lease) = (hosting.ports.clone(), hosting.lease.clone());
@@ -300,6 +302,7 @@ impl RoomTask {
 
     /// The room emptied: give the lease back.
     pub(super) async fn release(&mut self) {
+        self.batch.flush_all();
         let Some(hosting) = &self.hosting else { return };
         let snapshot = self.snapshot();
         let (ports, lease) = (hosting.ports.clone(), hosting.lease.clone());
@@ -309,6 +312,7 @@ impl RoomTask {
 
     /// The local sessions, to carry on under another host.
     pub(super) fn carry_members(&mut self) -> Vec<Member> {
+        self.batch.flush_all();
         let mut carried = Vec::new();
         for (session, (user, nickname)) in self.members.drain() {
             if let Some(outbox) = self.outboxes.remove(&session) {

@@ -15,11 +15,12 @@ use room_ports::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+mod batch;
 mod hosting;
 
 use crate::cluster::ClusterPorts;
 use crate::engine::Shared;
-use crate::fanout::{Encoded, send_to};
+use crate::fanout::{self, Encoded, send_to};
 use crate::metrics_names as m;
 use crate::observer::{Observers, RoomEvent};
 use crate::outbox::{CloseReason, Outbox};
@@ -175,6 +176,8 @@ struct RoomTask {
     lost: bool,
     /// Sessions recently replaced by a newer one of the same user (newest last).
     replaced: VecDeque<(SessionId, UserId)>,
+    /// The batch=1 sockets among `outboxes` and the messages of the current tick.
+    batch: batch::Batch,
 }
 
 /// How many replaced sessions are remembered, for their commands still in flight.
@@ -282,6 +285,7 @@ async fn host(
         hosting,
         lost: false,
         replaced: VecDeque::new(),
+        batch: batch::Batch::new(ctx.shared.config.tick),
     };
     if task.hosting.is_some() {
         task.take_over(members, shadow).await;
@@ -292,6 +296,11 @@ async fn host(
     let ended = loop {
         let msg = tokio::select! {
             msg = inbox.recv() => msg,
+            // The tick timer exists only while batching sockets have something pending.
+            _ = tokio::time::sleep_until(task.batch.deadline()), if task.batch.pending() => {
+                task.batch.flush();
+                continue;
+            }
             _ = upkeep.tick(), if task.hosting.is_some() => {
                 ticks += 1;
                 task.upkeep(ticks);
@@ -301,7 +310,10 @@ async fn host(
                 continue;
             }
         };
-        let Some(msg) = msg else { break Ended::Done };
+        let Some(msg) = msg else {
+            task.batch.flush_all();
+            break Ended::Done;
+        };
         if let RoomMsg::HandOver { done } = msg {
             task.hand_over().await;
             close_inbox(ctx, inbox, || EnterReply::Gone);
@@ -486,6 +498,10 @@ impl RoomTask {
             | Command::Leave { session } => *session,
         };
         let leaving = matches!(command, Command::Leave { .. });
+        if leaving {
+            // What it was sent before it leaves goes out now, and nothing after.
+            self.batch.remove(session);
+        }
         match self.room.apply(command) {
             Ok(events) => self.deliver(events),
             // A replaced session's late LEAVE or move: it no longer speaks for anyone here.
@@ -511,7 +527,7 @@ impl RoomTask {
     ) {
         match self.apply_enter(session, user, nickname.clone()) {
             Ok(events) => {
-                self.outboxes.insert(session, outbox);
+                self.attach(session, outbox);
                 self.members.insert(session, (user, nickname));
                 self.after_enter(session, user, events);
                 let _ = reply.send(EnterReply::Entered);
@@ -528,11 +544,35 @@ impl RoomTask {
         user: UserId,
         nickname: String,
     ) -> Result<Vec<Outgoing>, Reject> {
-        self.room.apply(Command::Enter {
+        // A socket this ENTER replaces stops being an occupant: flush it first.
+        let replacing = self
+            .room
+            .occupant_of_user(user)
+            .map(|o| o.session)
+            .filter(|old| *old != session && self.batch.contains(*old));
+        if let Some(old) = replacing {
+            self.batch.remove(old);
+        }
+        let applied = self.room.apply(Command::Enter {
             session,
             user,
             nickname,
-        })
+        });
+        if let Some(old) = replacing
+            && self.room.occupant_of_session(old).is_some()
+            && let Some(outbox) = self.outboxes.get(&old)
+        {
+            self.batch.add(old, outbox.clone());
+        }
+        applied
+    }
+
+    /// Keep `outbox` as `session`'s socket (batching it if it asked for batch=1).
+    fn attach(&mut self, session: SessionId, outbox: Arc<Outbox>) {
+        if outbox.is_batched() {
+            self.batch.add(session, outbox.clone());
+        }
+        self.outboxes.insert(session, outbox);
     }
 
     fn after_enter(&mut self, session: SessionId, user: UserId, events: Vec<Outgoing>) {
@@ -685,32 +725,45 @@ impl RoomTask {
             self.publish_event(&event, &encoded);
             match event.audience {
                 Audience::Session(session) => {
-                    if let Some(outbox) = self.outboxes.get(&session) {
-                        send_to(outbox, &encoded);
+                    if self.batch.contains(session) {
+                        self.batch.log(event.audience, &encoded);
                         if closes_with.is_some() {
+                            self.batch.remove(session);
+                        }
+                    } else if let Some(outbox) = self.outboxes.get(&session) {
+                        send_to(outbox, &encoded);
+                    }
+                    if closes_with.is_some() {
+                        if let Some(outbox) = self.outboxes.remove(&session) {
                             outbox.close(CloseReason::Replaced);
-                            self.outboxes.remove(&session);
                             self.members.remove(&session);
-                        }
-                    } else if closes_with.is_some()
-                        && let Some(hosting) = &mut self.hosting
-                    {
-                        hosting.remote.remove(&session);
-                    }
-                }
-                Audience::All => {
-                    for occupant in self.room.occupants() {
-                        if let Some(outbox) = self.outboxes.get(&occupant.session) {
-                            send_to(outbox, &encoded);
+                        } else if let Some(hosting) = &mut self.hosting {
+                            hosting.remote.remove(&session);
                         }
                     }
                 }
-                Audience::AllExcept(except) => {
-                    for occupant in self.room.occupants().iter().filter(|o| o.session != except) {
-                        if let Some(outbox) = self.outboxes.get(&occupant.session) {
-                            send_to(outbox, &encoded);
+                Audience::All | Audience::AllExcept(_) => {
+                    let except = match event.audience {
+                        Audience::AllExcept(except) => Some(except),
+                        _ => None,
+                    };
+                    // Sockets that are not batching get the frame now; counted once per event.
+                    let mut sent = 0;
+                    if self.outboxes.len() > self.batch.len() {
+                        for occupant in self.room.occupants() {
+                            if Some(occupant.session) == except {
+                                continue;
+                            }
+                            if let Some(outbox) = self.outboxes.get(&occupant.session)
+                                && !self.batch.contains(occupant.session)
+                                && fanout::push(outbox, encoded.frame.clone())
+                            {
+                                sent += 1;
+                            }
                         }
                     }
+                    encoded.count(sent);
+                    self.batch.log(event.audience, &encoded);
                 }
             }
         }
@@ -782,7 +835,11 @@ impl RoomTask {
     }
 
     fn send_error(&mut self, session: SessionId, code: ErrorCode, message: String) {
-        if let Some(outbox) = self.outboxes.get(&session) {
+        if self.batch.contains(session) {
+            // After what the tick already holds for it.
+            let encoded = Encoded::new(&ServerMsg::error(code, message));
+            self.batch.log(Audience::Session(session), &encoded);
+        } else if let Some(outbox) = self.outboxes.get(&session) {
             send_to(outbox, &Encoded::new(&ServerMsg::error(code, message)));
         } else if let Some(node) = self
             .hosting
