@@ -1,18 +1,17 @@
 //! One authenticated socket as the engine sees it: which room it is in, and
 //! what it asks for.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use room_core::{ClientMsg, Command, ErrorCode, Map, MapDoc, RoomId, ServerMsg, SessionId, UserId};
+use room_core::{ClientMsg, Command, ErrorCode, MapDoc, RoomId, ServerMsg, SessionId, UserId};
 use tokio::sync::oneshot;
 
 use crate::engine::Engine;
 use crate::fanout::{Encoded, code_label, send_to};
 use crate::metrics_names as m;
 use crate::outbox::{CloseReason, Outbox};
-use crate::room_task::{EnterReply, RoomMsg, RoomSender, store_error_reply};
+use crate::room_task::{EnterReply, RoomMsg, RoomSender};
 
 /// A socket's session. Created by [`Engine::open_session`]; dropping it is
 /// the same as LEAVE (PROTOCOL.md §8).
@@ -93,7 +92,7 @@ impl Session {
                 self.leave_room();
                 self.outbox.close(CloseReason::Normal);
             }
-            ClientMsg::Build { map } => self.build(map).await,
+            ClientMsg::Build { map } => self.build(map),
         }
     }
 
@@ -143,34 +142,16 @@ impl Session {
         self.send_error(ErrorCode::Unavailable, "the room is being reloaded; try again");
     }
 
-    async fn build(&mut self, doc: MapDoc) {
-        let Some((room, _)) = &self.room else {
+    /// The room checks the BUILD (the host's room, when relayed), in the
+    /// order PROTOCOL.md §5 gives.
+    fn build(&mut self, doc: MapDoc) {
+        let Some((_, sender)) = &self.room else {
             self.send_error(ErrorCode::NotInRoom, "not in a room yet: send ENTER first");
             return;
         };
-        let room = *room;
-        // The order of PROTOCOL.md §5: owner, structure, then ownership (which needs the store).
-        if self.user != room.owner() {
-            self.send_error(ErrorCode::Forbidden, "only the room's owner may change its map");
-            return;
-        }
-        if let Err(e) = Map::validate(&doc, self.engine.config().limits.max_side) {
-            self.send_error(ErrorCode::InvalidMap, format!("invalid map: {e}"));
-            return;
-        }
-        let owned = match self.engine.store().owned_games(self.user).await {
-            Ok(games) => games.into_iter().map(|g| g.id).collect::<BTreeSet<_>>(),
-            Err(e) => {
-                let (code, message) = store_error_reply(&e);
-                self.send_error(code, message);
-                return;
-            }
-        };
-        let Some((_, sender)) = &self.room else { return };
         let _ = sender.send(RoomMsg::Build {
             session: self.id,
             doc,
-            owned,
         });
     }
 

@@ -163,7 +163,7 @@ impl RoomTask {
                 }
             }
             Upkeep::Owned { session, doc, owned } => match owned {
-                Ok(owned) => self.handle(RoomMsg::Build { session, doc, owned }),
+                Ok(owned) => self.queue_build(session, doc, owned),
                 Err(e) => {
                     let (code, message) = super::store_error_reply(&e);
                     self.send_error(session, code, message);

@@ -46,10 +46,10 @@ pub(crate) enum RoomMsg {
         command: Command,
         received: Instant,
     },
+    /// A BUILD from a local session, not checked yet.
     Build {
         session: SessionId,
         doc: MapDoc,
-        owned: BTreeSet<GameId>,
     },
     Saved {
         session: SessionId,
@@ -179,6 +179,8 @@ struct RoomTask {
     /// The batch=1 sockets among `outboxes` and the messages of the current tick.
     batch: batch::Batch,
 }
+
+const NOT_IN_ROOM: &str = "not in a room yet: send ENTER first";
 
 /// How many replaced sessions are remembered, for their commands still in flight.
 const REPLACED_REMEMBERED: usize = 64;
@@ -447,10 +449,12 @@ impl RoomTask {
                 self.act(command);
                 metrics::histogram!(m::COMMAND_SECONDS).record(received.elapsed().as_secs_f64());
             }
-            RoomMsg::Build { session, doc, owned } => {
-                self.pending_builds
-                    .push_back(PendingBuild { session, doc, owned });
-                self.start_next_build();
+            RoomMsg::Build { session, doc } => {
+                let session = self.current_session(session);
+                match self.room.occupant_of_session(session) {
+                    Some(occupant) => self.check_build(session, occupant.user, doc),
+                    None => self.send_error(session, ErrorCode::NotInRoom, NOT_IN_ROOM.to_owned()),
+                }
             }
             RoomMsg::Saved {
                 session,
@@ -636,9 +640,17 @@ impl RoomTask {
         let session = self.current_session(from.session);
         tracing::debug!(room = %self.room.id(), from = %from.session, %session, "relayed BUILD");
         if self.room.occupant_of_session(session).is_none() {
-            let error = ServerMsg::error(ErrorCode::NotInRoom, "not in a room yet: send ENTER first");
+            let error = ServerMsg::error(ErrorCode::NotInRoom, NOT_IN_ROOM);
             return self.send_remote(&from.node, session, error);
         }
+        self.check_build(session, user, doc);
+    }
+
+    /// Check a BUILD of an occupant (local or relayed) in the order of
+    /// PROTOCOL.md §5: owner, structure, then ownership, which needs the
+    /// owner's library from the store (looked up in the background, so the
+    /// room keeps serving moves), then queue it for storing.
+    fn check_build(&mut self, session: SessionId, user: UserId, doc: MapDoc) {
         if user != self.room.id().owner() {
             return self.refuse(session, &Reject::NotOwner);
         }
@@ -653,6 +665,13 @@ impl RoomTask {
                 .map(|games| games.into_iter().map(|g| g.id).collect());
             let _ = sender.send(RoomMsg::Upkeep(Upkeep::Owned { session, doc, owned }));
         });
+    }
+
+    /// A checked BUILD with the owner's library: store it when the ones before it are stored.
+    fn queue_build(&mut self, session: SessionId, doc: MapDoc, owned: BTreeSet<GameId>) {
+        self.pending_builds
+            .push_back(PendingBuild { session, doc, owned });
+        self.start_next_build();
     }
 
     /// Fresh SYNCs for every session of `node` (it lost events).
