@@ -4,7 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/services.sh
-cargo test --workspace --all-targets
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "[test] installing cargo-nextest" >&2
+  cargo install cargo-nextest --locked
+fi
+# nextest (settings in .config/nextest.toml) gives each test its own process
+# and kills one that hangs after five minutes, naming it.
+cargo nextest run --workspace --all-targets
 cargo test --workspace --doc
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "[test] installing node and npm for the browser tests" >&2
