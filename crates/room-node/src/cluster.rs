@@ -42,7 +42,7 @@ pub struct ClusterPorts {
 /// lifetime is trusted to mean "dead" when it says "not live".
 #[derive(Debug)]
 pub(crate) struct RegistryTrust {
-    answering_since: std::sync::Mutex<Option<std::time::Instant>>,
+    answering_since: std::sync::Mutex<Option<tokio::time::Instant>>,
     node_ttl: Duration,
 }
 
@@ -57,7 +57,7 @@ impl RegistryTrust {
     fn heard(&self, answered: bool) {
         let mut since = self.answering_since.lock().unwrap_or_else(|p| p.into_inner());
         match (answered, *since) {
-            (true, None) => *since = Some(std::time::Instant::now()),
+            (true, None) => *since = Some(tokio::time::Instant::now()),
             (false, _) => *since = None,
             (true, Some(_)) => {}
         }

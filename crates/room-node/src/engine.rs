@@ -17,6 +17,7 @@ use crate::observer::{Observers, RoomObserver};
 use crate::outbox::{CloseReason, Outbox};
 use crate::room_task::{self, RoomMsg, RoomSender};
 use crate::session::Session;
+use crate::tasks::Tasks;
 
 /// The engine of one server node. Cheap to clone; all clones share one state.
 #[derive(Clone)]
@@ -30,6 +31,7 @@ pub(crate) struct Shared {
     pub(crate) observers: Observers,
     pub(crate) cluster: Option<ClusterPorts>,
     pub(crate) trust: Arc<RegistryTrust>,
+    pub(crate) tasks: Tasks,
     rooms: Mutex<HashMap<RoomId, RoomSender>>,
     hosted: Mutex<HashSet<RoomId>>,
     sessions: Mutex<HashMap<SessionId, Arc<Outbox>>>,
@@ -158,6 +160,27 @@ impl Engine {
         }
     }
 
+    /// Stop this engine at once, as a crash would: every task it started ends
+    /// at its next await, nothing is handed over and no lease is released
+    /// (other nodes take its rooms over when the leases expire). Sessions
+    /// still open are closed with 1001. For tests and simulators of node
+    /// failure; a server stops with [`Engine::shutdown`].
+    pub async fn halt(&self) {
+        self.shared.tasks.halt();
+        let outboxes: Vec<Arc<Outbox>> = lock(&self.shared.sessions).values().cloned().collect();
+        for outbox in outboxes {
+            outbox.close(CloseReason::GoingAway);
+        }
+        self.shared.tasks.wait().await;
+        lock(&self.shared.rooms).clear();
+        lock(&self.shared.hosted).clear();
+    }
+
+    /// Whether [`Engine::halt`] was called.
+    pub fn is_halted(&self) -> bool {
+        self.shared.tasks.halted()
+    }
+
     /// The rooms this node hosts now (in a cluster).
     pub fn hosted_rooms(&self) -> Vec<RoomId> {
         lock(&self.shared.hosted).iter().copied().collect()
@@ -217,7 +240,7 @@ impl Engine {
         }
         let (sender, inbox) = mpsc::unbounded_channel();
         rooms.insert(room, sender.clone());
-        tokio::spawn(room_task::run(room, self.shared.clone(), sender.clone(), inbox));
+        self.shared.tasks.spawn(room_task::run(room, self.shared.clone(), sender.clone(), inbox));
         sender
     }
 }
@@ -281,6 +304,7 @@ impl EngineBuilder {
                     .map_or(Duration::ZERO, |ports| ports.node_ttl),
             )),
             cluster: self.cluster,
+            tasks: Tasks::default(),
             rooms: Mutex::new(HashMap::new()),
             hosted: Mutex::new(HashSet::new()),
             sessions: Mutex::new(HashMap::new()),
@@ -290,8 +314,8 @@ impl EngineBuilder {
             shared: Arc::new(shared),
         };
         if let Some(ports) = engine.shared.cluster.clone() {
-            tokio::spawn(cluster::heartbeat(engine.clone(), ports.clone()));
-            tokio::spawn(cluster::dispatch(engine.clone(), ports));
+            engine.shared.tasks.spawn(cluster::heartbeat(engine.clone(), ports.clone()));
+            engine.shared.tasks.spawn(cluster::dispatch(engine.clone(), ports));
         }
         engine
     }

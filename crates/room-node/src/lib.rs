@@ -76,6 +76,7 @@ mod outbox;
 mod relay_task;
 mod room_task;
 mod session;
+mod tasks;
 
 pub use cluster::{ClusterPorts, Route};
 pub use config::EngineConfig;

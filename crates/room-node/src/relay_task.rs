@@ -21,6 +21,7 @@ struct Relay<'a> {
     room: RoomId,
     ports: &'a ClusterPorts,
     sender: mpsc::UnboundedSender<RoomMsg>,
+    tasks: crate::tasks::Tasks,
     host: NodeId,
     epoch: u64,
     members: HashMap<SessionId, Member>,
@@ -53,6 +54,7 @@ pub(crate) async fn relay(
         room: ctx.id,
         ports,
         sender: ctx.own_sender.clone(),
+        tasks: ctx.shared.tasks.clone(),
         host,
         epoch,
         members: HashMap::new(),
@@ -318,7 +320,7 @@ impl Relay<'_> {
 
     fn check_host(&self) {
         let (ports, room, sender) = (self.ports.clone(), self.room, self.sender.clone());
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             if let Ok(holder) = ports.hosting.holder(room).await {
                 let _ = sender.send(RoomMsg::Upkeep(Upkeep::Holder(holder)));
             }

@@ -3,7 +3,7 @@
 //! handing the room over when this node stops.
 
 use std::collections::{BTreeSet, HashSet};
-use std::time::Instant;
+use tokio::time::Instant;
 
 use room_core::{Command, Occupant, Room, SessionId};
 use room_ports::{Acquired, HostingError, RoomSnapshot, SessionAt, SnapshotUser};
@@ -121,7 +121,7 @@ impl RoomTask {
         if !hosting.renew_in_flight && hosting.last_renew.elapsed() >= hosting.ports.lease_ttl / 3 {
             hosting.renew_in_flight = true;
             let (ports, lease) = (hosting.ports.clone(), hosting.lease.clone());
-            tokio::spawn(async move {
+            self.tasks.spawn(async move {
                 let result = ports.hosting.renew(&lease).await;
                 let _ = sender.send(RoomMsg::Upkeep(Upkeep::Renewed(result)));
             });
@@ -185,7 +185,7 @@ impl RoomTask {
                 tracing::warn!(room = %self.room.id(), error = %e, "lease lost; trying to take it again");
                 hosting.renew_in_flight = true;
                 let (ports, room, sender) = (hosting.ports.clone(), self.room.id(), self.own_sender.clone());
-                tokio::spawn(async move {
+                self.tasks.spawn(async move {
                     let result = ports.hosting.acquire(room, &ports.node).await;
                     let _ = sender.send(RoomMsg::Upkeep(Upkeep::Reacquired(result)));
                 });
@@ -225,7 +225,7 @@ impl RoomTask {
             hosting.lease.clone(),
             self.own_sender.clone(),
         );
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             let result = ports.hosting.save_snapshot(&lease, &snapshot).await;
             let _ = sender.send(RoomMsg::Upkeep(Upkeep::SnapshotSaved(result)));
         });
@@ -273,7 +273,7 @@ impl RoomTask {
             return;
         }
         let (ports, sender) = (hosting.ports.clone(), self.own_sender.clone());
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             let mut dead = Vec::new();
             for node in nodes {
                 // Unknown (registry away) counts as alive: never evict on a guess.

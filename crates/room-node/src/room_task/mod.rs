@@ -5,6 +5,8 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
+use tokio::time::Instant as Clock;
+
 use room_core::{
     ApprovedBuild, Audience, Command, ErrorCode, GameId, Map, MapDoc, Outgoing, Reject, Room, RoomId,
     RoomView, ServerMsg, SessionId, UserId,
@@ -24,6 +26,7 @@ use crate::fanout::{self, Encoded, send_to};
 use crate::metrics_names as m;
 use crate::observer::{Observers, RoomEvent};
 use crate::outbox::{CloseReason, Outbox};
+use crate::tasks::Tasks;
 
 /// The answer to an ENTER sent to a room task.
 #[derive(Debug)]
@@ -157,7 +160,7 @@ struct Hosting {
     snapshot_dirty: bool,
     snapshot_in_flight: bool,
     renew_in_flight: bool,
-    last_renew: Instant,
+    last_renew: Clock,
 }
 
 struct RoomTask {
@@ -172,6 +175,7 @@ struct RoomTask {
     own_sender: RoomSender,
     store: Arc<dyn MapStore>,
     observers: Observers,
+    tasks: Tasks,
     hosting: Option<Hosting>,
     lost: bool,
     /// Sessions recently replaced by a newer one of the same user (newest last).
@@ -270,7 +274,7 @@ async fn host(
     let hosting = match lease {
         Some((ports, lease)) => {
             ctx.shared.set_hosted(id, true);
-            Some(start_hosting(ports, lease, ctx.shared.trust.clone()))
+            Some(start_hosting(ports, lease, ctx.shared.trust.clone(), &ctx.shared.tasks))
         }
         None => None,
     };
@@ -284,6 +288,7 @@ async fn host(
         own_sender: ctx.own_sender.clone(),
         store,
         observers: ctx.shared.observers.clone(),
+        tasks: ctx.shared.tasks.clone(),
         hosting,
         lost: false,
         replaced: VecDeque::new(),
@@ -340,11 +345,16 @@ async fn host(
     ended
 }
 
-fn start_hosting(ports: ClusterPorts, lease: Lease, trust: Arc<crate::cluster::RegistryTrust>) -> Hosting {
+fn start_hosting(
+    ports: ClusterPorts,
+    lease: Lease,
+    trust: Arc<crate::cluster::RegistryTrust>,
+    tasks: &Tasks,
+) -> Hosting {
     let (publisher, mut jobs) = mpsc::unbounded_channel::<Publish>();
     let bus = ports.bus.clone();
     // One task per hosted room publishes in order; the room itself never waits on the broker.
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         while let Some(job) = jobs.recv().await {
             let result = match &job {
                 Publish::Event(event) => bus.publish(event).await,
@@ -365,7 +375,7 @@ fn start_hosting(ports: ClusterPorts, lease: Lease, trust: Arc<crate::cluster::R
         snapshot_dirty: true,
         snapshot_in_flight: false,
         renew_in_flight: false,
-        last_renew: Instant::now(),
+        last_renew: Clock::now(),
     }
 }
 
@@ -658,7 +668,7 @@ impl RoomTask {
             return self.refuse(session, &Reject::InvalidMap(e));
         }
         let (store, sender) = (self.store.clone(), self.own_sender.clone());
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             let owned = store
                 .owned_games(user)
                 .await
@@ -717,7 +727,7 @@ impl RoomTask {
                     let (store, sender, room) = (self.store.clone(), self.own_sender.clone(), self.room.id());
                     let expected = self.room.map_version();
                     // Stored before anyone is told; the room keeps serving moves meanwhile.
-                    tokio::spawn(async move {
+                    self.tasks.spawn(async move {
                         let result = store.save_map(room, build.map(), expected).await;
                         let _ = sender.send(RoomMsg::Saved {
                             session,

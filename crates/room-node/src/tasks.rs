@@ -1,0 +1,51 @@
+//! Every task an engine starts, so the engine can wait for them or stop them.
+//!
+//! Detached `tokio::spawn`s would outlive a halted engine (a node "killed" in
+//! a test or a simulator kept renewing its leases) and could not be waited
+//! for at shutdown; tokio-util's `TaskTracker` and `CancellationToken` give
+//! both without our own bookkeeping.
+
+use std::future::Future;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Starts the engine's tasks; cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Tasks {
+    tracker: TaskTracker,
+    halt: CancellationToken,
+}
+
+impl Tasks {
+    /// Run `task` until it ends or the engine halts, whichever is first.
+    pub(crate) fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let halt = self.halt.clone();
+        self.tracker.spawn(async move {
+            tokio::select! {
+                biased;
+                () = halt.cancelled() => {}
+                () = task => {}
+            }
+        });
+    }
+
+    /// Stop every task at its next await, as a crash would: nothing is handed over.
+    pub(crate) fn halt(&self) {
+        self.halt.cancel();
+        self.tracker.close();
+    }
+
+    /// Whether [`Tasks::halt`] was called.
+    pub(crate) fn halted(&self) -> bool {
+        self.halt.is_cancelled()
+    }
+
+    /// Wait until every task has ended (after a halt).
+    pub(crate) async fn wait(&self) {
+        self.tracker.wait().await;
+    }
+}

@@ -1,0 +1,158 @@
+//! The invariants every simulated run must keep, checked once faults stop
+//! and the cluster had time to recover.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use room_core::{Cell, Map, RoomId};
+use tokio::time::Instant;
+
+use crate::world::{World, lock, node_name};
+
+/// Longest an ENTER may wait for its answer (the engine's forward deadline plus slack).
+pub const ENTER_ANSWERED_WITHIN: Duration = Duration::from_secs(12);
+
+/// Every invariant; the first broken one, described.
+pub async fn all(world: &World) -> Result<(), String> {
+    enters_are_answered(world)?;
+    one_writer_per_room(world)?;
+    for &room in &world.setup.rooms {
+        room_agrees(world, room).await?;
+    }
+    Ok(())
+}
+
+/// Every ENTER is answered (entered or refused) within its deadline.
+pub fn enters_are_answered(world: &World) -> Result<(), String> {
+    let now = Instant::now();
+    for client in world.clients.values() {
+        let log = lock(&client.log);
+        for (room, sent, answered) in &log.enters {
+            let waited = answered.unwrap_or(now) - *sent;
+            if waited > ENTER_ANSWERED_WITHIN {
+                return Err(format!(
+                    "u{}@{}: ENTER {room} waited {waited:?} for an answer ({})",
+                    client.user,
+                    node_name(client.node),
+                    if answered.is_some() { "answered late" } else { "never answered" }
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Only the node that was last granted a room's lease applies its commands.
+pub fn one_writer_per_room(world: &World) -> Result<(), String> {
+    let grants = world.faults.grants();
+    for applied in lock(&world.applied).iter() {
+        let holder = grants
+            .iter()
+            .filter(|g| g.room == applied.room && g.at <= applied.at)
+            .last();
+        match holder {
+            Some(grant) if grant.node == applied.node => {}
+            Some(grant) => {
+                return Err(format!(
+                    "{} applied a command of room {} at {:?} while {} held its lease (epoch {}, granted at {:?})",
+                    applied.node,
+                    applied.room,
+                    applied.at - world_start(world),
+                    grant.node,
+                    grant.epoch,
+                    grant.at - world_start(world)
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "{} applied a command of room {} without ever holding its lease",
+                    applied.node, applied.room
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn world_start(world: &World) -> Instant {
+    world.start
+}
+
+/// Everyone in `room` is there once, nobody else is (no ghosts), and every
+/// client shows the positions and map its host has, from the events it got.
+pub async fn room_agrees(world: &World, room: u64) -> Result<(), String> {
+    let inside: BTreeSet<u64> = world
+        .clients
+        .values()
+        .filter(|c| {
+            let log = lock(&c.log);
+            log.closed.is_none() && log.in_room == Some(RoomId(room))
+        })
+        .map(|c| c.user)
+        .collect();
+    let Some((host, truth)) = world.truth(room).await else {
+        if inside.is_empty() {
+            return Ok(());
+        }
+        return Err(format!("room {room}: users {inside:?} are in it but no running node hosts it"));
+    };
+    let hosted: BTreeMap<u64, Cell> = truth.users.iter().map(|u| (u.user.0, u.cell)).collect();
+    let present: BTreeSet<u64> = hosted.keys().copied().collect();
+    if present != inside {
+        let ghosts: Vec<_> = present.difference(&inside).collect();
+        let missing: Vec<_> = inside.difference(&present).collect();
+        return Err(format!(
+            "room {room} on {}: ghosts {ghosts:?}, missing {missing:?} (host has {present:?}, sockets in it {inside:?})",
+            node_name(host)
+        ));
+    }
+    for client in world.clients.values() {
+        let log = lock(&client.log);
+        if log.closed.is_some() || log.in_room != Some(RoomId(room)) {
+            continue;
+        }
+        if log.shown != hosted {
+            return Err(format!(
+                "room {room}: u{}@{} shows {:?}, its host {} has {hosted:?}",
+                client.user,
+                node_name(client.node),
+                log.shown,
+                node_name(host)
+            ));
+        }
+        if log.map.as_ref() != Some(&truth.map) {
+            return Err(format!(
+                "room {room}: u{}@{} shows a map of side {:?}, its host has side {}",
+                client.user,
+                node_name(client.node),
+                log.map.as_ref().map(Map::side),
+                truth.map.side()
+            ));
+        }
+    }
+    stored_map_is_the_live_one(world, room, &truth.map).await
+}
+
+/// What the room shows is what is stored: no acknowledged BUILD was lost or overwritten.
+async fn stored_map_is_the_live_one(world: &World, room: u64, live: &Map) -> Result<(), String> {
+    use room_ports::MapStore;
+    let stored = world
+        .store
+        .load_room(RoomId(room))
+        .await
+        .map_err(|e| format!("room {room}: the store cannot be read: {e}"))?
+        .ok_or_else(|| format!("room {room}: not in the store"))?;
+    let stored_map = match stored.map {
+        Some(doc) => Map::validate(&doc, room_core::map::MAX_SIDE).map_err(|e| format!("stored map invalid: {e}"))?,
+        None => Map::empty(),
+    };
+    if &stored_map != live {
+        return Err(format!(
+            "room {room}: the live map (side {}) is not the stored one (side {}, version {})",
+            live.side(),
+            stored_map.side(),
+            stored.version
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,131 @@
+//! Random clients and random faults for a seed, then a quiet period, then the checks.
+
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use room_core::Direction;
+
+use crate::checks;
+use crate::faults::FaultPlan;
+use crate::world::{Setup, World, lock, node_name};
+
+/// How long faults and clients run, then how long the cluster gets to recover.
+const BUSY: Duration = Duration::from_secs(15);
+const QUIET: Duration = Duration::from_secs(25);
+
+pub async fn run(seed: u64) -> (World, Result<(), String>) {
+    let mut world = World::new(seed, Setup::default()).await;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let started = tokio::time::Instant::now();
+    let users = world.setup.users.clone();
+    let rooms = world.setup.rooms.clone();
+    while started.elapsed() < BUSY {
+        world.run_for(Duration::from_millis(rng.random_range(10..200))).await;
+        let user = users[rng.random_range(0..users.len())];
+        let roll = rng.random_range(0..1000);
+        match roll {
+            0..300 => world.step(user, direction(rng.random_range(0..4))),
+            300..420 => {
+                let running = world.running();
+                let node = running[rng.random_range(0..running.len())];
+                let room = rooms[rng.random_range(0..rooms.len())];
+                let connected = world
+                    .clients
+                    .get(&user)
+                    .is_some_and(|c| lock(&c.log).closed.is_none() && c.node == node);
+                if connected || world.connect(user, node) {
+                    world.enter(user, room);
+                }
+            }
+            420..470 => world.send(user, room_core::ClientMsg::Sync),
+            470..500 => world.send(user, room_core::ClientMsg::Leave),
+            500..530 => world.disconnect(user),
+            530..560 => {
+                if rooms.contains(&user) {
+                    world.build(user, rng.random_range(4..12));
+                }
+            }
+            560..600 => {
+                let drop = [0.0, 0.05, 0.2][rng.random_range(0..3)];
+                world.trace.line(format!("fault: bus drops {drop}"));
+                world.faults.change(|p| p.bus_drop = drop);
+            }
+            600..630 => {
+                let delay = Duration::from_millis([0, 50, 400][rng.random_range(0..3)]);
+                world.trace.line(format!("fault: bus delays up to {delay:?}"));
+                world.faults.change(|p| p.bus_delay = delay);
+            }
+            630..650 => {
+                let dup = [0.0, 0.1][rng.random_range(0..2)];
+                world.trace.line(format!("fault: bus duplicates {dup}"));
+                world.faults.change(|p| p.bus_duplicate = dup);
+            }
+            650..670 => {
+                let down = rng.random_bool(0.5);
+                world.trace.line(format!("fault: lease registry down {down}"));
+                world.faults.change(|p| p.hosting_down = down);
+            }
+            670..690 => {
+                let down = rng.random_bool(0.5);
+                world.trace.line(format!("fault: node registry down {down}"));
+                world.faults.change(|p| p.registry_down = down);
+            }
+            690..710 => {
+                let down = rng.random_bool(0.5);
+                world.trace.line(format!("fault: map store down {down}"));
+                world.faults.change(|p| p.store_down = down);
+            }
+            710..720 => {
+                let lose = [0.0, 0.5][rng.random_range(0..2)];
+                world.trace.line(format!("fault: commits lose their answer {lose}"));
+                world.faults.change(|p| p.store_lose_answer = lose);
+            }
+            720..730 => {
+                let slow = Duration::from_millis([0, 300][rng.random_range(0..2)]);
+                world.trace.line(format!("fault: redis answers after {slow:?}"));
+                world.faults.change(|p| p.redis_slow = slow);
+            }
+            730..740 => {
+                let running = world.running();
+                if running.len() > 1 {
+                    let victim = running[rng.random_range(0..running.len())];
+                    world.kill(victim).await;
+                }
+            }
+            740..760 => {
+                let dead: Vec<usize> = (0..world.engines.len()).filter(|i| world.engines[*i].is_none()).collect();
+                if !dead.is_empty() {
+                    world.restart(dead[rng.random_range(0..dead.len())]);
+                }
+            }
+            760..770 => {
+                let node = node_name(rng.random_range(0..world.engines.len()));
+                let isolate = rng.random_bool(0.5);
+                world.trace.line(format!("fault: {node} isolated {isolate}"));
+                world.faults.change(|p| {
+                    if isolate {
+                        p.isolated.insert(node);
+                    } else {
+                        p.isolated.remove(&node);
+                    }
+                });
+            }
+            _ => {}
+        }
+    }
+    world.trace.line("faults stop");
+    world.faults.set(FaultPlan::default());
+    world.run_for(QUIET).await;
+    let verdict = checks::all(&world).await;
+    (world, verdict)
+}
+
+pub fn direction(n: u8) -> Direction {
+    match n {
+        0 => Direction::Up,
+        1 => Direction::Right,
+        2 => Direction::Down,
+        _ => Direction::Left,
+    }
+}

@@ -1,0 +1,1 @@
+//! One scenario per way the cluster used to lose a user, a command or memory.

@@ -1,0 +1,403 @@
+//! A simulated cluster: N engines over the faulty ports of [`crate::faults`],
+//! with simulated clients, on tokio's paused clock.
+//!
+//! A client is two tasks, as a socket is: a driver that hands the session
+//! its commands (and may wait, as a socket's reader does on ENTER), and a
+//! reader that drains the session's outbox and keeps what the client would
+//! show: the room rebuilt from the events it received.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use room_core::{Cell, ClientMsg, Direction, Map, MapDoc, RoomId, RoomView, ServerMsg, UserId, parse_server_frame, split_batch};
+use room_node::memory::{MemoryHosting, MemoryMapStore, MemoryNodes};
+use room_node::{ClusterPorts, Engine, EngineConfig, Next, RoomEvent};
+use room_ports::{MapStore, NodeId, UserSeed};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::faults::{Faults, FaultyHosting, FaultyNodes, FaultyStore, SimBus};
+
+/// Settings of one simulated world.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    pub nodes: usize,
+    /// Rooms, each named by its owner.
+    pub rooms: Vec<u64>,
+    /// Every user (owners included).
+    pub users: Vec<u64>,
+    pub lease: Duration,
+    pub node_ttl: Duration,
+}
+
+impl Default for Setup {
+    fn default() -> Setup {
+        Setup {
+            nodes: 3,
+            rooms: vec![1, 2],
+            users: (1..=6).collect(),
+            lease: Duration::from_secs(3),
+            node_ttl: Duration::from_secs(6),
+        }
+    }
+}
+
+/// A room event a node applied (seen by that node's observer).
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub at: Instant,
+    pub node: String,
+    pub room: RoomId,
+}
+
+/// What one client saw and did.
+#[derive(Debug, Default)]
+pub struct ClientLog {
+    /// The room as the client's received events make it: user -> cell.
+    pub shown: BTreeMap<u64, Cell>,
+    /// The map of the last SYNC received.
+    pub map: Option<Map>,
+    /// The last SYNC received.
+    pub last_sync: Option<RoomView>,
+    /// ENTERs sent: room, when, and when the session's answer came back.
+    pub enters: Vec<(RoomId, Instant, Option<Instant>)>,
+    /// The room the session says it is in after its last command.
+    pub in_room: Option<RoomId>,
+    /// How the server closed the socket, if it did.
+    pub closed: Option<String>,
+    /// BUILDs sent: the map's side and when.
+    pub builds: Vec<(u16, Instant)>,
+    pub syncs_received: usize,
+}
+
+/// One simulated client (one socket).
+pub struct Client {
+    pub user: u64,
+    pub node: usize,
+    actions: mpsc::Sender<ClientMsg>,
+    pub log: Arc<Mutex<ClientLog>>,
+}
+
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The readable record of a run, printed when a check fails.
+#[derive(Clone, Default)]
+pub struct Trace {
+    lines: Arc<Mutex<Vec<String>>>,
+    start: Option<Instant>,
+}
+
+impl Trace {
+    pub fn line(&self, text: impl AsRef<str>) {
+        let at = self.start.map_or(0.0, |s| s.elapsed().as_secs_f64());
+        lock(&self.lines).push(format!("{at:8.3}s {}", text.as_ref()));
+    }
+
+    pub fn tail(&self, n: usize) -> String {
+        let lines = lock(&self.lines);
+        let from = lines.len().saturating_sub(n);
+        let mut out = String::new();
+        for line in &lines[from..] {
+            let _ = writeln!(out, "  {line}");
+        }
+        out
+    }
+}
+
+pub struct World {
+    pub seed: u64,
+    pub setup: Setup,
+    pub faults: Arc<Faults>,
+    bus: SimBus,
+    hosting: Arc<MemoryHosting>,
+    registry: Arc<MemoryNodes>,
+    pub store: Arc<MemoryMapStore>,
+    pub engines: Vec<Option<Engine>>,
+    pub clients: HashMap<u64, Client>,
+    pub applied: Arc<Mutex<Vec<Applied>>>,
+    pub trace: Trace,
+    pub start: Instant,
+}
+
+pub fn node_name(i: usize) -> String {
+    format!("n{}", i + 1)
+}
+
+impl World {
+    pub async fn new(seed: u64, setup: Setup) -> World {
+        let faults = Faults::new(seed);
+        let store = Arc::new(MemoryMapStore::new());
+        let users: Vec<UserSeed> = setup
+            .users
+            .iter()
+            .map(|&u| UserSeed {
+                user: UserId(u),
+                nickname: format!("u{u}"),
+                games: Vec::new(),
+            })
+            .collect();
+        store.seed_users(&users).await.expect("seeding the memory store");
+        let mut world = World {
+            seed,
+            faults: faults.clone(),
+            bus: SimBus::new(faults),
+            hosting: Arc::new(MemoryHosting::new(setup.lease)),
+            registry: Arc::new(MemoryNodes::new(setup.node_ttl)),
+            store,
+            engines: Vec::new(),
+            clients: HashMap::new(),
+            applied: Arc::default(),
+            trace: Trace {
+                lines: Arc::default(),
+                start: Some(Instant::now()),
+            },
+            setup: setup.clone(),
+            start: Instant::now(),
+        };
+        for i in 0..setup.nodes {
+            let engine = world.start_engine(i);
+            world.engines.push(Some(engine));
+        }
+        world
+    }
+
+    fn start_engine(&self, i: usize) -> Engine {
+        let name = node_name(i);
+        let id = NodeId(name.clone());
+        let ports = ClusterPorts {
+            node: id.clone(),
+            advertise: format!("ws://{name}/library"),
+            hosting: Arc::new(FaultyHosting {
+                inner: self.hosting.clone(),
+                node: name.clone(),
+                faults: self.faults.clone(),
+            }),
+            registry: Arc::new(FaultyNodes {
+                inner: self.registry.clone(),
+                node: name.clone(),
+                faults: self.faults.clone(),
+            }),
+            bus: Arc::new(self.bus.join(&id)),
+            lease_ttl: self.setup.lease,
+            node_ttl: self.setup.node_ttl,
+        };
+        let store = Arc::new(FaultyStore {
+            inner: self.store.clone(),
+            node: name.clone(),
+            faults: self.faults.clone(),
+        });
+        let applied = self.applied.clone();
+        let observer_node = name.clone();
+        Engine::builder(store)
+            .config(EngineConfig::default())
+            .cluster(ports)
+            .observer(Arc::new(move |event: &RoomEvent| {
+                let room = match event {
+                    RoomEvent::Entered { room, .. } | RoomEvent::Moved { room, .. } | RoomEvent::Left { room, .. } => *room,
+                    _ => return,
+                };
+                lock(&applied).push(Applied {
+                    at: Instant::now(),
+                    node: observer_node.clone(),
+                    room,
+                });
+            }))
+            .build()
+    }
+
+    /// Kill node `i` (as SIGKILL would): its sockets end, nothing is handed over.
+    pub async fn kill(&mut self, i: usize) {
+        if let Some(engine) = self.engines[i].take() {
+            self.trace.line(format!("{} killed", node_name(i)));
+            engine.halt().await;
+        }
+    }
+
+    /// Start node `i` again under the same id.
+    pub fn restart(&mut self, i: usize) {
+        if self.engines[i].is_none() {
+            self.trace.line(format!("{} restarted", node_name(i)));
+            self.engines[i] = Some(self.start_engine(i));
+        }
+    }
+
+    pub fn running(&self) -> Vec<usize> {
+        (0..self.engines.len()).filter(|&i| self.engines[i].is_some()).collect()
+    }
+
+    /// Open a socket for `user` on node `node` (closing the user's previous one, as a client that reconnects).
+    pub fn connect(&mut self, user: u64, node: usize) -> bool {
+        let Some(engine) = self.engines[node].clone() else {
+            return false;
+        };
+        self.disconnect(user);
+        let session = engine.open_session(UserId(user), format!("u{user}"));
+        let outbox = session.outbox().clone();
+        let log = Arc::new(Mutex::new(ClientLog::default()));
+        let (actions, mut inbox) = mpsc::channel::<ClientMsg>(64);
+        let trace = self.trace.clone();
+        let who = format!("u{user}@{}", node_name(node));
+        {
+            let (log, trace, who) = (log.clone(), trace.clone(), who.clone());
+            tokio::spawn(async move {
+                let mut session = session;
+                while let Some(msg) = inbox.recv().await {
+                    let entering = match &msg {
+                        ClientMsg::Enter { room_id, .. } => {
+                            lock(&log).enters.push((*room_id, Instant::now(), None));
+                            Some(*room_id)
+                        }
+                        _ => None,
+                    };
+                    session.handle(msg).await;
+                    let mut log = lock(&log);
+                    log.in_room = session.room();
+                    if let Some(room) = entering {
+                        if let Some(last) = log.enters.last_mut() {
+                            last.2 = Some(Instant::now());
+                        }
+                        trace.line(format!("{who} ENTER {room} answered: in {:?}", session.room()));
+                    }
+                }
+                // The socket closes: the session ends (LEAVE, PROTOCOL.md §8).
+                drop(session);
+            });
+        }
+        {
+            let (log, trace, who) = (log.clone(), trace.clone(), who.clone());
+            tokio::spawn(async move {
+                loop {
+                    match outbox.next(64).await {
+                        Next::Frames(frames) => {
+                            for frame in frames {
+                                for line in split_batch(frame.as_str()) {
+                                    let Ok(msg) = parse_server_frame(line) else {
+                                        trace.line(format!("{who} got an unparsable frame {line:?}"));
+                                        continue;
+                                    };
+                                    show(&mut lock(&log), &msg, &trace, &who);
+                                }
+                            }
+                        }
+                        Next::Close(reason) => {
+                            trace.line(format!("{who} closed by the server: {reason:?}"));
+                            let mut log = lock(&log);
+                            log.closed = Some(format!("{reason:?}"));
+                            log.in_room = None;
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+        self.trace.line(format!("{who} connects"));
+        self.clients.insert(user, Client { user, node, actions, log });
+        true
+    }
+
+    /// Close `user`'s socket without LEAVE.
+    pub fn disconnect(&mut self, user: u64) {
+        if let Some(client) = self.clients.remove(&user) {
+            self.trace.line(format!("u{user}@{} drops its socket", node_name(client.node)));
+        }
+    }
+
+    /// Send `msg` from `user`'s socket (if it has one).
+    pub fn send(&self, user: u64, msg: ClientMsg) {
+        let Some(client) = self.clients.get(&user) else { return };
+        if lock(&client.log).closed.is_some() {
+            return;
+        }
+        if let ClientMsg::Build { map } = &msg {
+            lock(&client.log).builds.push((map.side as u16, Instant::now()));
+        }
+        self.trace.line(format!("u{user}@{} sends {}", node_name(client.node), describe(&msg)));
+        // A client whose reader is stuck stops reading; its commands wait (bounded).
+        let _ = client.actions.try_send(msg);
+    }
+
+    pub fn enter(&self, user: u64, room: u64) {
+        self.send(
+            user,
+            ClientMsg::Enter {
+                room_id: RoomId(room),
+                authorization: None,
+            },
+        );
+    }
+
+    pub fn step(&self, user: u64, direction: Direction) {
+        self.send(user, ClientMsg::Move { direction });
+    }
+
+    pub fn build(&self, user: u64, side: u16) {
+        self.send(user, ClientMsg::Build { map: map_of_side(side) });
+    }
+
+    /// Let `d` of virtual time pass.
+    pub async fn run_for(&self, d: Duration) {
+        tokio::time::sleep(d).await;
+    }
+
+    /// The room as its host has it now, and which node that is.
+    pub async fn truth(&self, room: u64) -> Option<(usize, RoomView)> {
+        for i in self.running() {
+            let engine = self.engines[i].as_ref().expect("running");
+            if engine.hosted_rooms().contains(&RoomId(room)) {
+                let view = engine.room_view(RoomId(room)).await.ok().flatten()?;
+                return Some((i, view));
+            }
+        }
+        None
+    }
+}
+
+pub fn map_of_side(side: u16) -> MapDoc {
+    Map::empty_of_side(side).to_doc()
+}
+
+fn describe(msg: &ClientMsg) -> String {
+    match msg {
+        ClientMsg::Enter { room_id, .. } => format!("ENTER {room_id}"),
+        ClientMsg::Sync => "SYNC".into(),
+        ClientMsg::Leave => "LEAVE".into(),
+        ClientMsg::Move { direction } => format!("MOVE {direction:?}"),
+        ClientMsg::Build { map } => format!("BUILD side {}", map.side),
+    }
+}
+
+/// What a client shows after `msg`.
+fn show(log: &mut ClientLog, msg: &ServerMsg, trace: &Trace, who: &str) {
+    match msg {
+        ServerMsg::Sync { room } => {
+            log.shown = room.users.iter().map(|u| (u.user.0, u.cell)).collect();
+            log.map = Some(room.map.clone());
+            log.last_sync = Some(room.clone());
+            log.syncs_received += 1;
+            trace.line(format!(
+                "{who} <- SYNC room {} users {:?} side {}",
+                room.room_id,
+                log.shown.keys().collect::<Vec<_>>(),
+                room.map.side()
+            ));
+        }
+        ServerMsg::Enter { user, cell, .. } => {
+            log.shown.insert(user.0, *cell);
+        }
+        ServerMsg::Move { user, cell, .. } => {
+            log.shown.insert(user.0, *cell);
+        }
+        ServerMsg::Leave { user } => {
+            log.shown.remove(&user.0);
+            trace.line(format!("{who} <- LEAVE u{}", user.0));
+        }
+        ServerMsg::Error { code, message } => {
+            trace.line(format!("{who} <- ERROR {code:?} {message}"));
+        }
+        other => trace.line(format!("{who} <- {other:?}")),
+    }
+}
