@@ -13,6 +13,9 @@ pub struct EngineConfig {
     pub outbox_capacity: usize,
     /// How often batching sockets are flushed.
     pub tick: Duration,
+    /// How long an ENTER forwarded to another node's room may wait for the
+    /// host's answer before it is refused with 76503 (in a cluster).
+    pub forward_timeout: Duration,
 }
 
 impl Default for EngineConfig {
@@ -21,6 +24,7 @@ impl Default for EngineConfig {
             limits: RoomLimits::default(),
             outbox_capacity: 512,
             tick: Duration::from_millis(25),
+            forward_timeout: Duration::from_secs(5),
         }
     }
 }

@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use bytes::Bytes;
 use room_core::{ClientMsg, Command, ErrorCode, RoomId, ServerMsg, SessionId, UserId, parse_server_frame};
 use room_ports::{NodeId, NodeMessage, RoomEvent as BusRoomEvent, SessionAt};
@@ -25,8 +27,9 @@ struct Relay<'a> {
     host: NodeId,
     epoch: u64,
     members: HashMap<SessionId, Member>,
-    /// ENTERs forwarded and not answered yet.
-    pending: HashMap<SessionId, (Member, oneshot::Sender<EnterReply>)>,
+    /// ENTERs forwarded and not answered yet, with the time they are refused at.
+    pending: HashMap<SessionId, (Member, oneshot::Sender<EnterReply>, Instant)>,
+    forward_timeout: Duration,
     host_gone: bool,
     /// Where everyone stands, as the relayed events say.
     shadow: Shadow,
@@ -55,6 +58,7 @@ pub(crate) async fn relay(
         ports,
         sender: ctx.own_sender.clone(),
         tasks: ctx.shared.tasks.clone(),
+        forward_timeout: ctx.shared.config.forward_timeout,
         host,
         epoch,
         members: HashMap::new(),
@@ -74,6 +78,7 @@ pub(crate) async fn relay(
             msg = inbox.recv() => msg,
             _ = check.tick() => {
                 relay.check_host();
+                relay.refuse_late_enters().await;
                 continue;
             }
         };
@@ -120,7 +125,8 @@ impl Relay<'_> {
                     return;
                 }
                 if self.forward_enter(&member).await {
-                    self.pending.insert(session, (member, reply));
+                    let deadline = Instant::now() + self.forward_timeout;
+                    self.pending.insert(session, (member, reply, deadline));
                 } else {
                     let _ = reply.send(EnterReply::Refused(
                         ErrorCode::Unavailable,
@@ -239,9 +245,13 @@ impl Relay<'_> {
         };
         match event.audience {
             room_core::Audience::Session(session) => {
-                if let Some((member, reply)) = self.pending.remove(&session) {
-                    let _ = reply.send(EnterReply::Entered);
-                    self.members.insert(session, member);
+                if let Some((member, reply, _)) = self.pending.remove(&session) {
+                    if reply.send(EnterReply::Entered).is_ok() {
+                        self.members.insert(session, member);
+                    } else {
+                        // The session stopped waiting: it is not in the room, so the host must forget it.
+                        self.leave_on_host(session, member.user, member.nickname);
+                    }
                 }
                 if let Some(member) = self.members.get(&session) {
                     push(&member.outbox, &frame);
@@ -297,7 +307,7 @@ impl Relay<'_> {
     }
 
     fn refused(&mut self, session: SessionId, frame: &str) {
-        if let Some((_, reply)) = self.pending.remove(&session) {
+        if let Some((_, reply, _)) = self.pending.remove(&session) {
             let (code, message) = match parse_server_frame(frame) {
                 Ok(ServerMsg::Error { code, message }) => (code, message),
                 _ => (ErrorCode::Unavailable, "the room refused the ENTER".to_owned()),
@@ -352,7 +362,7 @@ impl Relay<'_> {
                 let pending: Vec<_> = self
                     .pending
                     .values()
-                    .map(|(m, _)| (m.session, m.user, m.nickname.clone()))
+                    .map(|(m, _, _)| (m.session, m.user, m.nickname.clone()))
                     .collect();
                 for (session, user, nickname) in pending {
                     let enter = ClientMsg::Enter {
@@ -366,9 +376,47 @@ impl Relay<'_> {
         }
     }
 
+    /// ENTERs the host did not answer in time are refused (76503); the host
+    /// is told to forget them, in case only its answer was lost.
+    async fn refuse_late_enters(&mut self) {
+        let now = Instant::now();
+        let late: Vec<SessionId> = self
+            .pending
+            .iter()
+            .filter(|(_, (_, _, deadline))| *deadline <= now)
+            .map(|(session, _)| *session)
+            .collect();
+        for session in late {
+            let Some((member, reply, _)) = self.pending.remove(&session) else { continue };
+            tracing::info!(room = %self.room, %session, host = %self.host, "the host did not answer an ENTER in time");
+            let _ = reply.send(EnterReply::Refused(
+                ErrorCode::Unavailable,
+                "the room's host did not answer in time; try again".to_owned(),
+            ));
+            self.leave_on_host(member.session, member.user, member.nickname);
+        }
+    }
+
+    fn leave_on_host(&self, session: SessionId, user: UserId, nickname: String) {
+        let command = NodeMessage::Command {
+            room: self.room,
+            from: SessionAt {
+                node: self.ports.node.clone(),
+                session,
+            },
+            user,
+            nickname,
+            frame: ClientMsg::Leave.encode(),
+        };
+        let (bus, host) = (self.ports.bus.clone(), self.host.clone());
+        self.tasks.spawn(async move {
+            let _ = bus.send_to_node(&host, &command).await;
+        });
+    }
+
     fn carry(&mut self) -> Vec<Member> {
         let mut carried: Vec<Member> = self.members.drain().map(|(_, m)| m).collect();
-        for (_, (member, reply)) in self.pending.drain() {
+        for (_, (member, reply, _)) in self.pending.drain() {
             // Answered now; the next host enters them with the others.
             let _ = reply.send(EnterReply::Entered);
             carried.push(member);

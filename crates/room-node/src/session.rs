@@ -127,7 +127,19 @@ impl Session {
             if sender.send(enter).is_err() {
                 continue;
             }
-            match answer.await {
+            // The room answers within its own deadlines; this one only keeps a
+            // socket's reader from waiting forever should a room task be stuck.
+            let patience = self.engine.config().forward_timeout * 2;
+            let Ok(answer) = tokio::time::timeout(patience, answer).await else {
+                let _ = sender.send(RoomMsg::Act {
+                    command: Command::Leave { session: self.id },
+                    received: Instant::now(),
+                });
+                tracing::warn!(%room, session = %self.id, "no answer to ENTER in time");
+                self.send_error(ErrorCode::Unavailable, "the room did not answer in time; try again");
+                return;
+            };
+            match answer {
                 Ok(EnterReply::Entered) => {
                     self.room = Some((room, sender));
                     return;

@@ -120,6 +120,7 @@ impl RoomTask {
         let sender = self.own_sender.clone();
         if !hosting.renew_in_flight && hosting.last_renew.elapsed() >= hosting.ports.lease_ttl / 3 {
             hosting.renew_in_flight = true;
+            hosting.renew_sent = Instant::now();
             let (ports, lease) = (hosting.ports.clone(), hosting.lease.clone());
             self.tasks.spawn(async move {
                 let result = ports.hosting.renew(&lease).await;
@@ -177,13 +178,21 @@ impl RoomTask {
         let Some(hosting) = &mut self.hosting else { return };
         hosting.renew_in_flight = false;
         match result {
-            Ok(()) => hosting.last_renew = Instant::now(),
+            Ok(()) => {
+                hosting.last_renew = Instant::now();
+                hosting.valid_until = hosting.renew_sent + hosting.ports.lease_ttl;
+                let deferred = std::mem::take(&mut hosting.deferred_leaves);
+                for session in deferred {
+                    self.act(Command::Leave { session });
+                }
+            }
             // The registry is away: keep serving, keep trying.
             Err(HostingError::Unavailable(_)) => {}
             Err(e) => {
                 // Expired (e.g. the registry restarted and forgot it): take it again if nobody else has.
                 tracing::warn!(room = %self.room.id(), error = %e, "lease lost; trying to take it again");
                 hosting.renew_in_flight = true;
+                hosting.renew_sent = Instant::now();
                 let (ports, room, sender) = (hosting.ports.clone(), self.room.id(), self.own_sender.clone());
                 self.tasks.spawn(async move {
                     let result = ports.hosting.acquire(room, &ports.node).await;
@@ -201,6 +210,7 @@ impl RoomTask {
                 tracing::info!(room = %lease.room, epoch = lease.epoch, "lease taken again");
                 hosting.lease = lease;
                 hosting.last_renew = Instant::now();
+                hosting.valid_until = hosting.renew_sent + hosting.ports.lease_ttl;
                 hosting.snapshot_dirty = true;
             }
             Ok(Acquired::HeldBy { node, epoch }) => {

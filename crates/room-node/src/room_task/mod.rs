@@ -161,6 +161,15 @@ struct Hosting {
     snapshot_in_flight: bool,
     renew_in_flight: bool,
     last_renew: Clock,
+    /// When the renew in flight was sent: the lease it extends lasts a TTL from then at least.
+    renew_sent: Clock,
+    /// Until when this node certainly holds the lease. Past it (less a margin)
+    /// the host fences itself: it applies nothing, since another node may be
+    /// granted the room as soon as the lease ends.
+    valid_until: Clock,
+    /// LEAVEs that came while fenced, applied once the lease is confirmed
+    /// (dropping them would leave ghosts).
+    deferred_leaves: Vec<SessionId>,
 }
 
 struct RoomTask {
@@ -209,10 +218,11 @@ pub(crate) async fn run(
     let mut shadow = Shadow::default();
     let mut attempts = 0u32;
     loop {
+        let asked_at = Clock::now();
         let outcome = match ports.hosting.acquire(id, &ports.node).await {
             Ok(Acquired::Granted(lease)) => {
                 let seen = std::mem::take(&mut shadow);
-                host(&ctx, &mut inbox, Some((ports.clone(), lease)), members, seen).await
+                host(&ctx, &mut inbox, Some((ports.clone(), lease, asked_at)), members, seen).await
             }
             Ok(Acquired::HeldBy { node, epoch }) if node != ports.node => {
                 crate::relay_task::relay(&ctx, &mut inbox, &ports, node, epoch, members).await
@@ -249,7 +259,7 @@ pub(crate) async fn run(
 async fn host(
     ctx: &RoomContext,
     inbox: &mut mpsc::UnboundedReceiver<RoomMsg>,
-    lease: Option<(ClusterPorts, Lease)>,
+    lease: Option<(ClusterPorts, Lease, Clock)>,
     members: Vec<Member>,
     shadow: Shadow,
 ) -> Ended {
@@ -259,7 +269,7 @@ async fn host(
         Ok(loaded) => loaded,
         Err((code, message)) => {
             tracing::debug!(room = %id, %message, "room not loaded");
-            if let Some((ports, lease)) = &lease {
+            if let Some((ports, lease, _)) = &lease {
                 let _ = ports.hosting.release(lease).await;
             }
             for member in &members {
@@ -272,9 +282,9 @@ async fn host(
     };
     metrics::gauge!(m::ROOMS).increment(1.0);
     let hosting = match lease {
-        Some((ports, lease)) => {
+        Some((ports, lease, acquired_at)) => {
             ctx.shared.set_hosted(id, true);
-            Some(start_hosting(ports, lease, ctx.shared.trust.clone(), &ctx.shared.tasks))
+            Some(start_hosting(ports, lease, ctx.shared.trust.clone(), &ctx.shared.tasks, acquired_at))
         }
         None => None,
     };
@@ -350,6 +360,7 @@ fn start_hosting(
     lease: Lease,
     trust: Arc<crate::cluster::RegistryTrust>,
     tasks: &Tasks,
+    acquired_at: Clock,
 ) -> Hosting {
     let (publisher, mut jobs) = mpsc::unbounded_channel::<Publish>();
     let bus = ports.bus.clone();
@@ -366,6 +377,7 @@ fn start_hosting(
         }
     });
     tracing::info!(room = %lease.room, epoch = lease.epoch, "hosting room");
+    let lease_ttl = ports.lease_ttl;
     Hosting {
         ports,
         trust,
@@ -375,7 +387,10 @@ fn start_hosting(
         snapshot_dirty: true,
         snapshot_in_flight: false,
         renew_in_flight: false,
-        last_renew: Clock::now(),
+        last_renew: acquired_at,
+        renew_sent: acquired_at,
+        valid_until: acquired_at + lease_ttl,
+        deferred_leaves: Vec::new(),
     }
 }
 
@@ -445,6 +460,14 @@ pub(crate) fn queue_error(outbox: &Outbox, code: ErrorCode, message: String) {
 
 impl RoomTask {
     fn handle(&mut self, msg: RoomMsg) {
+        let msg = if self.fenced() {
+            match self.refuse_while_fenced(msg) {
+                Some(msg) => msg,
+                None => return,
+            }
+        } else {
+            msg
+        };
         match msg {
             RoomMsg::Enter {
                 session,
@@ -504,7 +527,66 @@ impl RoomTask {
         }
     }
 
+    /// Whether this host may have lost its lease without knowing it yet.
+    fn fenced(&self) -> bool {
+        self.hosting
+            .as_ref()
+            .is_some_and(|h| Clock::now() + h.ports.lease_ttl / 10 >= h.valid_until)
+    }
+
+    /// While fenced, commands are refused with 76503 (LEAVEs wait); what
+    /// applies nothing passes through.
+    fn refuse_while_fenced(&mut self, msg: RoomMsg) -> Option<RoomMsg> {
+        const FENCED: &str = "the room's host cannot confirm its lease now; try again";
+        match msg {
+            RoomMsg::Enter { reply, .. } => {
+                let _ = reply.send(EnterReply::Refused(ErrorCode::Unavailable, FENCED.to_owned()));
+            }
+            RoomMsg::Act {
+                command: Command::Leave { session },
+                ..
+            } => self.defer_leave(session),
+            RoomMsg::Act { command, .. } => {
+                if let Command::Move { session, .. } | Command::Sync { session } = command {
+                    self.send_error(session, ErrorCode::Unavailable, FENCED.to_owned());
+                }
+            }
+            RoomMsg::Build { session, .. } => self.send_error(session, ErrorCode::Unavailable, FENCED.to_owned()),
+            RoomMsg::Remote { from, frame, .. } => match room_core::parse_client_frame(&frame) {
+                Ok(room_core::ClientMsg::Leave) => self.defer_leave(from.session),
+                Ok(room_core::ClientMsg::Enter { .. }) => {
+                    let error = ServerMsg::error(ErrorCode::Unavailable, FENCED).encode();
+                    let refused = NodeMessage::EnterRefused {
+                        room: self.room.id(),
+                        session: from.session,
+                        frame: error,
+                    };
+                    self.publish(Publish::ToNode(from.node.clone(), refused));
+                }
+                _ => self.send_remote(&from.node, from.session, ServerMsg::error(ErrorCode::Unavailable, FENCED)),
+            },
+            // The relay asks again when it sees it is still behind.
+            RoomMsg::Resync { .. } => {}
+            other => return Some(other),
+        }
+        None
+    }
+
+    fn defer_leave(&mut self, session: SessionId) {
+        let Some(hosting) = &mut self.hosting else { return };
+        // Bounded by the room's occupants: each can leave once.
+        if !hosting.deferred_leaves.contains(&session) && self.room.occupant_of_session(session).is_some() {
+            hosting.deferred_leaves.push(session);
+        }
+    }
+
     fn act(&mut self, command: Command) {
+        if self.fenced() {
+            if let Command::Leave { session } = command {
+                self.defer_leave(session);
+            }
+            return;
+        }
         let session = match &command {
             Command::Enter { session, .. }
             | Command::Sync { session }

@@ -48,7 +48,7 @@ pub fn one_writer_per_room(world: &World) -> Result<(), String> {
     for applied in lock(&world.applied).iter() {
         let holder = grants
             .iter()
-            .filter(|g| g.room == applied.room && g.at <= applied.at)
+            .filter(|g| g.room == applied.room && g.order < applied.order)
             .last();
         match holder {
             Some(grant) if grant.node == applied.node => {}

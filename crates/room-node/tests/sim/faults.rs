@@ -50,6 +50,8 @@ pub struct FaultPlan {
 /// One grant of a room's lease, as the registry gave it.
 #[derive(Debug, Clone)]
 pub struct Grant {
+    /// When, in the order of [`Faults::ticket`].
+    pub order: u64,
     pub at: Instant,
     pub room: RoomId,
     pub node: String,
@@ -65,6 +67,7 @@ struct State {
 /// The shared fault state of one simulated world.
 pub struct Faults {
     state: Mutex<State>,
+    tickets: std::sync::atomic::AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -79,7 +82,13 @@ impl Faults {
                 plan: FaultPlan::default(),
                 grants: Vec::new(),
             }),
+            tickets: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// A number that orders what happens at one virtual instant.
+    pub fn ticket(&self) -> u64 {
+        self.tickets.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn set(&self, plan: FaultPlan) {
@@ -277,7 +286,9 @@ impl RoomHosting for FaultyHosting {
         self.faults.redis(&self.node, down).await.map_err(hosting_down)?;
         let acquired = self.inner.acquire(room, node).await?;
         if let Acquired::Granted(lease) = &acquired {
+            let order = self.faults.ticket();
             lock(&self.faults.state).grants.push(Grant {
+                order,
                 at: Instant::now(),
                 room,
                 node: node.0.clone(),

@@ -47,6 +47,8 @@ impl Default for Setup {
 /// A room event a node applied (seen by that node's observer).
 #[derive(Debug, Clone)]
 pub struct Applied {
+    /// When, in the order of [`Faults::ticket`].
+    pub order: u64,
     pub at: Instant,
     pub node: String,
     pub room: RoomId,
@@ -191,6 +193,7 @@ impl World {
             faults: self.faults.clone(),
         });
         let applied = self.applied.clone();
+        let faults = self.faults.clone();
         let observer_node = name.clone();
         Engine::builder(store)
             .config(EngineConfig::default())
@@ -201,6 +204,7 @@ impl World {
                     _ => return,
                 };
                 lock(&applied).push(Applied {
+                    order: faults.ticket(),
                     at: Instant::now(),
                     node: observer_node.clone(),
                     room,
