@@ -79,6 +79,7 @@ pub(crate) async fn relay(
             _ = check.tick() => {
                 relay.check_host();
                 relay.refuse_late_enters().await;
+                relay.send_members().await;
                 continue;
             }
         };
@@ -179,7 +180,11 @@ impl Relay<'_> {
             }
             RoomMsg::Upkeep(Upkeep::Holder(holder)) => self.on_holder(holder).await,
             // The live view is the host's; the engine falls back to the stored room.
-            RoomMsg::View { .. } | RoomMsg::Resync { .. } | RoomMsg::Saved { .. } | RoomMsg::Upkeep(_) => {}
+            RoomMsg::View { .. }
+            | RoomMsg::Resync { .. }
+            | RoomMsg::Members { .. }
+            | RoomMsg::Saved { .. }
+            | RoomMsg::Upkeep(_) => {}
             RoomMsg::HandOver { .. } => {}
         }
     }
@@ -395,6 +400,18 @@ impl Relay<'_> {
             ));
             self.leave_on_host(member.session, member.user, member.nickname);
         }
+    }
+
+    /// Tell the host which sessions this node has in the room.
+    async fn send_members(&self) {
+        let mut sessions: Vec<SessionId> = self.members.keys().chain(self.pending.keys()).copied().collect();
+        sessions.sort_unstable();
+        let members = NodeMessage::Members {
+            room: self.room,
+            node: self.ports.node.clone(),
+            sessions,
+        };
+        let _ = self.ports.bus.send_to_node(&self.host, &members).await;
     }
 
     fn leave_on_host(&self, session: SessionId, user: UserId, nickname: String) {

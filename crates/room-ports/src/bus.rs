@@ -65,6 +65,17 @@ pub enum NodeMessage {
         /// The encoded ERROR.
         frame: String,
     },
+    /// A relay's sessions in `room` now (entered or entering), sent to the
+    /// host at every check: the host forgets that node's other sessions in
+    /// the room, so a LEAVE lost on the way leaves no ghost.
+    Members {
+        /// The room.
+        room: RoomId,
+        /// The relaying node.
+        node: NodeId,
+        /// Its sessions in the room.
+        sessions: Vec<SessionId>,
+    },
     /// A relay lost events of `room` and asks its host for a fresh SYNC.
     Resync {
         /// The room.

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use room_core::{Command, Occupant, Room, SessionId};
 use room_ports::{Acquired, HostingError, RoomSnapshot, SessionAt, SnapshotUser};
 
-use super::{Member, RoomMsg, RoomTask, Shadow, Upkeep};
+use super::{Member, RemoteSession, RoomMsg, RoomTask, Shadow, Upkeep};
 use crate::outbox::CloseReason;
 
 /// Snapshots are written behind at most this often (in upkeep ticks of 100 ms).
@@ -83,7 +83,7 @@ impl RoomTask {
                     if at.node != ports.node
                         && let Some(hosting) = &mut self.hosting
                     {
-                        hosting.remote.insert(at.session, at.node.clone());
+                        hosting.remote.insert(at.session, RemoteSession::at(at.node.clone()));
                     }
                 } else {
                     gone.push(at.session);
@@ -132,6 +132,7 @@ impl RoomTask {
         }
         if tick.is_multiple_of(LIVENESS_EVERY_TICKS) {
             self.check_remote_nodes();
+            self.forget_silent_relays();
         }
     }
 
@@ -153,7 +154,7 @@ impl RoomTask {
                 let sessions: Vec<SessionId> = hosting
                     .remote
                     .iter()
-                    .filter(|(_, node)| dead.contains(node))
+                    .filter(|(_, remote)| dead.contains(&remote.node))
                     .map(|(s, _)| *s)
                     .collect();
                 if !sessions.is_empty() {
@@ -257,7 +258,7 @@ impl RoomTask {
                     node: hosting
                         .remote
                         .get(&o.session)
-                        .cloned()
+                        .map(|remote| remote.node.clone())
                         .unwrap_or_else(|| hosting.ports.node.clone()),
                     session: o.session,
                 },
@@ -273,9 +274,33 @@ impl RoomTask {
         }
     }
 
+    /// Sessions of a node that has not sent its member list for two lease
+    /// lifetimes are gone: that node no longer relays the room (it was
+    /// restarted, or its LEAVEs were lost with it).
+    fn forget_silent_relays(&mut self) {
+        let Some(hosting) = &self.hosting else { return };
+        let now = Instant::now();
+        let silence = hosting.ports.lease_ttl * 2;
+        let gone: Vec<SessionId> = hosting
+            .remote
+            .iter()
+            .filter(|(_, remote)| {
+                let heard = hosting.heard.get(&remote.node).copied().unwrap_or(remote.since);
+                now.duration_since(heard.max(remote.since)) > silence
+            })
+            .map(|(session, _)| *session)
+            .collect();
+        if !gone.is_empty() {
+            tracing::info!(room = %self.room.id(), sessions = gone.len(), "forgetting sessions of relays that went silent");
+        }
+        for session in gone {
+            self.act(Command::Leave { session });
+        }
+    }
+
     fn check_remote_nodes(&self) {
         let Some(hosting) = &self.hosting else { return };
-        let nodes: BTreeSet<_> = hosting.remote.values().cloned().collect();
+        let nodes: BTreeSet<_> = hosting.remote.values().map(|r| r.node.clone()).collect();
         if nodes.is_empty() {
             return;
         }
@@ -323,8 +348,17 @@ impl RoomTask {
     /// The local sessions, to carry on under another host.
     pub(super) fn carry_members(&mut self) -> Vec<Member> {
         self.batch.flush_all();
+        let left: Vec<SessionId> = self
+            .hosting
+            .as_mut()
+            .map(|h| std::mem::take(&mut h.deferred_leaves))
+            .unwrap_or_default();
         let mut carried = Vec::new();
         for (session, (user, nickname)) in self.members.drain() {
+            if left.contains(&session) {
+                // It left while this host was fenced: it does not go on under the next one.
+                continue;
+            }
             if let Some(outbox) = self.outboxes.remove(&session) {
                 carried.push(Member {
                     session,

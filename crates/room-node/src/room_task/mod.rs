@@ -78,6 +78,11 @@ pub(crate) enum RoomMsg {
         session: SessionId,
         frame: String,
     },
+    /// A relay's sessions in the room now (this node hosts it).
+    Members {
+        node: NodeId,
+        sessions: Vec<SessionId>,
+    },
     /// A relay lost events and asks for a fresh SYNC for its sessions.
     Resync {
         node: NodeId,
@@ -149,6 +154,23 @@ enum Publish {
     ToNode(NodeId, NodeMessage),
 }
 
+/// A session of another node in a hosted room.
+pub(crate) struct RemoteSession {
+    pub node: NodeId,
+    /// Since when the host knows it: a relay's member list older than the
+    /// ENTER may not name it yet.
+    pub since: Clock,
+}
+
+impl RemoteSession {
+    pub(crate) fn at(node: NodeId) -> RemoteSession {
+        RemoteSession {
+            node,
+            since: Clock::now(),
+        }
+    }
+}
+
 /// The cluster side of a hosted room: its lease and the way to other nodes.
 struct Hosting {
     ports: ClusterPorts,
@@ -156,7 +178,7 @@ struct Hosting {
     lease: Lease,
     publisher: mpsc::UnboundedSender<Publish>,
     /// Sessions of other nodes in the room, with their node.
-    remote: HashMap<SessionId, NodeId>,
+    remote: HashMap<SessionId, RemoteSession>,
     snapshot_dirty: bool,
     snapshot_in_flight: bool,
     renew_in_flight: bool,
@@ -170,6 +192,8 @@ struct Hosting {
     /// LEAVEs that came while fenced, applied once the lease is confirmed
     /// (dropping them would leave ghosts).
     deferred_leaves: Vec<SessionId>,
+    /// When each relaying node last sent its member list.
+    heard: HashMap<NodeId, Clock>,
 }
 
 struct RoomTask {
@@ -391,6 +415,7 @@ fn start_hosting(
         renew_sent: acquired_at,
         valid_until: acquired_at + lease_ttl,
         deferred_leaves: Vec::new(),
+        heard: HashMap::new(),
     }
 }
 
@@ -521,6 +546,7 @@ impl RoomTask {
                 frame,
             } => self.remote(from, user, nickname, &frame),
             RoomMsg::Resync { node } => self.resync(&node),
+            RoomMsg::Members { node, sessions } => self.reconcile(&node, &sessions),
             RoomMsg::Upkeep(result) => self.on_upkeep(result),
             // A host publishes; it does not consume its own room's events.
             RoomMsg::BusEvent(_) | RoomMsg::Gap | RoomMsg::Refused { .. } | RoomMsg::HandOver { .. } => {}
@@ -565,8 +591,8 @@ impl RoomTask {
                 }
                 _ => self.send_remote(&from.node, from.session, ServerMsg::error(ErrorCode::Unavailable, FENCED)),
             },
-            // The relay asks again when it sees it is still behind.
-            RoomMsg::Resync { .. } => {}
+            // The relay asks again when it sees it is still behind; it sends its members again.
+            RoomMsg::Resync { .. } | RoomMsg::Members { .. } => {}
             other => return Some(other),
         }
         None
@@ -705,7 +731,7 @@ impl RoomTask {
             room_core::ClientMsg::Enter { .. } => match self.apply_enter(session, user, nickname) {
                 Ok(events) => {
                     if let Some(hosting) = &mut self.hosting {
-                        hosting.remote.insert(session, from.node.clone());
+                        hosting.remote.insert(session, RemoteSession::at(from.node.clone()));
                     }
                     self.after_enter(session, user, events);
                 }
@@ -766,13 +792,35 @@ impl RoomTask {
         self.start_next_build();
     }
 
+    /// `node` says which of its sessions are in the room: the others it had
+    /// here are gone (their LEAVE was lost), unless they entered so recently
+    /// that the list was sent before their ENTER.
+    fn reconcile(&mut self, node: &NodeId, listed: &[SessionId]) {
+        let Some(hosting) = &mut self.hosting else { return };
+        let now = Clock::now();
+        hosting.heard.insert(node.clone(), now);
+        let settled = now.checked_sub(hosting.ports.lease_ttl / 3).unwrap_or(now);
+        let gone: Vec<SessionId> = hosting
+            .remote
+            .iter()
+            .filter(|(session, remote)| remote.node == *node && remote.since <= settled && !listed.contains(session))
+            .map(|(session, _)| *session)
+            .collect();
+        if !gone.is_empty() {
+            tracing::info!(room = %self.room.id(), %node, sessions = gone.len(), "forgetting sessions the relay no longer has");
+        }
+        for session in gone {
+            self.act(Command::Leave { session });
+        }
+    }
+
     /// Fresh SYNCs for every session of `node` (it lost events).
     fn resync(&mut self, node: &NodeId) {
         let Some(hosting) = &self.hosting else { return };
         let sessions: Vec<SessionId> = hosting
             .remote
             .iter()
-            .filter(|(_, n)| *n == node)
+            .filter(|(_, remote)| remote.node == *node)
             .map(|(s, _)| *s)
             .collect();
         for session in sessions {
@@ -956,7 +1004,7 @@ impl RoomTask {
             .hosting
             .as_ref()
             .and_then(|h| h.remote.get(&session))
-            .cloned()
+            .map(|remote| remote.node.clone())
         {
             self.send_remote(&node, session, ServerMsg::error(code, message));
         }

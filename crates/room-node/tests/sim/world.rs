@@ -243,13 +243,20 @@ impl World {
         let outbox = session.outbox().clone();
         let log = Arc::new(Mutex::new(ClientLog::default()));
         let (actions, mut inbox) = mpsc::channel::<ClientMsg>(64);
+        // The socket ends when the server closes it: the session ends with it.
+        let (closed_tx, mut closed_rx) = tokio::sync::watch::channel(false);
         let trace = self.trace.clone();
         let who = format!("u{user}@{}", node_name(node));
         {
             let (log, trace, who) = (log.clone(), trace.clone(), who.clone());
             tokio::spawn(async move {
                 let mut session = session;
-                while let Some(msg) = inbox.recv().await {
+                loop {
+                    let msg = tokio::select! {
+                        msg = inbox.recv() => msg,
+                        _ = closed_rx.changed() => None,
+                    };
+                    let Some(msg) = msg else { break };
                     let entering = match &msg {
                         ClientMsg::Enter { room_id, .. } => {
                             lock(&log).enters.push((*room_id, Instant::now(), None));
@@ -265,6 +272,9 @@ impl World {
                             last.2 = Some(Instant::now());
                         }
                         trace.line(format!("{who} ENTER {room} answered: in {:?}", session.room()));
+                    }
+                    if log.closed.is_some() {
+                        break;
                     }
                 }
                 // The socket closes: the session ends (LEAVE, PROTOCOL.md §8).
@@ -292,6 +302,7 @@ impl World {
                             let mut log = lock(&log);
                             log.closed = Some(format!("{reason:?}"));
                             log.in_room = None;
+                            let _ = closed_tx.send(true);
                             return;
                         }
                     }
