@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use bytes::Bytes;
 use room_core::{ClientMsg, Command, ErrorCode, RoomId, ServerMsg, SessionId, UserId, parse_server_frame};
-use room_ports::{NodeId, NodeMessage, RoomEvent as BusRoomEvent, SessionAt};
+use room_ports::{NodeId, NodeMessage, RoomEvent as BusRoomEvent, SequenceCheck, SequenceTracker, SessionAt};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::cluster::ClusterPorts;
@@ -30,6 +30,11 @@ struct Relay<'a> {
     /// ENTERs forwarded and not answered yet, with the time they are refused at.
     pending: HashMap<SessionId, (Member, oneshot::Sender<EnterReply>, Instant)>,
     forward_timeout: Duration,
+    /// Where the host's event numbers stand here: lost, duplicated and
+    /// reordered events are seen by the relay itself, whatever the bus.
+    order: SequenceTracker,
+    /// Events were lost and no fresh SYNC has come yet: ask again at every check.
+    behind: bool,
     host_gone: bool,
     /// Where everyone stands, as the relayed events say.
     shadow: Shadow,
@@ -59,6 +64,8 @@ pub(crate) async fn relay(
         sender: ctx.own_sender.clone(),
         tasks: ctx.shared.tasks.clone(),
         forward_timeout: ctx.shared.config.forward_timeout,
+        order: SequenceTracker::new(),
+        behind: false,
         host,
         epoch,
         members: HashMap::new(),
@@ -80,6 +87,9 @@ pub(crate) async fn relay(
                 relay.check_host();
                 relay.refuse_late_enters().await;
                 relay.send_members().await;
+                if relay.behind {
+                    relay.ask_resync().await;
+                }
                 continue;
             }
         };
@@ -151,6 +161,24 @@ impl Relay<'_> {
                 self.forward(session, &ClientMsg::Build { map: doc }).await
             }
             RoomMsg::BusEvent(event) => {
+                match self.order.check(self.room, event.epoch, event.seq) {
+                    // Already delivered (a duplicate), or older than what was (reordered): the gap it left was seen.
+                    SequenceCheck::Stale => return,
+                    SequenceCheck::Deliver if !event.frame.is_empty() => {}
+                    // Events were lost, or a new host numbers them: fresh SYNCs repair what the clients show.
+                    SequenceCheck::Deliver | SequenceCheck::Gap { .. } => {
+                        tracing::debug!(room = %self.room, epoch = event.epoch, seq = event.seq, "events of the room were lost");
+                        self.behind = true;
+                        self.ask_resync().await;
+                    }
+                }
+                if event.frame.is_empty() {
+                    // The host's marker of its last event number carries nothing to deliver.
+                    return;
+                }
+                if self.behind && event.frame.starts_with("11") {
+                    self.behind = !matches!(event.audience, room_core::Audience::Session(s) if self.members.contains_key(&s));
+                }
                 for member in self.deliver(event) {
                     // The host dropped a user whose socket here is alive (it wrongly
                     // thought this node dead): put them back.
@@ -165,7 +193,10 @@ impl Relay<'_> {
                     }
                 }
             }
-            RoomMsg::Gap => self.ask_resync().await,
+            RoomMsg::Gap => {
+                self.behind = true;
+                self.ask_resync().await;
+            }
             RoomMsg::Refused { session, frame } => self.refused(session, &frame),
             RoomMsg::Remote { from, .. } => {
                 // Relays do not apply commands; the sender's node will find the host.

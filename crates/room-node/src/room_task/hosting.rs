@@ -133,6 +133,7 @@ impl RoomTask {
         if tick.is_multiple_of(LIVENESS_EVERY_TICKS) {
             self.check_remote_nodes();
             self.forget_silent_relays();
+            self.publish_last_seq();
         }
     }
 
@@ -296,6 +297,22 @@ impl RoomTask {
         for session in gone {
             self.act(Command::Leave { session });
         }
+    }
+
+    /// Tell the relays the number of the room's last event, so one that lost
+    /// the last events (nothing after them shows the gap) asks for a SYNC.
+    fn publish_last_seq(&self) {
+        let Some(hosting) = &self.hosting else { return };
+        if hosting.remote.is_empty() || self.fenced() {
+            return;
+        }
+        let _ = hosting.publisher.send(super::Publish::Event(room_ports::RoomEvent {
+            room: self.room.id(),
+            epoch: hosting.lease.epoch,
+            seq: self.room.seq(),
+            audience: room_core::Audience::All,
+            frame: String::new(),
+        }));
     }
 
     fn check_remote_nodes(&self) {
