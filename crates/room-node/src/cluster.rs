@@ -171,8 +171,20 @@ async fn on_node_message(engine: &Engine, ports: &ClusterPorts, message: NodeMes
         NodeMessage::EnterRefused { room, session, frame } => {
             engine.send_if_loaded(room, RoomMsg::Refused { session, frame });
         }
-        NodeMessage::Members { room, node, sessions } => {
-            engine.send_if_loaded(room, RoomMsg::Members { node, sessions });
+        NodeMessage::Members {
+            room,
+            node,
+            entered,
+            entering,
+        } => {
+            engine.send_if_loaded(
+                room,
+                RoomMsg::Members {
+                    node,
+                    entered,
+                    entering,
+                },
+            );
         }
         NodeMessage::Resync { room, node } => {
             engine.send_if_loaded(room, RoomMsg::Resync { node });

@@ -435,12 +435,15 @@ impl Relay<'_> {
 
     /// Tell the host which sessions this node has in the room.
     async fn send_members(&self) {
-        let mut sessions: Vec<SessionId> = self.members.keys().chain(self.pending.keys()).copied().collect();
-        sessions.sort_unstable();
+        let mut entered: Vec<SessionId> = self.members.keys().copied().collect();
+        let mut entering: Vec<SessionId> = self.pending.keys().copied().collect();
+        entered.sort_unstable();
+        entering.sort_unstable();
         let members = NodeMessage::Members {
             room: self.room,
             node: self.ports.node.clone(),
-            sessions,
+            entered,
+            entering,
         };
         let _ = self.ports.bus.send_to_node(&self.host, &members).await;
     }

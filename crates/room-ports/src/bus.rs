@@ -65,16 +65,19 @@ pub enum NodeMessage {
         /// The encoded ERROR.
         frame: String,
     },
-    /// A relay's sessions in `room` now (entered or entering), sent to the
-    /// host at every check: the host forgets that node's other sessions in
-    /// the room, so a LEAVE lost on the way leaves no ghost.
+    /// A relay's sessions in `room` now, sent to the host at every check:
+    /// the host forgets that node's other sessions in the room (a LEAVE lost
+    /// on the way leaves no ghost) and refuses entered ones it no longer has
+    /// (a replacement lost on the way leaves no socket that believes it is in).
     Members {
         /// The room.
         room: RoomId,
         /// The relaying node.
         node: NodeId,
-        /// Its sessions in the room.
-        sessions: Vec<SessionId>,
+        /// Its sessions the host answered as entered.
+        entered: Vec<SessionId>,
+        /// Its sessions whose ENTER is on the way.
+        entering: Vec<SessionId>,
     },
     /// A relay lost events of `room` and asks its host for a fresh SYNC.
     Resync {

@@ -81,7 +81,8 @@ pub(crate) enum RoomMsg {
     /// A relay's sessions in the room now (this node hosts it).
     Members {
         node: NodeId,
-        sessions: Vec<SessionId>,
+        entered: Vec<SessionId>,
+        entering: Vec<SessionId>,
     },
     /// A relay lost events and asks for a fresh SYNC for its sessions.
     Resync {
@@ -546,7 +547,11 @@ impl RoomTask {
                 frame,
             } => self.remote(from, user, nickname, &frame),
             RoomMsg::Resync { node } => self.resync(&node),
-            RoomMsg::Members { node, sessions } => self.reconcile(&node, &sessions),
+            RoomMsg::Members {
+                node,
+                entered,
+                entering,
+            } => self.reconcile(&node, &entered, &entering),
             RoomMsg::Upkeep(result) => self.on_upkeep(result),
             // A host publishes; it does not consume its own room's events.
             RoomMsg::BusEvent(_) | RoomMsg::Gap | RoomMsg::Refused { .. } | RoomMsg::HandOver { .. } => {}
@@ -795,7 +800,7 @@ impl RoomTask {
     /// `node` says which of its sessions are in the room: the others it had
     /// here are gone (their LEAVE was lost), unless they entered so recently
     /// that the list was sent before their ENTER.
-    fn reconcile(&mut self, node: &NodeId, listed: &[SessionId]) {
+    fn reconcile(&mut self, node: &NodeId, entered: &[SessionId], entering: &[SessionId]) {
         let Some(hosting) = &mut self.hosting else { return };
         let now = Clock::now();
         hosting.heard.insert(node.clone(), now);
@@ -803,7 +808,12 @@ impl RoomTask {
         let gone: Vec<SessionId> = hosting
             .remote
             .iter()
-            .filter(|(session, remote)| remote.node == *node && remote.since <= settled && !listed.contains(session))
+            .filter(|(session, remote)| {
+                remote.node == *node
+                    && remote.since <= settled
+                    && !entered.contains(session)
+                    && !entering.contains(session)
+            })
             .map(|(session, _)| *session)
             .collect();
         if !gone.is_empty() {
@@ -811,6 +821,18 @@ impl RoomTask {
         }
         for session in gone {
             self.act(Command::Leave { session });
+        }
+        for &session in entered {
+            if self.room.occupant_of_session(session).is_none() {
+                // Replaced or removed here, and the relay never heard: its socket must enter again.
+                let error = ServerMsg::error(ErrorCode::Unavailable, "you are no longer in the room; enter again");
+                let refused = NodeMessage::EnterRefused {
+                    room: self.room.id(),
+                    session,
+                    frame: error.encode(),
+                };
+                self.publish(Publish::ToNode(node.clone(), refused));
+            }
         }
     }
 

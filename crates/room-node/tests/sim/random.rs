@@ -30,10 +30,13 @@ pub async fn run(seed: u64) -> (World, Result<(), String>) {
                 let running = world.running();
                 let node = running[rng.random_range(0..running.len())];
                 let room = rooms[rng.random_range(0..rooms.len())];
-                let connected = world
-                    .clients
-                    .get(&user)
-                    .is_some_and(|c| lock(&c.log).closed.is_none() && c.node == node);
+                // A socket stays in one room: frames of the room it left may
+                // still follow the new room's SYNC (see the closing note), so a
+                // client that changes rooms opens a new socket.
+                let connected = world.clients.get(&user).is_some_and(|c| {
+                    let log = lock(&c.log);
+                    log.closed.is_none() && c.node == node && log.enters.iter().all(|(r, _, _)| r.0 == room)
+                });
                 if connected || world.connect(user, node) {
                     world.enter(user, room);
                 }
