@@ -1,6 +1,6 @@
 //! The node engine: the registry of loaded rooms and open sessions.
 
-use std::collections::{HashMap, HashSet};
+use crate::ordered::{IdMap, IdSet};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -32,9 +32,9 @@ pub(crate) struct Shared {
     pub(crate) cluster: Option<ClusterPorts>,
     pub(crate) trust: Arc<RegistryTrust>,
     pub(crate) tasks: Tasks,
-    rooms: Mutex<HashMap<RoomId, RoomSender>>,
-    hosted: Mutex<HashSet<RoomId>>,
-    sessions: Mutex<HashMap<SessionId, Arc<Outbox>>>,
+    rooms: Mutex<IdMap<RoomId, RoomSender>>,
+    hosted: Mutex<IdSet<RoomId>>,
+    sessions: Mutex<IdMap<SessionId, Arc<Outbox>>>,
     next_session: AtomicU64,
 }
 
@@ -54,6 +54,7 @@ impl Engine {
             config: EngineConfig::default(),
             observers: Observers::default(),
             cluster: None,
+            session_ids: None,
         }
     }
 
@@ -240,7 +241,9 @@ impl Engine {
         }
         let (sender, inbox) = mpsc::unbounded_channel();
         rooms.insert(room, sender.clone());
-        self.shared.tasks.spawn(room_task::run(room, self.shared.clone(), sender.clone(), inbox));
+        self.shared
+            .tasks
+            .spawn(room_task::run(room, self.shared.clone(), sender.clone(), inbox));
         sender
     }
 }
@@ -263,9 +266,19 @@ pub struct EngineBuilder {
     config: EngineConfig,
     observers: Observers,
     cluster: Option<ClusterPorts>,
+    session_ids: Option<u32>,
 }
 
 impl EngineBuilder {
+    /// Number this engine's sessions under `prefix` (the upper half of every
+    /// session id) instead of a random one, so that a simulated cluster
+    /// replays exactly. Engines of one cluster need different prefixes, and a
+    /// restarted node a new one: session ids must never repeat.
+    pub fn session_id_prefix(mut self, prefix: u32) -> EngineBuilder {
+        self.session_ids = Some(prefix);
+        self
+    }
+
     /// Run as one node of a cluster: rooms are hosted by the holder of their
     /// lease and relayed by every other node with users in them.
     pub fn cluster(mut self, ports: ClusterPorts) -> EngineBuilder {
@@ -291,9 +304,12 @@ impl EngineBuilder {
     /// inside a runtime).
     pub fn build(self) -> Engine {
         // Session ids must not collide across nodes; the upper half is random per process.
-        let random = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
+        let random = match self.session_ids {
+            Some(prefix) => u64::from(prefix) << 32,
+            None => std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish(),
+        };
         let shared = Shared {
             config: self.config,
             store: self.store,
@@ -305,17 +321,23 @@ impl EngineBuilder {
             )),
             cluster: self.cluster,
             tasks: Tasks::default(),
-            rooms: Mutex::new(HashMap::new()),
-            hosted: Mutex::new(HashSet::new()),
-            sessions: Mutex::new(HashMap::new()),
+            rooms: Mutex::new(IdMap::default()),
+            hosted: Mutex::new(IdSet::default()),
+            sessions: Mutex::new(IdMap::default()),
             next_session: AtomicU64::new(random & 0xFFFF_FFFF_0000_0000),
         };
         let engine = Engine {
             shared: Arc::new(shared),
         };
         if let Some(ports) = engine.shared.cluster.clone() {
-            engine.shared.tasks.spawn(cluster::heartbeat(engine.clone(), ports.clone()));
-            engine.shared.tasks.spawn(cluster::dispatch(engine.clone(), ports));
+            engine
+                .shared
+                .tasks
+                .spawn(cluster::heartbeat(engine.clone(), ports.clone()));
+            engine
+                .shared
+                .tasks
+                .spawn(cluster::dispatch(engine.clone(), ports));
         }
         engine
     }

@@ -72,6 +72,7 @@ mod fanout;
 pub mod memory;
 pub mod metrics_names;
 mod observer;
+mod ordered;
 mod outbox;
 mod relay_task;
 mod room_task;

@@ -1,7 +1,7 @@
 //! A room hosted by another node, as this node sees it: forward the local
 //! sessions' commands to the host, deliver the host's events to them.
 
-use std::collections::HashMap;
+use crate::ordered::IdMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,9 +26,9 @@ struct Relay<'a> {
     tasks: crate::tasks::Tasks,
     host: NodeId,
     epoch: u64,
-    members: HashMap<SessionId, Member>,
+    members: IdMap<SessionId, Member>,
     /// ENTERs forwarded and not answered yet, with the time they are refused at.
-    pending: HashMap<SessionId, (Member, oneshot::Sender<EnterReply>, Instant)>,
+    pending: IdMap<SessionId, (Member, oneshot::Sender<EnterReply>, Instant)>,
     forward_timeout: Duration,
     /// Where the host's event numbers stand here: lost, duplicated and
     /// reordered events are seen by the relay itself, whatever the bus.
@@ -39,7 +39,7 @@ struct Relay<'a> {
     /// Where everyone stands, as the relayed events say.
     shadow: Shadow,
     /// Local sessions replaced by a newer one of their user, for their BUILDs still in flight.
-    replaced: HashMap<SessionId, (UserId, String)>,
+    replaced: IdMap<SessionId, (UserId, String)>,
 }
 
 /// How many replaced sessions a relay remembers.
@@ -68,11 +68,11 @@ pub(crate) async fn relay(
         behind: false,
         host,
         epoch,
-        members: HashMap::new(),
-        pending: HashMap::new(),
+        members: IdMap::default(),
+        pending: IdMap::default(),
         host_gone: false,
         shadow: Shadow::default(),
-        replaced: HashMap::new(),
+        replaced: IdMap::default(),
     };
     for member in carried {
         relay.forward_enter(&member).await;
@@ -81,8 +81,9 @@ pub(crate) async fn relay(
     let mut check = tokio::time::interval((ports.lease_ttl / 3).max(Duration::from_millis(50)));
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let ended = loop {
+        // Biased, the check first: see the host's loop.
         let msg = tokio::select! {
-            msg = inbox.recv() => msg,
+            biased;
             _ = check.tick() => {
                 relay.check_host();
                 relay.refuse_late_enters().await;
@@ -92,6 +93,7 @@ pub(crate) async fn relay(
                 }
                 continue;
             }
+            msg = inbox.recv() => msg,
         };
         let Some(msg) = msg else { break Ended::Done };
         if let RoomMsg::HandOver { done } = msg {
@@ -423,7 +425,9 @@ impl Relay<'_> {
             .map(|(session, _)| *session)
             .collect();
         for session in late {
-            let Some((member, reply, _)) = self.pending.remove(&session) else { continue };
+            let Some((member, reply, _)) = self.pending.remove(&session) else {
+                continue;
+            };
             tracing::info!(room = %self.room, %session, host = %self.host, "the host did not answer an ENTER in time");
             let _ = reply.send(EnterReply::Refused(
                 ErrorCode::Unavailable,

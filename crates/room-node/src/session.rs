@@ -136,7 +136,10 @@ impl Session {
                     received: Instant::now(),
                 });
                 tracing::warn!(%room, session = %self.id, "no answer to ENTER in time");
-                self.send_error(ErrorCode::Unavailable, "the room did not answer in time; try again");
+                self.send_error(
+                    ErrorCode::Unavailable,
+                    "the room did not answer in time; try again",
+                );
                 return;
             };
             match answer {

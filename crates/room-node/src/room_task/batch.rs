@@ -14,7 +14,9 @@
 //! the outbox's coalescing); a backlog that still outgrows the queue's
 //! capacity closes the socket with 1013.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use crate::ordered::{IdMap, IdSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -59,7 +61,7 @@ pub(super) struct Batch {
     tick: Duration,
     last_flush: Instant,
     log: Vec<Logged>,
-    recipients: HashMap<SessionId, Recipient>,
+    recipients: IdMap<SessionId, Recipient>,
     /// Recipients with a non-empty backlog.
     backlogged: usize,
 }
@@ -70,7 +72,7 @@ impl Batch {
             tick,
             last_flush: Instant::now(),
             log: Vec::new(),
-            recipients: HashMap::new(),
+            recipients: IdMap::default(),
             backlogged: 0,
         }
     }
@@ -235,7 +237,7 @@ fn send_backlog(recipient: &mut Recipient) {
 
 /// Keep only the latest MOVE of each user (other messages all stay, in order).
 fn compact(backlog: &mut VecDeque<Logged>) {
-    let mut seen = HashSet::new();
+    let mut seen = IdSet::default();
     let keep: Vec<bool> = backlog
         .iter()
         .rev()

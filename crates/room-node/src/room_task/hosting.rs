@@ -2,7 +2,9 @@
 //! keeping the lease, writing snapshots behind, noticing dead nodes, and
 //! handing the room over when this node stops.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
+
+use crate::ordered::IdSet;
 use tokio::time::Instant;
 
 use room_core::{Command, Occupant, Room, SessionId};
@@ -32,10 +34,10 @@ impl RoomTask {
                 None
             }
         };
-        let local: HashSet<SessionId> = members.iter().map(|m| m.session).collect();
+        let local: IdSet<SessionId> = members.iter().map(|m| m.session).collect();
         let mut gone = Vec::new();
         if let Some(snapshot) = snapshot {
-            let mut live_nodes = HashSet::new();
+            let mut live_nodes = IdSet::default();
             for user in &snapshot.users {
                 let node = &user.session.node;
                 if *node != ports.node
@@ -83,7 +85,9 @@ impl RoomTask {
                     if at.node != ports.node
                         && let Some(hosting) = &mut self.hosting
                     {
-                        hosting.remote.insert(at.session, RemoteSession::at(at.node.clone()));
+                        hosting
+                            .remote
+                            .insert(at.session, RemoteSession::at(at.node.clone()));
                     }
                 } else {
                     gone.push(at.session);
@@ -306,13 +310,15 @@ impl RoomTask {
         if hosting.remote.is_empty() || self.fenced() {
             return;
         }
-        let _ = hosting.publisher.send(super::Publish::Event(room_ports::RoomEvent {
-            room: self.room.id(),
-            epoch: hosting.lease.epoch,
-            seq: self.room.seq(),
-            audience: room_core::Audience::All,
-            frame: String::new(),
-        }));
+        let _ = hosting
+            .publisher
+            .send(super::Publish::Event(room_ports::RoomEvent {
+                room: self.room.id(),
+                epoch: hosting.lease.epoch,
+                seq: self.room.seq(),
+                audience: room_core::Audience::All,
+                frame: String::new(),
+            }));
     }
 
     fn check_remote_nodes(&self) {

@@ -1,7 +1,9 @@
 //! The one task that owns a hosted room: it applies every command of the room
 //! to its `room_core::Room`, in arrival order, and fans the events out.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
+
+use crate::ordered::IdMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -133,7 +135,7 @@ pub(crate) enum Ended {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Shadow {
     pub seq: u64,
-    pub cells: HashMap<UserId, room_core::Cell>,
+    pub cells: IdMap<UserId, room_core::Cell>,
 }
 
 /// Everything a room task needs from its engine.
@@ -179,7 +181,7 @@ struct Hosting {
     lease: Lease,
     publisher: mpsc::UnboundedSender<Publish>,
     /// Sessions of other nodes in the room, with their node.
-    remote: HashMap<SessionId, RemoteSession>,
+    remote: IdMap<SessionId, RemoteSession>,
     snapshot_dirty: bool,
     snapshot_in_flight: bool,
     renew_in_flight: bool,
@@ -194,14 +196,14 @@ struct Hosting {
     /// (dropping them would leave ghosts).
     deferred_leaves: Vec<SessionId>,
     /// When each relaying node last sent its member list.
-    heard: HashMap<NodeId, Clock>,
+    heard: IdMap<NodeId, Clock>,
 }
 
 struct RoomTask {
     room: Room,
-    outboxes: HashMap<SessionId, Arc<Outbox>>,
+    outboxes: IdMap<SessionId, Arc<Outbox>>,
     /// Who the local sessions are, to carry them over if the room moves.
-    members: HashMap<SessionId, (UserId, String)>,
+    members: IdMap<SessionId, (UserId, String)>,
     /// Why the stored layout was not used, told to the owner when they enter.
     stored_map_problem: Option<String>,
     saving: bool,
@@ -247,7 +249,14 @@ pub(crate) async fn run(
         let outcome = match ports.hosting.acquire(id, &ports.node).await {
             Ok(Acquired::Granted(lease)) => {
                 let seen = std::mem::take(&mut shadow);
-                host(&ctx, &mut inbox, Some((ports.clone(), lease, asked_at)), members, seen).await
+                host(
+                    &ctx,
+                    &mut inbox,
+                    Some((ports.clone(), lease, asked_at)),
+                    members,
+                    seen,
+                )
+                .await
             }
             Ok(Acquired::HeldBy { node, epoch }) if node != ports.node => {
                 crate::relay_task::relay(&ctx, &mut inbox, &ports, node, epoch, members).await
@@ -309,14 +318,20 @@ async fn host(
     let hosting = match lease {
         Some((ports, lease, acquired_at)) => {
             ctx.shared.set_hosted(id, true);
-            Some(start_hosting(ports, lease, ctx.shared.trust.clone(), &ctx.shared.tasks, acquired_at))
+            Some(start_hosting(
+                ports,
+                lease,
+                ctx.shared.trust.clone(),
+                &ctx.shared.tasks,
+                acquired_at,
+            ))
         }
         None => None,
     };
     let mut task = RoomTask {
         room,
-        outboxes: HashMap::new(),
-        members: HashMap::new(),
+        outboxes: IdMap::default(),
+        members: IdMap::default(),
         stored_map_problem,
         saving: false,
         pending_builds: VecDeque::new(),
@@ -336,8 +351,11 @@ async fn host(
     upkeep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ticks = 0u64;
     let ended = loop {
+        // Biased, timers first: the order of what is ready never depends on
+        // the runtime's random pick (so a simulated run replays), and a busy
+        // inbox cannot starve the tick or the lease renewal.
         let msg = tokio::select! {
-            msg = inbox.recv() => msg,
+            biased;
             // The tick timer exists only while batching sockets have something pending.
             _ = tokio::time::sleep_until(task.batch.deadline()), if task.batch.pending() => {
                 task.batch.flush();
@@ -351,6 +369,7 @@ async fn host(
                 }
                 continue;
             }
+            msg = inbox.recv() => msg,
         };
         let Some(msg) = msg else {
             task.batch.flush_all();
@@ -408,7 +427,7 @@ fn start_hosting(
         trust,
         lease,
         publisher,
-        remote: HashMap::new(),
+        remote: IdMap::default(),
         snapshot_dirty: true,
         snapshot_in_flight: false,
         renew_in_flight: false,
@@ -416,7 +435,7 @@ fn start_hosting(
         renew_sent: acquired_at,
         valid_until: acquired_at + lease_ttl,
         deferred_leaves: Vec::new(),
-        heard: HashMap::new(),
+        heard: IdMap::default(),
     }
 }
 
@@ -582,7 +601,9 @@ impl RoomTask {
                     self.send_error(session, ErrorCode::Unavailable, FENCED.to_owned());
                 }
             }
-            RoomMsg::Build { session, .. } => self.send_error(session, ErrorCode::Unavailable, FENCED.to_owned()),
+            RoomMsg::Build { session, .. } => {
+                self.send_error(session, ErrorCode::Unavailable, FENCED.to_owned())
+            }
             RoomMsg::Remote { from, frame, .. } => match room_core::parse_client_frame(&frame) {
                 Ok(room_core::ClientMsg::Leave) => self.defer_leave(from.session),
                 Ok(room_core::ClientMsg::Enter { .. }) => {
@@ -594,7 +615,11 @@ impl RoomTask {
                     };
                     self.publish(Publish::ToNode(from.node.clone(), refused));
                 }
-                _ => self.send_remote(&from.node, from.session, ServerMsg::error(ErrorCode::Unavailable, FENCED)),
+                _ => self.send_remote(
+                    &from.node,
+                    from.session,
+                    ServerMsg::error(ErrorCode::Unavailable, FENCED),
+                ),
             },
             // The relay asks again when it sees it is still behind; it sends its members again.
             RoomMsg::Resync { .. } | RoomMsg::Members { .. } => {}
@@ -736,7 +761,9 @@ impl RoomTask {
             room_core::ClientMsg::Enter { .. } => match self.apply_enter(session, user, nickname) {
                 Ok(events) => {
                     if let Some(hosting) = &mut self.hosting {
-                        hosting.remote.insert(session, RemoteSession::at(from.node.clone()));
+                        hosting
+                            .remote
+                            .insert(session, RemoteSession::at(from.node.clone()));
                     }
                     self.after_enter(session, user, events);
                 }
@@ -825,7 +852,10 @@ impl RoomTask {
         for &session in entered {
             if self.room.occupant_of_session(session).is_none() {
                 // Replaced or removed here, and the relay never heard: its socket must enter again.
-                let error = ServerMsg::error(ErrorCode::Unavailable, "you are no longer in the room; enter again");
+                let error = ServerMsg::error(
+                    ErrorCode::Unavailable,
+                    "you are no longer in the room; enter again",
+                );
                 let refused = NodeMessage::EnterRefused {
                     room: self.room.id(),
                     session,

@@ -34,7 +34,11 @@ pub fn enters_are_answered(world: &World) -> Result<(), String> {
                     "u{}@{}: ENTER {room} waited {waited:?} for an answer ({})",
                     client.user,
                     node_name(client.node),
-                    if answered.is_some() { "answered late" } else { "never answered" }
+                    if answered.is_some() {
+                        "answered late"
+                    } else {
+                        "never answered"
+                    }
                 ));
             }
         }
@@ -48,8 +52,7 @@ pub fn one_writer_per_room(world: &World) -> Result<(), String> {
     for applied in lock(&world.applied).iter() {
         let holder = grants
             .iter()
-            .filter(|g| g.room == applied.room && g.order < applied.order)
-            .last();
+            .rfind(|g| g.room == applied.room && g.order < applied.order);
         match holder {
             Some(grant) if grant.node == applied.node => {}
             Some(grant) => {
@@ -94,7 +97,9 @@ pub async fn room_agrees(world: &World, room: u64) -> Result<(), String> {
         if inside.is_empty() {
             return Ok(());
         }
-        return Err(format!("room {room}: users {inside:?} are in it but no running node hosts it"));
+        return Err(format!(
+            "room {room}: users {inside:?} are in it but no running node hosts it"
+        ));
     };
     let hosted: BTreeMap<u64, Cell> = truth.users.iter().map(|u| (u.user.0, u.cell)).collect();
     let present: BTreeSet<u64> = hosted.keys().copied().collect();
@@ -143,7 +148,9 @@ async fn stored_map_is_the_live_one(world: &World, room: u64, live: &Map) -> Res
         .map_err(|e| format!("room {room}: the store cannot be read: {e}"))?
         .ok_or_else(|| format!("room {room}: not in the store"))?;
     let stored_map = match stored.map {
-        Some(doc) => Map::validate(&doc, room_core::map::MAX_SIDE).map_err(|e| format!("stored map invalid: {e}"))?,
+        Some(doc) => {
+            Map::validate(&doc, room_core::map::MAX_SIDE).map_err(|e| format!("stored map invalid: {e}"))?
+        }
         None => Map::empty(),
     };
     if &stored_map != live {

@@ -138,7 +138,13 @@ impl Faults {
         let max = plan.bus_delay.as_millis() as u64;
         Some(
             (0..copies)
-                .map(|_| Duration::from_millis(if max == 0 { 0 } else { state.rng.random_range(0..=max) }))
+                .map(|_| {
+                    Duration::from_millis(if max == 0 {
+                        0
+                    } else {
+                        state.rng.random_range(0..=max)
+                    })
+                })
                 .collect(),
         )
     }
@@ -259,7 +265,8 @@ impl Bus for FaultyBus {
             return Err(BusError::Unavailable("isolated (simulated)".into()));
         }
         // Like a publish without confirms: a lost message is no error the sender sees.
-        self.bus.later(&self.node, node, BusInbound::Node(message.clone()));
+        self.bus
+            .later(&self.node, node, BusInbound::Node(message.clone()));
         Ok(())
     }
 
@@ -340,25 +347,37 @@ pub struct FaultyNodes {
 impl NodeRegistry for FaultyNodes {
     async fn heartbeat(&self, info: &NodeInfo) -> Result<(), RegistryError> {
         let down = self.faults.plan().registry_down;
-        self.faults.redis(&self.node, down).await.map_err(RegistryError::Unavailable)?;
+        self.faults
+            .redis(&self.node, down)
+            .await
+            .map_err(RegistryError::Unavailable)?;
         self.inner.heartbeat(info).await
     }
 
     async fn deregister(&self, node: &NodeId) -> Result<(), RegistryError> {
         let down = self.faults.plan().registry_down;
-        self.faults.redis(&self.node, down).await.map_err(RegistryError::Unavailable)?;
+        self.faults
+            .redis(&self.node, down)
+            .await
+            .map_err(RegistryError::Unavailable)?;
         self.inner.deregister(node).await
     }
 
     async fn is_live(&self, node: &NodeId) -> Result<bool, RegistryError> {
         let down = self.faults.plan().registry_down;
-        self.faults.redis(&self.node, down).await.map_err(RegistryError::Unavailable)?;
+        self.faults
+            .redis(&self.node, down)
+            .await
+            .map_err(RegistryError::Unavailable)?;
         self.inner.is_live(node).await
     }
 
     async fn live_nodes(&self) -> Result<Vec<NodeInfo>, RegistryError> {
         let down = self.faults.plan().registry_down;
-        self.faults.redis(&self.node, down).await.map_err(RegistryError::Unavailable)?;
+        self.faults
+            .redis(&self.node, down)
+            .await
+            .map_err(RegistryError::Unavailable)?;
         self.inner.live_nodes().await
     }
 }
@@ -395,7 +414,9 @@ impl MapStore for FaultyStore {
         self.check()?;
         let saved = self.inner.save_map(room, map, expected_version).await?;
         if self.faults.chance(self.faults.plan().store_lose_answer) {
-            return Err(StoreError::Unavailable("the commit's answer was lost (simulated)".into()));
+            return Err(StoreError::Unavailable(
+                "the commit's answer was lost (simulated)".into(),
+            ));
         }
         Ok(saved)
     }

@@ -32,7 +32,12 @@ where
         .expect("a current-thread runtime");
     runtime.block_on(async move {
         let (world, verdict) = scenario(seed).await;
-        let verdict = verdict.map_err(|why| format!("seed {seed}: {why}\ntrace (last lines):\n{}", world.trace.tail(trace_lines())));
+        let verdict = verdict.map_err(|why| {
+            format!(
+                "seed {seed}: {why}\ntrace (last lines):\n{}",
+                world.trace.tail(trace_lines())
+            )
+        });
         // Stop every engine so the runtime ends with nothing left running.
         for engine in world.engines.iter().flatten() {
             engine.halt().await;
@@ -43,7 +48,11 @@ where
 
 /// How much of a failing run's trace to print: all of it when one seed is replayed.
 fn trace_lines() -> usize {
-    if std::env::var("MYROOM_SIM_SEED").is_ok() { usize::MAX } else { 120 }
+    if std::env::var("MYROOM_SIM_SEED").is_ok() {
+        usize::MAX
+    } else {
+        120
+    }
 }
 
 /// How many failing seeds to report before stopping (`MYROOM_SIM_MAX_FAILURES`, default 3).

@@ -21,7 +21,9 @@ pub async fn run(seed: u64) -> (World, Result<(), String>) {
     let users = world.setup.users.clone();
     let rooms = world.setup.rooms.clone();
     while started.elapsed() < BUSY {
-        world.run_for(Duration::from_millis(rng.random_range(10..200))).await;
+        world
+            .run_for(Duration::from_millis(rng.random_range(10..200)))
+            .await;
         let user = users[rng.random_range(0..users.len())];
         let roll = rng.random_range(0..1000);
         match roll {
@@ -44,11 +46,7 @@ pub async fn run(seed: u64) -> (World, Result<(), String>) {
             420..470 => world.send(user, room_core::ClientMsg::Sync),
             470..500 => world.send(user, room_core::ClientMsg::Leave),
             500..530 => world.disconnect(user),
-            530..560 => {
-                if rooms.contains(&user) {
-                    world.build(user, rng.random_range(4..12));
-                }
-            }
+            530..560 if rooms.contains(&user) => world.build(user, rng.random_range(4..12)),
             560..600 => {
                 let drop = [0.0, 0.05, 0.2][rng.random_range(0..3)];
                 world.trace.line(format!("fault: bus drops {drop}"));
@@ -81,7 +79,9 @@ pub async fn run(seed: u64) -> (World, Result<(), String>) {
             }
             710..720 => {
                 let lose = [0.0, 0.5][rng.random_range(0..2)];
-                world.trace.line(format!("fault: commits lose their answer {lose}"));
+                world
+                    .trace
+                    .line(format!("fault: commits lose their answer {lose}"));
                 world.faults.change(|p| p.store_lose_answer = lose);
             }
             720..730 => {
@@ -97,7 +97,9 @@ pub async fn run(seed: u64) -> (World, Result<(), String>) {
                 }
             }
             740..760 => {
-                let dead: Vec<usize> = (0..world.engines.len()).filter(|i| world.engines[*i].is_none()).collect();
+                let dead: Vec<usize> = (0..world.engines.len())
+                    .filter(|i| world.engines[*i].is_none())
+                    .collect();
                 if !dead.is_empty() {
                     world.restart(dead[rng.random_range(0..dead.len())]);
                 }

@@ -11,7 +11,10 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use room_core::{Cell, ClientMsg, Direction, Map, MapDoc, RoomId, RoomView, ServerMsg, UserId, parse_server_frame, split_batch};
+use room_core::{
+    Cell, ClientMsg, Direction, Map, MapDoc, RoomId, RoomView, ServerMsg, UserId, parse_server_frame,
+    split_batch,
+};
 use room_node::memory::{MemoryHosting, MemoryMapStore, MemoryNodes};
 use room_node::{ClusterPorts, Engine, EngineConfig, Next, RoomEvent};
 use room_ports::{MapStore, NodeId, UserSeed};
@@ -123,6 +126,8 @@ pub struct World {
     pub applied: Arc<Mutex<Vec<Applied>>>,
     pub trace: Trace,
     pub start: Instant,
+    /// Engines started so far: each gets its own session id prefix.
+    generations: std::sync::atomic::AtomicU32,
 }
 
 pub fn node_name(i: usize) -> String {
@@ -159,6 +164,7 @@ impl World {
             },
             setup: setup.clone(),
             start: Instant::now(),
+            generations: Default::default(),
         };
         for i in 0..setup.nodes {
             let engine = world.start_engine(i);
@@ -195,12 +201,18 @@ impl World {
         let applied = self.applied.clone();
         let faults = self.faults.clone();
         let observer_node = name.clone();
+        let generation = self
+            .generations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Engine::builder(store)
             .config(EngineConfig::default())
+            .session_id_prefix(generation + 1)
             .cluster(ports)
             .observer(Arc::new(move |event: &RoomEvent| {
                 let room = match event {
-                    RoomEvent::Entered { room, .. } | RoomEvent::Moved { room, .. } | RoomEvent::Left { room, .. } => *room,
+                    RoomEvent::Entered { room, .. }
+                    | RoomEvent::Moved { room, .. }
+                    | RoomEvent::Left { room, .. } => *room,
                     _ => return,
                 };
                 lock(&applied).push(Applied {
@@ -230,7 +242,9 @@ impl World {
     }
 
     pub fn running(&self) -> Vec<usize> {
-        (0..self.engines.len()).filter(|&i| self.engines[i].is_some()).collect()
+        (0..self.engines.len())
+            .filter(|&i| self.engines[i].is_some())
+            .collect()
     }
 
     /// Open a socket for `user` on node `node` (closing the user's previous one, as a client that reconnects).
@@ -253,6 +267,7 @@ impl World {
                 let mut session = session;
                 loop {
                     let msg = tokio::select! {
+                        biased;
                         msg = inbox.recv() => msg,
                         _ = closed_rx.changed() => None,
                     };
@@ -310,27 +325,42 @@ impl World {
             });
         }
         self.trace.line(format!("{who} connects"));
-        self.clients.insert(user, Client { user, node, actions, log });
+        self.clients.insert(
+            user,
+            Client {
+                user,
+                node,
+                actions,
+                log,
+            },
+        );
         true
     }
 
     /// Close `user`'s socket without LEAVE.
     pub fn disconnect(&mut self, user: u64) {
         if let Some(client) = self.clients.remove(&user) {
-            self.trace.line(format!("u{user}@{} drops its socket", node_name(client.node)));
+            self.trace
+                .line(format!("u{user}@{} drops its socket", node_name(client.node)));
         }
     }
 
     /// Send `msg` from `user`'s socket (if it has one).
     pub fn send(&self, user: u64, msg: ClientMsg) {
-        let Some(client) = self.clients.get(&user) else { return };
+        let Some(client) = self.clients.get(&user) else {
+            return;
+        };
         if lock(&client.log).closed.is_some() {
             return;
         }
         if let ClientMsg::Build { map } = &msg {
             lock(&client.log).builds.push((map.side as u16, Instant::now()));
         }
-        self.trace.line(format!("u{user}@{} sends {}", node_name(client.node), describe(&msg)));
+        self.trace.line(format!(
+            "u{user}@{} sends {}",
+            node_name(client.node),
+            describe(&msg)
+        ));
         // A client whose reader is stuck stops reading; its commands wait (bounded).
         let _ = client.actions.try_send(msg);
     }
@@ -350,7 +380,12 @@ impl World {
     }
 
     pub fn build(&self, user: u64, side: u16) {
-        self.send(user, ClientMsg::Build { map: map_of_side(side) });
+        self.send(
+            user,
+            ClientMsg::Build {
+                map: map_of_side(side),
+            },
+        );
     }
 
     /// Let `d` of virtual time pass.
