@@ -39,6 +39,14 @@ enum Stop {
     Closing,
 }
 
+/// What the rate limiter lets the reader do with the frame that just arrived.
+enum Admit {
+    Handle,
+    /// Over the limit: the frame is not handled at all.
+    Drop,
+    Stop(Stop),
+}
+
 /// Serve one upgraded socket until it closes.
 pub(crate) async fn serve(
     socket: WebSocket,
@@ -165,8 +173,10 @@ impl Reader<'_> {
             let text = match message {
                 Message::Text(text) => text,
                 Message::Binary(_) => {
-                    if let Some(stop) = self.rate_check(&mut limiter) {
-                        return stop;
+                    match self.rate_check(&mut limiter) {
+                        Admit::Handle => {}
+                        Admit::Drop => continue,
+                        Admit::Stop(stop) => return stop,
                     }
                     self.error(ErrorCode::Parse, "binary frames are not accepted: send text");
                     continue;
@@ -174,8 +184,10 @@ impl Reader<'_> {
                 Message::Ping(_) | Message::Pong(_) => continue,
                 Message::Close(_) => return Stop::PeerGone,
             };
-            if let Some(stop) = self.rate_check(&mut limiter) {
-                return stop;
+            match self.rate_check(&mut limiter) {
+                Admit::Handle => {}
+                Admit::Drop => continue,
+                Admit::Stop(stop) => return stop,
             }
             if let Some(stop) = self.on_text(&text).await {
                 return stop;
@@ -183,17 +195,17 @@ impl Reader<'_> {
         }
     }
 
-    fn rate_check(&self, limiter: &mut RateLimiter) -> Option<Stop> {
+    fn rate_check(&self, limiter: &mut RateLimiter) -> Admit {
         match limiter.check(std::time::Instant::now()) {
-            Verdict::Allow => None,
-            Verdict::Drop => None,
+            Verdict::Allow => Admit::Handle,
+            Verdict::Drop => Admit::Drop,
             Verdict::DropAndWarn => {
                 self.error(ErrorCode::RateLimited, "too many messages; slow down");
-                None
+                Admit::Drop
             }
             Verdict::Close => {
                 self.outbox.close(CloseReason::Policy);
-                Some(Stop::Closing)
+                Admit::Stop(Stop::Closing)
             }
         }
     }
