@@ -33,8 +33,10 @@ enum Auth {
 
 /// Why the reader stopped.
 enum Stop {
-    /// The peer went away (close frame, error, EOF, or silence).
+    /// The peer went away (error, EOF, or silence).
     PeerGone,
+    /// The peer sent a close frame; ours answers it (RFC 6455 §5.5.1).
+    PeerClosed,
     /// The server queued a close; let the writer send it.
     Closing,
 }
@@ -96,6 +98,13 @@ pub(crate) async fn serve(
     drop(auth);
     match stop {
         Stop::PeerGone => writer.abort(),
+        Stop::PeerClosed => {
+            writer.abort();
+            // tungstenite queued the echo of the peer's close when it read it, and
+            // sends it on the next read: read once more (it then ends the stream).
+            let mut stream = stream;
+            let _ = tokio::time::timeout(Duration::from_secs(1), stream.next()).await;
+        }
         Stop::Closing => {
             // Give the writer time to send the close frame, and the peer time to answer it.
             let _ = tokio::time::timeout(Duration::from_secs(2), &mut writer).await;
@@ -182,7 +191,7 @@ impl Reader<'_> {
                     continue;
                 }
                 Message::Ping(_) | Message::Pong(_) => continue,
-                Message::Close(_) => return Stop::PeerGone,
+                Message::Close(_) => return Stop::PeerClosed,
             };
             match self.rate_check(&mut limiter) {
                 Admit::Handle => {}
