@@ -139,7 +139,11 @@ pub async fn start(args: ServerArgs) -> Result<RunningServer, StartError> {
         readiness = node.readiness;
     }
     let engine = builder.build();
-    let verifier = Arc::new(JwtVerifier::new(secret.as_bytes())?);
+    let mut verifier = JwtVerifier::new(secret.as_bytes())?;
+    if let Some(audience) = &args.jwt_audience {
+        verifier = verifier.with_audience(audience);
+    }
+    let verifier = Arc::new(verifier);
     let mut door = FrontDoor::new(engine.clone(), verifier.clone(), ws_config(&args));
     if let Some(handle) = metrics_handle() {
         door = door.with_metrics(handle);
@@ -158,6 +162,7 @@ pub async fn start(args: ServerArgs) -> Result<RunningServer, StartError> {
         store: engine.store().clone(),
         auth: verifier,
         secret: secret.clone().into_bytes(),
+        audience: args.jwt_audience.clone(),
         dev_login,
         ws_path: args.ws_path.clone(),
     });

@@ -22,6 +22,12 @@ pub struct ServerArgs {
     #[arg(long, env = "MYROOM_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
 
+    /// The audience this server is: tokens must then carry an `aud` claim
+    /// naming it. Without it, tokens that carry any `aud` are refused (RFC 7519
+    /// §4.1.3: a token meant for named audiences is not for a server that is none).
+    #[arg(long, env = "MYROOM_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
     /// Users to create at start: `{"users":[{"idx":1,"nickname":"alice","games":[12,13]}]}`.
     /// Without it, a few demo users are created.
     #[arg(long, env = "MYROOM_FIXTURES")]

@@ -82,7 +82,9 @@ pub mod metrics_names;
 mod rate;
 mod readiness;
 
-pub use auth::{AuthError, Authenticate, Identity, JwtVerifier, sign_token, strip_bearer};
+pub use auth::{
+    AuthError, Authenticate, Identity, JwtVerifier, TokenClaims, sign_claims, sign_token, strip_bearer,
+};
 pub use config::WsConfig;
 pub use handshake::SUBPROTOCOL;
 pub use http::{FrontDoor, install_metrics};
