@@ -49,6 +49,9 @@ pub enum StartError {
     /// The cluster settings are incomplete or invalid.
     #[error(transparent)]
     Cluster(#[from] crate::cluster::ClusterError),
+    /// The settings would let strangers sign in as anyone.
+    #[error(transparent)]
+    Settings(#[from] crate::settings::SettingsError),
     /// The token verifier could not be built.
     #[error("bad JWT secret: {0}")]
     Secret(#[from] adapter_ws::AuthError),
@@ -104,14 +107,15 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
 
 /// Start a server with `args`.
 pub async fn start(args: ServerArgs) -> Result<RunningServer, StartError> {
+    let security = crate::settings::security(&args)?;
     let users: Vec<UserSeed> = match &args.fixtures {
         Some(path) => load_fixtures(path)?,
         None => demo_users(),
     };
     let store = open_store(&args, &users).await?;
 
-    let secret = match &args.jwt_secret {
-        Some(secret) => secret.clone(),
+    let secret = match security.secret {
+        Some(secret) => secret,
         None => {
             tracing::warn!("no --jwt-secret given: using the development secret; do not expose this server");
             DEV_JWT_SECRET.to_owned()
@@ -151,7 +155,7 @@ pub async fn start(args: ServerArgs) -> Result<RunningServer, StartError> {
     for check in readiness {
         door = door.with_readiness(check);
     }
-    let dev_login = crate::settings::dev_login_enabled(&args);
+    let dev_login = security.dev_login;
     if dev_login {
         tracing::warn!(
             "development login is on: anyone who can reach this server can sign in as any user \
