@@ -155,6 +155,9 @@ pub async fn start(args: ServerArgs) -> Result<RunningServer, StartError> {
     for check in readiness {
         door = door.with_readiness(check);
     }
+    if let Some(token) = &args.admin_token {
+        door = door.with_admin_token(token.clone());
+    }
     let dev_login = security.dev_login;
     if dev_login {
         tracing::warn!(

@@ -30,6 +30,12 @@ pub struct ServerArgs {
     #[arg(long, env = "MYROOM_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
 
+    /// A token that also lets `GET /rooms/{id}` through (as `Authorization:
+    /// Bearer` or `?token=`), for operators' tools; at least 32 bytes. Without
+    /// it the route needs a valid access token.
+    #[arg(long, env = "MYROOM_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
     /// Users to create at start: `{"users":[{"idx":1,"nickname":"alice","games":[12,13]}]}`.
     /// Without it, a few demo users are created.
     #[arg(long, env = "MYROOM_FIXTURES")]
@@ -162,6 +168,12 @@ pub enum SettingsError {
         /// Its length in bytes.
         len: usize,
     },
+    /// `--admin-token` is too short to resist guessing.
+    #[error("--admin-token is {len} bytes; it must be at least {MIN_SECRET_BYTES} ({MAKE_ONE})")]
+    ShortAdminToken {
+        /// Its length in bytes.
+        len: usize,
+    },
     /// No secret, on an address others can reach, and development mode not forced.
     #[error(
         "no --jwt-secret given while listening on {listen}, which others can reach, and the development \
@@ -198,6 +210,11 @@ pub fn security(args: &ServerArgs) -> Result<Security, SettingsError> {
         && secret.len() < MIN_SECRET_BYTES
     {
         return Err(SettingsError::ShortSecret { len: secret.len() });
+    }
+    if let Some(token) = &args.admin_token
+        && token.len() < MIN_SECRET_BYTES
+    {
+        return Err(SettingsError::ShortAdminToken { len: token.len() });
     }
     let forced = args.dev_login == Some(true);
     if is_cluster(args) {

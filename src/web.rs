@@ -110,10 +110,16 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
+/// The answer for a store error: what failed, never the store's own words
+/// (they name hosts, ports and paths); those go to the log.
 fn store_error(e: StoreError) -> Response {
+    tracing::warn!(error = %e, "a web route could not use the store");
     match e {
-        StoreError::Unavailable(_) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-        _ => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        StoreError::Unavailable(_) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the room store is unavailable; try again",
+        ),
+        _ => error(StatusCode::INTERNAL_SERVER_ERROR, "unexpected store error"),
     }
 }
 
