@@ -276,7 +276,11 @@ mod dev_login_tests {
         assert!(!dev_login_enabled(&parse(&["--listen", "0.0.0.0:8210"])));
         assert!(!dev_login_enabled(&parse(&["--listen", "192.168.1.5:8210"])));
         assert!(dev_login_enabled(&parse(&["--listen", "[::1]:8210"])));
-        assert!(dev_login_enabled(&parse(&["--listen", "0.0.0.0:8210", "--dev-login"])));
+        assert!(dev_login_enabled(&parse(&[
+            "--listen",
+            "0.0.0.0:8210",
+            "--dev-login"
+        ])));
     }
 
     #[test]
@@ -295,7 +299,14 @@ mod dev_login_tests {
             Err(SettingsError::DevSecretExposed { .. })
         ));
         assert!(security(&parse(&["--listen", "0.0.0.0:8210", "--dev-login"])).is_ok());
-        let cluster = ["--redis", "redis://r", "--amqp", "amqp://a", "--mysql", "mysql://m/db"];
+        let cluster = [
+            "--redis",
+            "redis://r",
+            "--amqp",
+            "amqp://a",
+            "--mysql",
+            "mysql://m/db",
+        ];
         assert_eq!(
             security(&parse(&cluster)),
             Err(SettingsError::ClusterWithoutSecret)

@@ -286,9 +286,15 @@ async fn accepted(server: &TestServer, token: &str) -> bool {
 async fn token_not_valid_before_a_time_past_the_leeway_is_401_and_within_it_accepted() {
     let server = TestServer::start().await;
     let early = signed(serde_json::json!({"idx": 1, "nickname": "alice", "nbf": now() + 120}));
-    assert!(!accepted(&server, &early).await, "nbf two minutes ahead is refused");
+    assert!(
+        !accepted(&server, &early).await,
+        "nbf two minutes ahead is refused"
+    );
     let skewed = signed(serde_json::json!({"idx": 1, "nickname": "alice", "nbf": now() + 20}));
-    assert!(accepted(&server, &skewed).await, "nbf within the 60 s leeway is accepted");
+    assert!(
+        accepted(&server, &skewed).await,
+        "nbf within the 60 s leeway is accepted"
+    );
     let past = signed(serde_json::json!({"idx": 1, "nickname": "alice", "nbf": now() - 20}));
     assert!(accepted(&server, &past).await);
 }
@@ -297,13 +303,25 @@ async fn token_not_valid_before_a_time_past_the_leeway_is_401_and_within_it_acce
 async fn with_an_audience_configured_only_tokens_for_it_are_accepted() {
     let server = TestServer::start_with(|args| args.jwt_audience = Some("myroom".into())).await;
     let ours = signed(serde_json::json!({"idx": 1, "nickname": "alice", "aud": "myroom"}));
-    assert!(accepted(&server, &ours).await, "aud naming this server is accepted");
+    assert!(
+        accepted(&server, &ours).await,
+        "aud naming this server is accepted"
+    );
     let among = signed(serde_json::json!({"idx": 1, "nickname": "alice", "aud": ["other", "myroom"]}));
-    assert!(accepted(&server, &among).await, "aud listing this server is accepted");
+    assert!(
+        accepted(&server, &among).await,
+        "aud listing this server is accepted"
+    );
     let theirs = signed(serde_json::json!({"idx": 1, "nickname": "alice", "aud": "billing"}));
-    assert!(!accepted(&server, &theirs).await, "aud naming another service is refused");
+    assert!(
+        !accepted(&server, &theirs).await,
+        "aud naming another service is refused"
+    );
     let none = signed(serde_json::json!({"idx": 1, "nickname": "alice"}));
-    assert!(!accepted(&server, &none).await, "no aud is refused once an audience is configured");
+    assert!(
+        !accepted(&server, &none).await,
+        "no aud is refused once an audience is configured"
+    );
 }
 
 #[tokio::test]

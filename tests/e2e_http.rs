@@ -18,7 +18,9 @@ const ROOM_1: &str = r#"{"roomId":"1","userCount":1,"users":{"1":{"nickname":"al
 /// `GET path` with `Authorization: Bearer bearer`.
 async fn get_with_bearer(server: &TestServer, path: &str, bearer: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(server.server.addr()).await.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(server.server.addr())
+        .await
+        .unwrap();
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {bearer}\r\n\r\n"
     );
@@ -30,7 +32,10 @@ async fn get_with_bearer(server: &TestServer, path: &str, bearer: &str) -> (u16,
         .unwrap();
     let raw = String::from_utf8_lossy(&raw).into_owned();
     let status = raw[9..12].parse().unwrap();
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -40,8 +45,14 @@ async fn rooms_route_shows_the_sync_room_json_to_a_signed_in_user() {
     let mut owner = server.connect(1).await;
     owner.enter(1).await;
     // A guest who is not in the room may look, with a valid token in either place.
-    assert_eq!(get_with_bearer(&server, "/rooms/1", &token(2)).await, (200, ROOM_1.into()));
-    assert_eq!(server.get(&format!("/rooms/1?token={}", token(2))).await, (200, ROOM_1.into()));
+    assert_eq!(
+        get_with_bearer(&server, "/rooms/1", &token(2)).await,
+        (200, ROOM_1.into())
+    );
+    assert_eq!(
+        server.get(&format!("/rooms/1?token={}", token(2))).await,
+        (200, ROOM_1.into())
+    );
     assert_eq!(get_with_bearer(&server, "/rooms/999", &token(2)).await.0, 404);
     assert_eq!(get_with_bearer(&server, "/rooms/abc", &token(2)).await.0, 400);
 }
@@ -67,8 +78,16 @@ async fn rooms_route_takes_the_admin_token() {
     let server = TestServer::start_with(|args| args.admin_token = Some(admin.into())).await;
     let mut owner = server.connect(1).await;
     owner.enter(1).await;
-    assert_eq!(get_with_bearer(&server, "/rooms/1", admin).await, (200, ROOM_1.into()));
-    assert_eq!(get_with_bearer(&server, "/rooms/1", &admin[..admin.len() - 1]).await.0, 401);
+    assert_eq!(
+        get_with_bearer(&server, "/rooms/1", admin).await,
+        (200, ROOM_1.into())
+    );
+    assert_eq!(
+        get_with_bearer(&server, "/rooms/1", &admin[..admin.len() - 1])
+            .await
+            .0,
+        401
+    );
     assert_eq!(server.get("/rooms/1").await.0, 401);
 }
 
@@ -79,7 +98,11 @@ async fn rooms_route_does_not_read_the_store_for_a_room_that_is_not_loaded() {
     std::fs::write(server.dir.join("data/maps/2.json"), "not a map").unwrap();
     let (status, body) = get_with_bearer(&server, "/rooms/2", &token(1)).await;
     assert_eq!(status, 404, "{body}");
-    assert_eq!(server.server.engine().room_count(), 0, "nothing was loaded to answer");
+    assert_eq!(
+        server.server.engine().room_count(),
+        0,
+        "nothing was loaded to answer"
+    );
 }
 
 /// A readiness check that fails naming where its service is.

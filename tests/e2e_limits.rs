@@ -52,7 +52,10 @@ async fn a_burst_over_the_limit_is_dropped_not_applied() {
                     applied += 1;
                     last_cell = cell;
                 }
-                Event::Msg(ServerMsg::Error { code: ErrorCode::RateLimited, .. }) => warnings += 1,
+                Event::Msg(ServerMsg::Error {
+                    code: ErrorCode::RateLimited,
+                    ..
+                }) => warnings += 1,
                 Event::Msg(ServerMsg::Sync { room }) => break 'answered room,
                 other => panic!("{other:?}"),
             }

@@ -234,7 +234,7 @@ async fn room(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refusal) = door.check_viewer(&headers, query.get("token").map(String::as_str)) {
+    if let Some(refusal) = door.refuse_viewer(&headers, query.get("token").map(String::as_str)) {
         return refusal;
     }
     let Ok(id) = id.parse::<u64>() else {
@@ -251,20 +251,20 @@ async fn room(
 }
 
 impl FrontDoor {
-    /// `Ok` for a valid access token or the admin token, else the 401 to send.
-    fn check_viewer(&self, headers: &HeaderMap, query_token: Option<&str>) -> Result<(), Response> {
+    /// `None` for a valid access token or the admin token, else the 401 to send.
+    fn refuse_viewer(&self, headers: &HeaderMap, query_token: Option<&str>) -> Option<Response> {
         let PresentedToken::Some(token) = presented_token(headers, query_token) else {
-            return Err(unauthorized("no access token".to_owned()));
+            return Some(unauthorized("no access token".to_owned()));
         };
         if let Some(admin) = &self.admin_token
             && bool::from(token.as_bytes().ct_eq(admin.as_bytes()))
         {
-            return Ok(());
+            return None;
         }
-        match self.auth.authenticate(&token) {
-            Ok(_) => Ok(()),
-            Err(e) => Err(unauthorized(e.to_string())),
-        }
+        self.auth
+            .authenticate(&token)
+            .err()
+            .map(|e| unauthorized(e.to_string()))
     }
 }
 
