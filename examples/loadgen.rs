@@ -1,4 +1,4 @@
-//! myroom load generator: `cargo run --release --example loadgen -- --scenario crowd --jwt-secret bench`.
+//! myroom load generator: `cargo run --release --example loadgen -- --scenario crowd --jwt-secret myroom-bench-secret-not-for-production`.
 //!
 //! It speaks only the wire protocol (PROTOCOL.md): it mints its own HS256
 //! tokens with the server's secret, connects, sends ENTER, then MOVEs at a set

@@ -49,6 +49,9 @@ pub enum StartError {
     /// The cluster settings are incomplete or invalid.
     #[error(transparent)]
     Cluster(#[from] crate::cluster::ClusterError),
+    /// The settings would let strangers sign in as anyone.
+    #[error(transparent)]
+    Settings(#[from] crate::settings::SettingsError),
     /// The token verifier could not be built.
     #[error("bad JWT secret: {0}")]
     Secret(#[from] adapter_ws::AuthError),
@@ -104,14 +107,15 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
 
 /// Start a server with `args`.
 pub async fn start(args: ServerArgs) -> Result<RunningServer, StartError> {
+    let security = crate::settings::security(&args)?;
     let users: Vec<UserSeed> = match &args.fixtures {
         Some(path) => load_fixtures(path)?,
         None => demo_users(),
     };
     let store = open_store(&args, &users).await?;
 
-    let secret = match &args.jwt_secret {
-        Some(secret) => secret.clone(),
+    let secret = match security.secret {
+        Some(secret) => secret,
         None => {
             tracing::warn!("no --jwt-secret given: using the development secret; do not expose this server");
             DEV_JWT_SECRET.to_owned()
@@ -139,7 +143,11 @@ pub async fn start(args: ServerArgs) -> Result<RunningServer, StartError> {
         readiness = node.readiness;
     }
     let engine = builder.build();
-    let verifier = Arc::new(JwtVerifier::new(secret.as_bytes())?);
+    let mut verifier = JwtVerifier::new(secret.as_bytes())?;
+    if let Some(audience) = &args.jwt_audience {
+        verifier = verifier.with_audience(audience);
+    }
+    let verifier = Arc::new(verifier);
     let mut door = FrontDoor::new(engine.clone(), verifier.clone(), ws_config(&args));
     if let Some(handle) = metrics_handle() {
         door = door.with_metrics(handle);
@@ -147,7 +155,10 @@ pub async fn start(args: ServerArgs) -> Result<RunningServer, StartError> {
     for check in readiness {
         door = door.with_readiness(check);
     }
-    let dev_login = crate::settings::dev_login_enabled(&args);
+    if let Some(token) = &args.admin_token {
+        door = door.with_admin_token(token.clone());
+    }
+    let dev_login = security.dev_login;
     if dev_login {
         tracing::warn!(
             "development login is on: anyone who can reach this server can sign in as any user \
@@ -158,6 +169,7 @@ pub async fn start(args: ServerArgs) -> Result<RunningServer, StartError> {
         store: engine.store().clone(),
         auth: verifier,
         secret: secret.clone().into_bytes(),
+        audience: args.jwt_audience.clone(),
         dev_login,
         ws_path: args.ws_path.clone(),
     });

@@ -17,10 +17,24 @@ pub struct ServerArgs {
     #[arg(long, env = "MYROOM_WS_PATH", default_value = "/library")]
     pub ws_path: String,
 
-    /// HS256 secret that access tokens are signed with. Without it a fixed
-    /// development secret is used, and the server says so.
+    /// HS256 secret that access tokens are signed with, at least 32 bytes
+    /// (`openssl rand -hex 32`). Without it a fixed, public development secret
+    /// is used, and only on a loopback listen address or with --dev-login;
+    /// a cluster node refuses to start without it.
     #[arg(long, env = "MYROOM_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+
+    /// The audience this server is: tokens must then carry an `aud` claim
+    /// naming it. Without it, tokens that carry any `aud` are refused (RFC 7519
+    /// §4.1.3: a token meant for named audiences is not for a server that is none).
+    #[arg(long, env = "MYROOM_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// A token that also lets `GET /rooms/{id}` through (as `Authorization:
+    /// Bearer` or `?token=`), for operators' tools; at least 32 bytes. Without
+    /// it the route needs a valid access token.
+    #[arg(long, env = "MYROOM_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
 
     /// Users to create at start: `{"users":[{"idx":1,"nickname":"alice","games":[12,13]}]}`.
     /// Without it, a few demo users are created.
@@ -70,9 +84,10 @@ pub struct ServerArgs {
     pub node_ttl_ms: u64,
 
     /// Development login: the page lists the users and `POST /dev/token` signs a
-    /// token for any of them. On by default on the embedded default, off when a
-    /// backend is configured; `--dev-login` (or `--dev-login=true`) forces it on,
-    /// `--dev-login=false` off. Never on a server others can reach.
+    /// token for any of them. On by default only with the embedded store on a
+    /// loopback listen address; `--dev-login` (or `--dev-login=true`) forces it
+    /// on (and allows the development secret off loopback), `--dev-login=false`
+    /// off. Refused on a cluster node.
     #[arg(long, env = "MYROOM_DEV_LOGIN", num_args = 0..=1, default_missing_value = "true")]
     pub dev_login: Option<bool>,
 
@@ -136,31 +151,168 @@ impl ServerArgs {
     }
 }
 
+/// Shortest `--jwt-secret`, in bytes: RFC 7518 §3.2 wants an HS256 key of
+/// at least the hash's size (256 bits).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// How to make a good secret, for the messages below.
+const MAKE_ONE: &str = "make one with `openssl rand -hex 32`";
+
+/// Settings that would let strangers sign in as anyone.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SettingsError {
+    /// `--jwt-secret` is too short to resist guessing.
+    #[error("--jwt-secret is {len} bytes; it must be at least {MIN_SECRET_BYTES} ({MAKE_ONE})")]
+    ShortSecret {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// `--admin-token` is too short to resist guessing.
+    #[error("--admin-token is {len} bytes; it must be at least {MIN_SECRET_BYTES} ({MAKE_ONE})")]
+    ShortAdminToken {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// No secret, on an address others can reach, and development mode not forced.
+    #[error(
+        "no --jwt-secret given while listening on {listen}, which others can reach, and the development \
+         secret is public: give --jwt-secret ({MAKE_ONE}), listen on a loopback address, or force \
+         development mode with --dev-login"
+    )]
+    DevSecretExposed {
+        /// The listen address.
+        listen: SocketAddr,
+    },
+    /// A cluster node without its own secret.
+    #[error("a cluster node needs --jwt-secret, the same on every node ({MAKE_ONE})")]
+    ClusterWithoutSecret,
+    /// The development login asked for on a cluster node.
+    #[error("--dev-login is refused on a cluster node: anyone could sign in as any user")]
+    ClusterDevLogin,
+}
+
+/// Who may mint tokens, as the flags decide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Security {
+    /// The configured secret; `None`: the development secret.
+    pub secret: Option<String>,
+    /// Whether `/dev/users` and `/dev/token` are served.
+    pub dev_login: bool,
+}
+
+/// Check the flags that decide who can sign in. The development login and the
+/// development secret are for a server only its own machine can reach: on by
+/// default only on a loopback listen address with no backend, off elsewhere
+/// unless `--dev-login` forces them, and refused outright on a cluster node.
+pub fn security(args: &ServerArgs) -> Result<Security, SettingsError> {
+    if let Some(secret) = &args.jwt_secret
+        && secret.len() < MIN_SECRET_BYTES
+    {
+        return Err(SettingsError::ShortSecret { len: secret.len() });
+    }
+    if let Some(token) = &args.admin_token
+        && token.len() < MIN_SECRET_BYTES
+    {
+        return Err(SettingsError::ShortAdminToken { len: token.len() });
+    }
+    let forced = args.dev_login == Some(true);
+    if is_cluster(args) {
+        if forced {
+            return Err(SettingsError::ClusterDevLogin);
+        }
+        if args.jwt_secret.is_none() {
+            return Err(SettingsError::ClusterWithoutSecret);
+        }
+    }
+    let local = args.listen.ip().is_loopback();
+    if args.jwt_secret.is_none() && !local && !forced {
+        return Err(SettingsError::DevSecretExposed { listen: args.listen });
+    }
+    Ok(Security {
+        secret: args.jwt_secret.clone(),
+        dev_login: dev_login_enabled(args),
+    })
+}
+
 /// Whether the development login (`/dev/users`, `/dev/token`) is served: as
-/// `--dev-login` says if given, else on exactly when no backend is configured.
+/// `--dev-login` says if given (never on a cluster node), else on exactly when
+/// no backend is configured and the server listens on a loopback address.
 pub fn dev_login_enabled(args: &ServerArgs) -> bool {
-    args.dev_login.unwrap_or(!uses_backend(args))
+    if is_cluster(args) {
+        return false;
+    }
+    args.dev_login
+        .unwrap_or(!uses_backend(args) && args.listen.ip().is_loopback())
 }
 
 /// Whether a backing service (MySQL, Redis or RabbitMQ) is configured.
 fn uses_backend(args: &ServerArgs) -> bool {
-    args.mysql.is_some() || args.redis.is_some() || args.amqp.is_some()
+    args.mysql.is_some() || is_cluster(args)
+}
+
+/// Whether this is (meant to be) a cluster node.
+fn is_cluster(args: &ServerArgs) -> bool {
+    args.redis.is_some() || args.amqp.is_some()
 }
 
 #[cfg(test)]
 mod dev_login_tests {
     use super::*;
 
+    fn parse(flags: &[&str]) -> ServerArgs {
+        ServerArgs::parse_from(std::iter::once("server").chain(flags.iter().copied()))
+    }
+
     #[test]
     fn dev_login_is_on_by_default_on_the_embedded_default_and_can_be_forced() {
-        assert!(dev_login_enabled(&ServerArgs::parse_from(["server"])));
-        assert!(dev_login_enabled(&ServerArgs::parse_from([
-            "server",
+        assert!(dev_login_enabled(&parse(&[])));
+        assert!(dev_login_enabled(&parse(&["--dev-login"])));
+        assert!(!dev_login_enabled(&parse(&["--dev-login=false"])));
+    }
+
+    #[test]
+    fn dev_login_is_off_by_default_on_an_address_others_can_reach() {
+        assert!(!dev_login_enabled(&parse(&["--listen", "0.0.0.0:8210"])));
+        assert!(!dev_login_enabled(&parse(&["--listen", "192.168.1.5:8210"])));
+        assert!(dev_login_enabled(&parse(&["--listen", "[::1]:8210"])));
+        assert!(dev_login_enabled(&parse(&[
+            "--listen",
+            "0.0.0.0:8210",
             "--dev-login"
         ])));
-        assert!(!dev_login_enabled(&ServerArgs::parse_from([
-            "server",
-            "--dev-login=false"
-        ])));
+    }
+
+    #[test]
+    fn secrets_shorter_than_32_bytes_are_refused() {
+        let short = parse(&["--jwt-secret", "0123456789abcdef0123456789abcde"]);
+        assert_eq!(security(&short), Err(SettingsError::ShortSecret { len: 31 }));
+        let long = parse(&["--jwt-secret", "0123456789abcdef0123456789abcdef"]);
+        assert!(security(&long).is_ok());
+    }
+
+    #[test]
+    fn the_development_secret_needs_loopback_or_dev_login_and_never_a_cluster() {
+        assert_eq!(security(&parse(&[])).unwrap().secret, None);
+        assert!(matches!(
+            security(&parse(&["--listen", "0.0.0.0:8210"])),
+            Err(SettingsError::DevSecretExposed { .. })
+        ));
+        assert!(security(&parse(&["--listen", "0.0.0.0:8210", "--dev-login"])).is_ok());
+        let cluster = [
+            "--redis",
+            "redis://r",
+            "--amqp",
+            "amqp://a",
+            "--mysql",
+            "mysql://m/db",
+        ];
+        assert_eq!(
+            security(&parse(&cluster)),
+            Err(SettingsError::ClusterWithoutSecret)
+        );
+        let mut forced = cluster.to_vec();
+        forced.extend(["--jwt-secret", "0123456789abcdef0123456789abcdef", "--dev-login"]);
+        assert_eq!(security(&parse(&forced)), Err(SettingsError::ClusterDevLogin));
     }
 }

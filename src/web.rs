@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use adapter_ws::{Authenticate, sign_token, strip_bearer};
+use adapter_ws::{Authenticate, TokenClaims, sign_claims, strip_bearer};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -47,6 +47,8 @@ pub struct WebOptions {
     pub auth: Arc<dyn Authenticate>,
     /// The secret the development login signs tokens with (the one `auth` checks).
     pub secret: Vec<u8>,
+    /// The `aud` the development login puts in its tokens (the one `auth` expects).
+    pub audience: Option<String>,
     /// Serve `/dev/users` and `/dev/token`.
     pub dev_login: bool,
     /// Where the WebSocket endpoint is mounted, for the page to connect to.
@@ -108,10 +110,16 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
+/// The answer for a store error: what failed, never the store's own words
+/// (they name hosts, ports and paths); those go to the log.
 fn store_error(e: StoreError) -> Response {
+    tracing::warn!(error = %e, "a web route could not use the store");
     match e {
-        StoreError::Unavailable(_) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-        _ => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        StoreError::Unavailable(_) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the room store is unavailable; try again",
+        ),
+        _ => error(StatusCode::INTERNAL_SERVER_ERROR, "unexpected store error"),
     }
 }
 
@@ -178,7 +186,12 @@ async fn dev_token(
         Err(e) => return store_error(e),
     };
     let exp = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + DEV_TOKEN_LIFETIME;
-    match sign_token(&web.0.secret, UserId(user), &nickname, Some(exp.as_secs())) {
+    let claims = TokenClaims {
+        exp: Some(exp.as_secs()),
+        aud: web.0.audience.as_deref(),
+        ..TokenClaims::new(UserId(user), &nickname)
+    };
+    match sign_claims(&web.0.secret, &claims) {
         Ok(token) => Json(json!({ "token": token, "user": user, "nickname": nickname })).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
@@ -200,6 +213,7 @@ mod tests {
             store,
             auth: Arc::new(JwtVerifier::new(b"s").unwrap()),
             secret: b"s".to_vec(),
+            audience: None,
             dev_login,
             ws_path: "/library".into(),
         });

@@ -133,3 +133,24 @@ async fn without_batch_each_message_is_its_own_frame() {
     }
     assert_eq!(watcher.frames_received - before, 3);
 }
+
+/// RFC 6455 §5.5.1: a Close from the client is answered with a Close (echoing
+/// its code) before the connection ends, and the room hears the user leave.
+#[tokio::test]
+async fn a_close_from_the_client_is_echoed_and_the_user_leaves() {
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    let server = TestServer::start().await;
+    let (mut owner, mut guest) = server.owner_and_guest().await;
+    guest
+        .send_message(Message::Close(Some(CloseFrame {
+            code: CloseCode::Normal,
+            reason: "bye".into(),
+        })))
+        .await;
+    assert_eq!(guest.next_event().await, Event::Close(Some(1000)));
+    match owner.next_msg().await {
+        ServerMsg::Leave { user } => assert_eq!(user.0, 2),
+        other => panic!("{other:?}"),
+    }
+}

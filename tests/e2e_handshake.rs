@@ -267,3 +267,69 @@ async fn legacy_mode_still_checks_a_handshake_token() {
         Some(Event::Close(_))
     ));
 }
+
+/// A token signed with the test secret carrying exactly `claims`.
+fn signed(claims: serde_json::Value) -> String {
+    let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()).unwrap();
+    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap()
+}
+
+async fn accepted(server: &TestServer, token: &str) -> bool {
+    match Client::connect(&server.ws_url(&format!("?token={token}"))).await {
+        Ok(_) => true,
+        Err(WsError::Http(response)) if response.status() == 401 => false,
+        Err(other) => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn token_not_valid_before_a_time_past_the_leeway_is_401_and_within_it_accepted() {
+    let server = TestServer::start().await;
+    let early = signed(serde_json::json!({"idx": 1, "nickname": "alice", "nbf": now() + 120}));
+    assert!(
+        !accepted(&server, &early).await,
+        "nbf two minutes ahead is refused"
+    );
+    let skewed = signed(serde_json::json!({"idx": 1, "nickname": "alice", "nbf": now() + 20}));
+    assert!(
+        accepted(&server, &skewed).await,
+        "nbf within the 60 s leeway is accepted"
+    );
+    let past = signed(serde_json::json!({"idx": 1, "nickname": "alice", "nbf": now() - 20}));
+    assert!(accepted(&server, &past).await);
+}
+
+#[tokio::test]
+async fn with_an_audience_configured_only_tokens_for_it_are_accepted() {
+    let server = TestServer::start_with(|args| args.jwt_audience = Some("myroom".into())).await;
+    let ours = signed(serde_json::json!({"idx": 1, "nickname": "alice", "aud": "myroom"}));
+    assert!(
+        accepted(&server, &ours).await,
+        "aud naming this server is accepted"
+    );
+    let among = signed(serde_json::json!({"idx": 1, "nickname": "alice", "aud": ["other", "myroom"]}));
+    assert!(
+        accepted(&server, &among).await,
+        "aud listing this server is accepted"
+    );
+    let theirs = signed(serde_json::json!({"idx": 1, "nickname": "alice", "aud": "billing"}));
+    assert!(
+        !accepted(&server, &theirs).await,
+        "aud naming another service is refused"
+    );
+    let none = signed(serde_json::json!({"idx": 1, "nickname": "alice"}));
+    assert!(
+        !accepted(&server, &none).await,
+        "no aud is refused once an audience is configured"
+    );
+}
+
+#[tokio::test]
+async fn without_an_audience_configured_a_token_with_aud_is_401() {
+    // RFC 7519 §4.1.3: a server that cannot name itself in `aud` must refuse it.
+    let server = TestServer::start().await;
+    let scoped = signed(serde_json::json!({"idx": 1, "nickname": "alice", "aud": "myroom"}));
+    assert!(!accepted(&server, &scoped).await);
+    let plain = signed(serde_json::json!({"idx": 1, "nickname": "alice"}));
+    assert!(accepted(&server, &plain).await);
+}

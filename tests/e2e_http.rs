@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::TestServer;
+use common::{TestServer, token};
 
 #[tokio::test]
 async fn healthz_and_readyz_answer_ok() {
@@ -13,19 +13,132 @@ async fn healthz_and_readyz_answer_ok() {
     assert!(body.contains("\"store\":\"ok\""), "{body}");
 }
 
+const ROOM_1: &str = r#"{"roomId":"1","userCount":1,"users":{"1":{"nickname":"alice","x":0,"y":0}},"map":{"side":20,"gameList":[],"objectList":[],"games":{},"objects":{}}}"#;
+
+/// `GET path` with `Authorization: Bearer bearer`.
+async fn get_with_bearer(server: &TestServer, path: &str, bearer: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(server.server.addr())
+        .await
+        .unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {bearer}\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(common::PATIENCE, stream.read_to_end(&mut raw))
+        .await
+        .unwrap()
+        .unwrap();
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let status = raw[9..12].parse().unwrap();
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
 #[tokio::test]
-async fn rooms_route_shows_the_sync_room_json() {
+async fn rooms_route_shows_the_sync_room_json_to_a_signed_in_user() {
     let server = TestServer::start().await;
     let mut owner = server.connect(1).await;
     owner.enter(1).await;
-    let (status, body) = server.get("/rooms/1").await;
-    assert_eq!(status, 200);
+    // A guest who is not in the room may look, with a valid token in either place.
     assert_eq!(
-        body,
-        r#"{"roomId":"1","userCount":1,"users":{"1":{"nickname":"alice","x":0,"y":0}},"map":{"side":20,"gameList":[],"objectList":[],"games":{},"objects":{}}}"#
+        get_with_bearer(&server, "/rooms/1", &token(2)).await,
+        (200, ROOM_1.into())
     );
-    assert_eq!(server.get("/rooms/999").await.0, 404);
-    assert_eq!(server.get("/rooms/abc").await.0, 400);
+    assert_eq!(
+        server.get(&format!("/rooms/1?token={}", token(2))).await,
+        (200, ROOM_1.into())
+    );
+    assert_eq!(get_with_bearer(&server, "/rooms/999", &token(2)).await.0, 404);
+    assert_eq!(get_with_bearer(&server, "/rooms/abc", &token(2)).await.0, 400);
+}
+
+#[tokio::test]
+async fn rooms_route_shows_nobody_to_a_stranger() {
+    let server = TestServer::start().await;
+    let mut owner = server.connect(1).await;
+    owner.enter(1).await;
+    for (status, body) in [
+        server.get("/rooms/1").await,
+        server.get("/rooms/1?token=forged").await,
+        get_with_bearer(&server, "/rooms/1", "forged").await,
+    ] {
+        assert_eq!(status, 401, "{body}");
+        assert!(!body.contains("alice"), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn rooms_route_takes_the_admin_token() {
+    let admin = "admin-token-0123456789abcdef-0123456789";
+    let server = TestServer::start_with(|args| args.admin_token = Some(admin.into())).await;
+    let mut owner = server.connect(1).await;
+    owner.enter(1).await;
+    assert_eq!(
+        get_with_bearer(&server, "/rooms/1", admin).await,
+        (200, ROOM_1.into())
+    );
+    assert_eq!(
+        get_with_bearer(&server, "/rooms/1", &admin[..admin.len() - 1])
+            .await
+            .0,
+        401
+    );
+    assert_eq!(server.get("/rooms/1").await.0, 401);
+}
+
+#[tokio::test]
+async fn rooms_route_does_not_read_the_store_for_a_room_that_is_not_loaded() {
+    let server = TestServer::start().await;
+    // Had the route read room 2 from the store, this would be a store error.
+    std::fs::write(server.dir.join("data/maps/2.json"), "not a map").unwrap();
+    let (status, body) = get_with_bearer(&server, "/rooms/2", &token(1)).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(
+        server.server.engine().room_count(),
+        0,
+        "nothing was loaded to answer"
+    );
+}
+
+/// A readiness check that fails naming where its service is.
+struct Unreachable;
+
+#[async_trait::async_trait]
+impl adapter_ws::ReadinessCheck for Unreachable {
+    fn name(&self) -> &str {
+        "ledger"
+    }
+    async fn check(&self) -> Result<(), String> {
+        Err("cannot connect to ledger at 10.1.2.3:5999: connection refused".into())
+    }
+}
+
+#[tokio::test]
+async fn readyz_names_what_is_down_but_not_where_it_is() {
+    use std::sync::Arc;
+    let engine = room_node::Engine::new(
+        Arc::new(room_node::memory::MemoryMapStore::new()),
+        Default::default(),
+    );
+    let door = adapter_ws::FrontDoor::new(
+        engine,
+        Arc::new(adapter_ws::JwtVerifier::new(common::SECRET.as_bytes()).unwrap()),
+        Default::default(),
+    )
+    .with_readiness(Arc::new(Unreachable));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, door.router("/library")).await });
+    let (status, body) = common::http_get(addr, "/readyz").await;
+    assert_eq!(status, 503);
+    assert!(body.contains("\"ledger\""), "{body}");
+    assert!(body.contains("\"store\":\"ok\""), "{body}");
+    assert!(!body.contains("10.1.2.3") && !body.contains("5999"), "{body}");
 }
 
 #[tokio::test]

@@ -24,6 +24,58 @@ async fn excess_messages_are_dropped_with_one_76429_per_second() {
     client.expect_quiet().await;
 }
 
+/// With the default limits (30/s, burst 60), 300 MOVEs sent at once are mostly
+/// dropped: the room applies about a burst's worth, not all of them. Moves to
+/// the right and back are each applied if handled, so every MOVE the mover
+/// hears back is one the limiter let through.
+#[tokio::test]
+async fn a_burst_over_the_limit_is_dropped_not_applied() {
+    let server = TestServer::start().await;
+    let started = std::time::Instant::now();
+    let mut client = server.connect(1).await;
+    client.enter(1).await; // one token spent
+    let sent = 300;
+    for i in 0..sent {
+        let direction = if i % 2 == 0 { 1 } else { 3 };
+        client.send(&format!(r#"20{{"direction":{direction}}}"#)).await;
+    }
+    // The reader handles frames in order and the room applies them in order, so
+    // once a SYNC comes back every MOVE that was applied has been heard before it.
+    let (mut applied, mut warnings) = (0usize, 0usize);
+    let mut last_cell = room_core::Cell::new(0, 0);
+    let deadline = tokio::time::Instant::now() + common::PATIENCE;
+    let last = 'answered: loop {
+        client.send("11").await; // dropped too while the bucket is empty: ask again
+        while let Some(event) = client.next_event_within(Duration::from_millis(100)).await {
+            match event {
+                Event::Msg(ServerMsg::Move { cell, .. }) => {
+                    applied += 1;
+                    last_cell = cell;
+                }
+                Event::Msg(ServerMsg::Error {
+                    code: ErrorCode::RateLimited,
+                    ..
+                }) => warnings += 1,
+                Event::Msg(ServerMsg::Sync { room }) => break 'answered room,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no SYNC came back");
+    };
+    // Tokens refill at 30/s over the whole exchange; allow for all of them.
+    let refilled = (started.elapsed().as_secs_f64() * 30.0).ceil() as usize;
+    assert!(applied >= 59, "the burst is applied: {applied}");
+    assert!(
+        applied <= 59 + refilled,
+        "{applied} of {sent} moves applied in {:?}",
+        started.elapsed()
+    );
+    assert!(warnings >= 1);
+    // What the room shows agrees with the moves it reported.
+    let cell = last.users.iter().find(|u| u.user.0 == 1).unwrap().cell;
+    assert_eq!(cell, last_cell);
+}
+
 #[tokio::test]
 async fn flooding_for_five_seconds_closes_1008() {
     let server = TestServer::start_with(|args| {

@@ -103,3 +103,24 @@ async fn mysql_down_answers_76503_for_what_needs_it_and_moves_go_on_until_it_ret
         }
     }
 }
+
+/// `/readyz` and a route's 503 say what is down, never where it is.
+#[tokio::test]
+async fn mysql_down_is_reported_without_its_address() {
+    let db = Database::create().await;
+    let proxy = Proxy::new("127.0.0.1:3306".parse().unwrap()).await;
+    proxy.start().await;
+    let url = db.url_via(&proxy.addr.to_string());
+    let server = TestServer::start_with(|args| args.mysql = Some(url.clone())).await;
+    wait_ready(&server, true).await;
+    proxy.stop();
+    wait_ready(&server, false).await;
+    let port = proxy.addr.port().to_string();
+    let (status, body) = server.get("/readyz").await;
+    assert_eq!(status, 503);
+    assert!(body.contains("\"store\""), "{body}");
+    assert!(!body.contains(&port) && !body.contains(&db.name), "{body}");
+    let (status, body) = server.get(&format!("/me/games?token={}", common::token(1))).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(!body.contains(&port) && !body.contains(&db.name), "{body}");
+}

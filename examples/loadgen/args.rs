@@ -21,7 +21,11 @@ pub struct Args {
     pub urls: Vec<String>,
 
     /// HS256 secret of the server: the load generator mints its own tokens.
-    #[arg(long, env = "MYROOM_JWT_SECRET", default_value = "bench")]
+    #[arg(
+        long,
+        env = "MYROOM_JWT_SECRET",
+        default_value = "myroom-bench-secret-not-for-production"
+    )]
     pub jwt_secret: String,
 
     /// Rooms.

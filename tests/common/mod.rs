@@ -21,7 +21,8 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-pub const SECRET: &str = "test-secret";
+/// At least 32 bytes: the server refuses shorter secrets.
+pub const SECRET: &str = "myroom-test-secret-0123456789abcdef";
 /// Guard against hangs only: nothing here asserts how fast the server is.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 /// How long "nothing arrives" is watched for.

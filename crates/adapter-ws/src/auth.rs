@@ -26,6 +26,13 @@ pub enum AuthError {
     /// The token's `exp` is past (beyond the leeway).
     #[error("access token expired")]
     Expired,
+    /// The token's `nbf` is still ahead (beyond the leeway).
+    #[error("access token not valid yet")]
+    NotYetValid,
+    /// The token's `aud` does not name this server, or names an audience
+    /// when the server is configured with none.
+    #[error("access token is meant for another audience")]
+    WrongAudience,
 }
 
 /// Checks an access token and says who it names. Implement this to plug in
@@ -35,7 +42,7 @@ pub trait Authenticate: Send + Sync + 'static {
     fn authenticate(&self, token: &str) -> Result<Identity, AuthError>;
 }
 
-/// Clock leeway for `exp`, in seconds (PROTOCOL.md §1).
+/// Clock leeway for `exp` and `nbf`, in seconds (PROTOCOL.md §1).
 pub const EXP_LEEWAY_SECS: u64 = 60;
 /// Longest nickname, in characters.
 pub const MAX_NICKNAME_CHARS: usize = 32;
@@ -53,15 +60,28 @@ struct Claims {
 }
 
 impl JwtVerifier {
-    /// A verifier for tokens signed with `secret`.
+    /// A verifier for tokens signed with `secret`. It belongs to no audience:
+    /// a token with an `aud` claim is refused (RFC 7519 §4.1.3: a principal
+    /// that cannot identify itself with a value in `aud` must reject the
+    /// token), so a token minted for another service never passes here.
     pub fn new(secret: &[u8]) -> Result<JwtVerifier, AuthError> {
         let key = DecodingKey::from_secret(secret).map_err(|e| AuthError::Invalid(e.to_string()))?;
         let mut validation = Validation::new(Algorithm::HS256);
         validation.algorithms = vec![Algorithm::HS256];
         validation.required_spec_claims.clear();
         validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.validate_aud = true;
         validation.leeway = EXP_LEEWAY_SECS;
         Ok(JwtVerifier { key, validation })
+    }
+
+    /// Accept only tokens whose `aud` claim names `audience` (a string equal
+    /// to it, or an array containing it); tokens without `aud` are refused.
+    pub fn with_audience(mut self, audience: &str) -> JwtVerifier {
+        self.validation.set_audience(&[audience]);
+        self.validation.set_required_spec_claims(&["aud"]);
+        self
     }
 }
 
@@ -75,6 +95,11 @@ impl Authenticate for JwtVerifier {
             .kind()
         {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+            jsonwebtoken::errors::ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+            jsonwebtoken::errors::ErrorKind::InvalidAudience => AuthError::WrongAudience,
+            jsonwebtoken::errors::ErrorKind::MissingRequiredClaim(claim) if claim == "aud" => {
+                AuthError::WrongAudience
+            }
             _ => AuthError::Invalid(e.to_string()),
         })?;
         let nickname = data.claims.nickname;
@@ -98,13 +123,58 @@ pub fn sign_token(
     nickname: &str,
     exp: Option<u64>,
 ) -> Result<String, AuthError> {
-    let mut claims = serde_json::json!({ "idx": user.0, "nickname": nickname });
-    if let Some(exp) = exp {
-        claims["exp"] = exp.into();
+    sign_claims(
+        secret,
+        &TokenClaims {
+            exp,
+            ..TokenClaims::new(user, nickname)
+        },
+    )
+}
+
+/// The claims of a token [`sign_claims`] makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenClaims<'a> {
+    /// `idx`.
+    pub user: UserId,
+    /// `nickname`.
+    pub nickname: &'a str,
+    /// `exp`, seconds since the Unix epoch.
+    pub exp: Option<u64>,
+    /// `nbf`, seconds since the Unix epoch.
+    pub nbf: Option<u64>,
+    /// `aud`: the audience the server is configured with, if any.
+    pub aud: Option<&'a str>,
+}
+
+impl<'a> TokenClaims<'a> {
+    /// `idx` and `nickname` only.
+    pub fn new(user: UserId, nickname: &'a str) -> TokenClaims<'a> {
+        TokenClaims {
+            user,
+            nickname,
+            exp: None,
+            nbf: None,
+            aud: None,
+        }
+    }
+}
+
+/// Sign a token with exactly `claims`.
+pub fn sign_claims(secret: &[u8], claims: &TokenClaims<'_>) -> Result<String, AuthError> {
+    let mut json = serde_json::json!({ "idx": claims.user.0, "nickname": claims.nickname });
+    if let Some(exp) = claims.exp {
+        json["exp"] = exp.into();
+    }
+    if let Some(nbf) = claims.nbf {
+        json["nbf"] = nbf.into();
+    }
+    if let Some(aud) = claims.aud {
+        json["aud"] = aud.into();
     }
     let key =
         jsonwebtoken::EncodingKey::from_secret(secret).map_err(|e| AuthError::Invalid(e.to_string()))?;
-    jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::HS256), &claims, &key)
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::HS256), &json, &key)
         .map_err(|e| AuthError::Invalid(e.to_string()))
 }
 
@@ -142,6 +212,28 @@ mod tests {
             verifier.authenticate(&token),
             Err(AuthError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn a_token_signed_for_the_configured_audience_names_its_user() {
+        let verifier = JwtVerifier::new(b"s").unwrap().with_audience("myroom");
+        let claims = TokenClaims {
+            aud: Some("myroom"),
+            ..TokenClaims::new(UserId(3), "guest")
+        };
+        let token = sign_claims(b"s", &claims).unwrap();
+        assert_eq!(verifier.authenticate(&token).unwrap().user, UserId(3));
+        let other = sign_claims(
+            b"s",
+            &TokenClaims {
+                aud: Some("billing"),
+                ..claims.clone()
+            },
+        )
+        .unwrap();
+        assert_eq!(verifier.authenticate(&other), Err(AuthError::WrongAudience));
+        let plain = sign_token(b"s", UserId(3), "guest", None).unwrap();
+        assert_eq!(verifier.authenticate(&plain), Err(AuthError::WrongAudience));
     }
 
     #[test]

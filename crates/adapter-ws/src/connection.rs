@@ -33,10 +33,20 @@ enum Auth {
 
 /// Why the reader stopped.
 enum Stop {
-    /// The peer went away (close frame, error, EOF, or silence).
+    /// The peer went away (error, EOF, or silence).
     PeerGone,
+    /// The peer sent a close frame; ours answers it (RFC 6455 §5.5.1).
+    PeerClosed,
     /// The server queued a close; let the writer send it.
     Closing,
+}
+
+/// What the rate limiter lets the reader do with the frame that just arrived.
+enum Admit {
+    Handle,
+    /// Over the limit: the frame is not handled at all.
+    Drop,
+    Stop(Stop),
 }
 
 /// Serve one upgraded socket until it closes.
@@ -88,6 +98,13 @@ pub(crate) async fn serve(
     drop(auth);
     match stop {
         Stop::PeerGone => writer.abort(),
+        Stop::PeerClosed => {
+            writer.abort();
+            // tungstenite queued the echo of the peer's close when it read it, and
+            // sends it on the next read: read once more (it then ends the stream).
+            let mut stream = stream;
+            let _ = tokio::time::timeout(Duration::from_secs(1), stream.next()).await;
+        }
         Stop::Closing => {
             // Give the writer time to send the close frame, and the peer time to answer it.
             let _ = tokio::time::timeout(Duration::from_secs(2), &mut writer).await;
@@ -165,17 +182,21 @@ impl Reader<'_> {
             let text = match message {
                 Message::Text(text) => text,
                 Message::Binary(_) => {
-                    if let Some(stop) = self.rate_check(&mut limiter) {
-                        return stop;
+                    match self.rate_check(&mut limiter) {
+                        Admit::Handle => {}
+                        Admit::Drop => continue,
+                        Admit::Stop(stop) => return stop,
                     }
                     self.error(ErrorCode::Parse, "binary frames are not accepted: send text");
                     continue;
                 }
                 Message::Ping(_) | Message::Pong(_) => continue,
-                Message::Close(_) => return Stop::PeerGone,
+                Message::Close(_) => return Stop::PeerClosed,
             };
-            if let Some(stop) = self.rate_check(&mut limiter) {
-                return stop;
+            match self.rate_check(&mut limiter) {
+                Admit::Handle => {}
+                Admit::Drop => continue,
+                Admit::Stop(stop) => return stop,
             }
             if let Some(stop) = self.on_text(&text).await {
                 return stop;
@@ -183,17 +204,17 @@ impl Reader<'_> {
         }
     }
 
-    fn rate_check(&self, limiter: &mut RateLimiter) -> Option<Stop> {
+    fn rate_check(&self, limiter: &mut RateLimiter) -> Admit {
         match limiter.check(std::time::Instant::now()) {
-            Verdict::Allow => None,
-            Verdict::Drop => None,
+            Verdict::Allow => Admit::Handle,
+            Verdict::Drop => Admit::Drop,
             Verdict::DropAndWarn => {
                 self.error(ErrorCode::RateLimited, "too many messages; slow down");
-                None
+                Admit::Drop
             }
             Verdict::Close => {
                 self.outbox.close(CloseReason::Policy);
-                Some(Stop::Closing)
+                Admit::Stop(Stop::Closing)
             }
         }
     }

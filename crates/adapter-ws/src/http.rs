@@ -14,6 +14,7 @@ use axum::routing::{MethodRouter, get};
 use metrics_exporter_prometheus::PrometheusHandle;
 use room_core::RoomId;
 use room_node::Engine;
+use subtle::ConstantTimeEq;
 
 use crate::auth::{Authenticate, Identity};
 use crate::config::WsConfig;
@@ -30,6 +31,7 @@ pub struct FrontDoor {
     config: Arc<WsConfig>,
     metrics: Option<PrometheusHandle>,
     readiness: Arc<Vec<Arc<dyn ReadinessCheck>>>,
+    admin_token: Option<Arc<str>>,
 }
 
 impl FrontDoor {
@@ -43,7 +45,15 @@ impl FrontDoor {
             config: Arc::new(config),
             metrics: None,
             readiness: Arc::new(vec![store]),
+            admin_token: None,
         }
+    }
+
+    /// Also let `GET /rooms/{id}` through for requests presenting `token`
+    /// (as a bearer token or `?token=`) instead of a user's access token.
+    pub fn with_admin_token(mut self, token: impl Into<String>) -> FrontDoor {
+        self.admin_token = Some(token.into().into());
+        self
     }
 
     /// Serve `/metrics` from this Prometheus recorder.
@@ -79,7 +89,8 @@ impl FrontDoor {
     }
 
     /// The WebSocket endpoint at `ws_path`, plus `/healthz`, `/readyz`,
-    /// `/metrics` and `/rooms/{id}`.
+    /// `/metrics` and `/rooms/{id}` (for a valid access token or the admin
+    /// token, and only for rooms loaded on this node).
     pub fn router(&self, ws_path: &str) -> Router {
         Router::new()
             .route(ws_path, get(upgrade))
@@ -173,15 +184,24 @@ fn unauthorized(reason: String) -> Response {
         .into_response()
 }
 
+/// Each check's name with `ok`, `down` or `no answer within 2 s`. Why a
+/// service is down goes to the log only: the reasons name hosts, ports and
+/// paths, which are nobody's business who can reach this port.
 async fn readyz(State(door): State<FrontDoor>) -> Response {
     let mut report = serde_json::Map::new();
     let mut ready = true;
     for check in door.readiness.iter() {
         let outcome = tokio::time::timeout(Duration::from_secs(2), check.check()).await;
         let status = match outcome {
-            Ok(Ok(())) => "ok".to_owned(),
-            Ok(Err(e)) => e,
-            Err(_) => "no answer within 2 s".to_owned(),
+            Ok(Ok(())) => "ok",
+            Ok(Err(reason)) => {
+                tracing::warn!(service = check.name(), %reason, "not ready");
+                "down"
+            }
+            Err(_) => {
+                tracing::warn!(service = check.name(), "not ready: no answer within 2 s");
+                "no answer within 2 s"
+            }
         };
         ready &= status == "ok";
         report.insert(check.name().to_owned(), status.into());
@@ -205,18 +225,46 @@ async fn metrics(State(door): State<FrontDoor>) -> Response {
     }
 }
 
-async fn room(State(door): State<FrontDoor>, Path(id): Path<String>) -> Response {
+/// The room as SYNC shows it, to a signed-in user or the admin token. Only a
+/// room loaded here is shown: reading the store for anyone who asks would let
+/// requests for every room id cost a store read each.
+async fn room(
+    State(door): State<FrontDoor>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refusal) = door.refuse_viewer(&headers, query.get("token").map(String::as_str)) {
+        return refusal;
+    }
     let Ok(id) = id.parse::<u64>() else {
         return (StatusCode::BAD_REQUEST, "room id must be a number").into_response();
     };
-    match door.engine.room_view(RoomId(id)).await {
-        Ok(Some(view)) => (
+    match door.engine.live_room_view(RoomId(id)).await {
+        Some(view) => (
             [(header::CONTENT_TYPE, "application/json")],
             room_core::codec::encode_room(&view),
         )
             .into_response(),
-        Ok(None) => (StatusCode::NOT_FOUND, "no such room").into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+        None => (StatusCode::NOT_FOUND, "room not loaded on this node").into_response(),
+    }
+}
+
+impl FrontDoor {
+    /// `None` for a valid access token or the admin token, else the 401 to send.
+    fn refuse_viewer(&self, headers: &HeaderMap, query_token: Option<&str>) -> Option<Response> {
+        let PresentedToken::Some(token) = presented_token(headers, query_token) else {
+            return Some(unauthorized("no access token".to_owned()));
+        };
+        if let Some(admin) = &self.admin_token
+            && bool::from(token.as_bytes().ct_eq(admin.as_bytes()))
+        {
+            return None;
+        }
+        self.auth
+            .authenticate(&token)
+            .err()
+            .map(|e| unauthorized(e.to_string()))
     }
 }
 

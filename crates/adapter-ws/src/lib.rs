@@ -4,7 +4,10 @@
 //! each socket then gets a reader (frame limits, rate limit, parsing, the
 //! legacy ENTER deadline, dead-peer detection) and a writer (draining its
 //! session's bounded outbox, batching per tick on request, pings). The HTTP
-//! routes `/healthz`, `/readyz`, `/metrics` and `/rooms/{id}` share the port.
+//! routes `/healthz`, `/readyz`, `/metrics` and `/rooms/{id}` share the port;
+//! `/rooms/{id}` answers only a valid access token (or the token given to
+//! [`FrontDoor::with_admin_token`]), and `/readyz` names what is down, never
+//! where it is.
 //!
 //! # As its own server
 //!
@@ -82,7 +85,9 @@ pub mod metrics_names;
 mod rate;
 mod readiness;
 
-pub use auth::{AuthError, Authenticate, Identity, JwtVerifier, sign_token, strip_bearer};
+pub use auth::{
+    AuthError, Authenticate, Identity, JwtVerifier, TokenClaims, sign_claims, sign_token, strip_bearer,
+};
 pub use config::WsConfig;
 pub use handshake::SUBPROTOCOL;
 pub use http::{FrontDoor, install_metrics};

@@ -109,16 +109,20 @@ impl Engine {
         lock(&self.shared.rooms).keys().copied().collect()
     }
 
+    /// The room as SYNC shows it now, if it is loaded on this node; `None`
+    /// otherwise. Never reads the store.
+    pub async fn live_room_view(&self, room: RoomId) -> Option<RoomView> {
+        let sender = self.room_sender_if_loaded(room)?;
+        let (reply, answer) = oneshot::channel();
+        sender.send(RoomMsg::View { reply }).ok()?;
+        answer.await.ok()
+    }
+
     /// The room as SYNC would show it: live if loaded here, else as stored
     /// (nobody in it). `None` if the room's owner does not exist.
     pub async fn room_view(&self, room: RoomId) -> Result<Option<RoomView>, StoreError> {
-        if let Some(sender) = self.room_sender_if_loaded(room) {
-            let (reply, answer) = oneshot::channel();
-            if sender.send(RoomMsg::View { reply }).is_ok()
-                && let Ok(view) = answer.await
-            {
-                return Ok(Some(view));
-            }
+        if let Some(view) = self.live_room_view(room).await {
+            return Ok(Some(view));
         }
         let Some(stored) = self.shared.store.load_room(room).await? else {
             return Ok(None);
