@@ -237,6 +237,7 @@ fn engine_config(args: &ServerArgs) -> EngineConfig {
         },
         outbox_capacity: args.outbox_capacity,
         tick: Duration::from_millis(args.tick_ms.max(1)),
+        forward_timeout: Duration::from_millis(args.forward_timeout_ms.max(1)),
     }
 }
 

@@ -131,6 +131,11 @@ pub struct ServerArgs {
     #[arg(long, env = "MYROOM_TICK_MS", default_value_t = 25)]
     pub tick_ms: u64,
 
+    /// In a cluster, how long an ENTER forwarded to the room's host may wait
+    /// for its answer before it is refused with 76503.
+    #[arg(long, env = "MYROOM_FORWARD_TIMEOUT_MS", default_value_t = 5000)]
+    pub forward_timeout_ms: u64,
+
     /// Milliseconds between pings to a socket.
     #[arg(long, env = "MYROOM_PING_INTERVAL_MS", default_value_t = 15_000)]
     pub ping_interval_ms: u64,
