@@ -219,13 +219,30 @@ async fn release_frees_the_room_for_a_new_holder_with_a_higher_epoch() {
     cleanup(&prefix).await;
 }
 
+/// A node restarted under the same id asks again for the lease its previous
+/// process held: it must not number events under that process's epoch.
 #[tokio::test]
-async fn the_holder_acquiring_again_keeps_its_epoch() {
+async fn the_holder_acquiring_again_gets_a_new_epoch_and_the_old_lease_is_dead() {
     let prefix = unique_prefix("reacquire");
     let backend = connect(config(&prefix)).await;
     let first = granted(backend.acquire(ROOM, &node("a")).await.expect("acquire"));
     let again = granted(backend.acquire(ROOM, &node("a")).await.expect("acquire"));
-    assert_eq!(first, again);
+    assert!(again.epoch > first.epoch, "{again:?} after {first:?}");
+    assert!(backend.renew(&first).await.is_err(), "the first lease still renews");
+    backend.renew(&again).await.expect("the new lease renews");
+    cleanup(&prefix).await;
+}
+
+/// Redis restarted without its data: the epoch counter is gone, and still
+/// no epoch relays have seen comes back.
+#[tokio::test]
+async fn epochs_never_go_back_after_redis_lost_its_data() {
+    let prefix = unique_prefix("epoch-floor");
+    let backend = connect(config(&prefix)).await;
+    let first = granted(backend.acquire(ROOM, &node("a")).await.expect("acquire"));
+    cleanup(&prefix).await;
+    let after = granted(backend.acquire(ROOM, &node("b")).await.expect("acquire"));
+    assert!(after.epoch > first.epoch, "{after:?} after {first:?}");
     cleanup(&prefix).await;
 }
 

@@ -24,10 +24,16 @@ struct State {
 }
 
 /// Room leases within one process, expiring after a fixed time.
+///
+/// The same contract as adapter-redis: every grant (the holder asking again
+/// included) gets a new epoch, and epochs never go back, even after
+/// [`MemoryHosting::forget_everything`].
 #[derive(Debug)]
 pub struct MemoryHosting {
     state: Mutex<State>,
     ttl: Duration,
+    /// The clock new epochs are at least (in milliseconds since), as Redis's `TIME`.
+    born: Instant,
 }
 
 impl MemoryHosting {
@@ -36,7 +42,14 @@ impl MemoryHosting {
         MemoryHosting {
             state: Mutex::new(State::default()),
             ttl,
+            born: Instant::now(),
         }
+    }
+
+    /// Lose every lease, epoch counter and snapshot, as a Redis restarted
+    /// without its data does (for tests of that outage).
+    pub fn forget_everything(&self) {
+        *lock(&self.state) = State::default();
     }
 }
 
@@ -55,14 +68,17 @@ impl State {
 impl RoomHosting for MemoryHosting {
     async fn acquire(&self, room: RoomId, node: &NodeId) -> Result<Acquired, HostingError> {
         let mut state = lock(&self.state);
-        if let Some(holder) = state.current(room) {
+        if let Some(holder) = state.current(room)
+            && holder.node != *node
+        {
             return Ok(Acquired::HeldBy {
                 node: holder.node.clone(),
                 epoch: holder.epoch,
             });
         }
+        let clock = u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX) + 1;
         let epoch = state.epochs.entry(room).or_insert(0);
-        *epoch += 1;
+        *epoch = (*epoch + 1).max(clock);
         let epoch = *epoch;
         state.holders.insert(
             room,

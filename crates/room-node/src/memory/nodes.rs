@@ -23,6 +23,11 @@ impl MemoryNodes {
             ttl,
         }
     }
+
+    /// Lose every heartbeat, as a Redis restarted without its data does (for tests).
+    pub fn forget_everything(&self) {
+        lock(&self.nodes).clear();
+    }
 }
 
 #[async_trait]

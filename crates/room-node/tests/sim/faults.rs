@@ -45,6 +45,8 @@ pub struct FaultPlan {
     pub store_lose_answer: f64,
     /// Nodes that reach no service at all (a node paused or partitioned away).
     pub isolated: HashSet<String>,
+    /// Nodes that cannot reach Redis (but reach everything else).
+    pub redis_cut: HashSet<String>,
 }
 
 /// One grant of a room's lease, as the registry gave it.
@@ -154,7 +156,7 @@ impl Faults {
         if !slow.is_zero() {
             tokio::time::sleep(slow).await;
         }
-        if down || self.isolated(node) {
+        if down || self.isolated(node) || lock(&self.state).plan.redis_cut.contains(node) {
             return Err(format!("redis unreachable from {node} (simulated)"));
         }
         Ok(())

@@ -393,6 +393,14 @@ impl World {
         tokio::time::sleep(d).await;
     }
 
+    /// Redis restarted without its data: every lease, epoch counter, snapshot
+    /// and heartbeat is gone.
+    pub fn wipe_redis(&self) {
+        self.trace.line("redis restarted empty");
+        self.hosting.forget_everything();
+        self.registry.forget_everything();
+    }
+
     /// The room as its host has it now, and which node that is.
     pub async fn truth(&self, room: u64) -> Option<(usize, RoomView)> {
         for i in self.running() {
