@@ -228,7 +228,10 @@ async fn the_holder_acquiring_again_gets_a_new_epoch_and_the_old_lease_is_dead()
     let first = granted(backend.acquire(ROOM, &node("a")).await.expect("acquire"));
     let again = granted(backend.acquire(ROOM, &node("a")).await.expect("acquire"));
     assert!(again.epoch > first.epoch, "{again:?} after {first:?}");
-    assert!(backend.renew(&first).await.is_err(), "the first lease still renews");
+    assert!(
+        backend.renew(&first).await.is_err(),
+        "the first lease still renews"
+    );
     backend.renew(&again).await.expect("the new lease renews");
     cleanup(&prefix).await;
 }

@@ -46,6 +46,35 @@ pub fn enters_are_answered(world: &World) -> Result<(), String> {
     Ok(())
 }
 
+/// `users` kept their sockets open since `since`, and nobody saw them leave:
+/// an outage of a backing service must not cut users off.
+pub fn kept(world: &World, users: &[u64], since: Instant) -> Result<(), String> {
+    for &user in users {
+        let client = world
+            .clients
+            .get(&user)
+            .ok_or_else(|| format!("u{user} has no socket"))?;
+        if let Some(closed) = &lock(&client.log).closed {
+            return Err(format!("u{user}'s socket was closed by the server ({closed})"));
+        }
+    }
+    for client in world.clients.values() {
+        let log = lock(&client.log);
+        if let Some((at, gone)) = log
+            .leaves
+            .iter()
+            .find(|(at, u)| *at >= since && users.contains(u))
+        {
+            return Err(format!(
+                "u{} saw u{gone} leave at {:?}, though its socket stayed open",
+                client.user,
+                *at - world.start
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Only the node that was last granted a room's lease applies its commands.
 pub fn one_writer_per_room(world: &World) -> Result<(), String> {
     let grants = world.faults.grants();

@@ -7,7 +7,8 @@
 //! invariants of [`checks`] must hold; a failure prints the seed and the
 //! run's trace, and `MYROOM_SIM_SEED=<n> cargo test -p room-node --test sim
 //! random_runs` replays that seed alone. `MYROOM_SIM_SEEDS=<n>` sets how many
-//! seeds `random_runs` drives (default 1000).
+//! seeds `random_runs` drives (default 1000); `MYROOM_SIM_TRACE=1` prints
+//! the trace of every run, passed or not.
 
 mod checks;
 mod faults;
@@ -32,6 +33,9 @@ where
         .expect("a current-thread runtime");
     runtime.block_on(async move {
         let (world, verdict) = scenario(seed).await;
+        if std::env::var("MYROOM_SIM_TRACE").is_ok() {
+            eprintln!("seed {seed} trace:\n{}", world.trace.tail(usize::MAX));
+        }
         let verdict = verdict.map_err(|why| {
             format!(
                 "seed {seed}: {why}\ntrace (last lines):\n{}",

@@ -79,12 +79,12 @@ fn a_leave_lost_on_the_way_to_the_host_leaves_no_ghost() {
     expect_ok(
         "lost LEAVE",
         simulate(2, |seed| async move {
-            let mut world = full_room(seed).await;
+            let world = full_room(seed).await;
             world.faults.change(|p| {
                 p.bus_cut.insert(("n2".into(), "n1".into()));
             });
+            // u4 stays, so n2 keeps relaying the room (and reporting its members).
             world.send(2, ClientMsg::Leave);
-            world.disconnect(4);
             world.run_for(Duration::from_millis(500)).await;
             world.faults.set(FaultPlan::default());
             world.run_for(RECOVER).await;
@@ -105,7 +105,11 @@ fn a_host_that_cannot_renew_its_lease_stops_applying_before_another_takes_over()
                 p.redis_cut.insert("n1".into());
             });
             for round in 0..60u32 {
-                let direction = if round % 2 == 0 { Direction::Right } else { Direction::Left };
+                let direction = if round % 2 == 0 {
+                    Direction::Right
+                } else {
+                    Direction::Left
+                };
                 for user in [1, 3, 2, 5] {
                     world.step(user, direction);
                 }
@@ -152,13 +156,69 @@ fn a_lease_registry_that_lost_its_data_is_recovered_from() {
     expect_ok(
         "Redis restarted empty",
         simulate(5, |seed| async move {
-            let world = full_room(seed).await;
-            world.wipe_redis();
+            let mut world = full_room(seed).await;
+            // A first takeover, so relays have seen a later epoch than the first.
+            world.kill(0).await;
             world.run_for(RECOVER).await;
-            for user in [1, 2, 5] {
+            world.restart(0);
+            for user in [1, 3] {
+                world.connect(user, 0);
+                world.enter(user, 1);
+            }
+            world.run_for(Duration::from_secs(2)).await;
+            let Some((host, _)) = world.truth(1).await else {
+                return (world, Err("nobody hosts room 1 after the first takeover".into()));
+            };
+            // Redis comes back empty just as the host dies: a survivor takes the room over.
+            let wiped = tokio::time::Instant::now();
+            world.wipe_redis();
+            world.kill(host).await;
+            let survivors: Vec<u64> = world
+                .clients
+                .values()
+                .filter(|c| c.node != host)
+                .map(|c| c.user)
+                .collect();
+            world.run_for(RECOVER).await;
+            for &user in &survivors {
                 world.step(user, Direction::Down);
                 world.run_for(Duration::from_millis(200)).await;
             }
+            world.run_for(Duration::from_secs(5)).await;
+            let mut verdict = checks::all(&world).await;
+            if verdict.is_ok() {
+                verdict = checks::kept(&world, &survivors, wiped);
+            }
+            (world, verdict)
+        }),
+    );
+}
+
+#[test]
+fn events_lost_on_the_bus_are_repaired_by_a_sync() {
+    expect_ok(
+        "lost events",
+        simulate(7, |seed| async move {
+            let world = full_room(seed).await;
+            world.faults.change(|p| p.bus_drop = 0.3);
+            for round in 0..20u32 {
+                let direction = if round % 2 == 0 {
+                    Direction::Down
+                } else {
+                    Direction::Up
+                };
+                for user in [1, 2, 3, 4, 5, 6] {
+                    world.step(user, direction);
+                }
+                world.run_for(Duration::from_millis(100)).await;
+            }
+            // Repaired; then the last move is lost, with nothing after it to show the gap.
+            world.faults.set(FaultPlan::default());
+            world.run_for(Duration::from_secs(5)).await;
+            world.faults.change(|p| p.bus_drop = 1.0);
+            world.step(1, Direction::Right);
+            world.run_for(Duration::from_millis(100)).await;
+            world.faults.set(FaultPlan::default());
             world.run_for(Duration::from_secs(5)).await;
             let verdict = checks::all(&world).await;
             (world, verdict)

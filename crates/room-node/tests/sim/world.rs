@@ -75,6 +75,8 @@ pub struct ClientLog {
     /// BUILDs sent: the map's side and when.
     pub builds: Vec<(u16, Instant)>,
     pub syncs_received: usize,
+    /// Every LEAVE received: when, and of whom.
+    pub leaves: Vec<(Instant, u64)>,
 }
 
 /// One simulated client (one socket).
@@ -451,6 +453,7 @@ fn show(log: &mut ClientLog, msg: &ServerMsg, trace: &Trace, who: &str) {
         }
         ServerMsg::Leave { user } => {
             log.shown.remove(&user.0);
+            log.leaves.push((Instant::now(), user.0));
             trace.line(format!("{who} <- LEAVE u{}", user.0));
         }
         ServerMsg::Error { code, message } => {
