@@ -45,6 +45,8 @@ pub struct FaultPlan {
     pub store_lose_answer: f64,
     /// Nodes that reach no service at all (a node paused or partitioned away).
     pub isolated: HashSet<String>,
+    /// Every publish and send waits until this is off (a broker under a memory alarm).
+    pub bus_blocked: bool,
     /// Nodes that cannot reach Redis (but reach everything else).
     pub redis_cut: HashSet<String>,
 }
@@ -177,6 +179,8 @@ pub struct SimBus {
     inboxes: Inboxes,
     subscriptions: Subscriptions,
     faults: Arc<Faults>,
+    /// Messages the bus accepted from nodes so far.
+    accepted: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// One node's handle on the simulated bus.
@@ -192,6 +196,7 @@ impl SimBus {
             inboxes: Arc::default(),
             subscriptions: Arc::default(),
             faults,
+            accepted: Arc::default(),
         }
     }
 
@@ -207,6 +212,19 @@ impl SimBus {
             inbound: Mutex::new(Some(receiver)),
             bus: self.clone(),
         }
+    }
+
+    /// How many messages nodes have handed the bus so far.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Wait while the broker blocks publishers.
+    async fn unblocked(&self) {
+        while self.faults.plan().bus_blocked {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Hand `message` to `to`'s inbox after `delay`.
@@ -233,6 +251,7 @@ impl SimBus {
 #[async_trait]
 impl Bus for FaultyBus {
     async fn publish(&self, event: &RoomEvent) -> Result<(), BusError> {
+        self.bus.unblocked().await;
         if self.bus.faults.isolated(&self.node.0) {
             return Err(BusError::Unavailable("isolated (simulated)".into()));
         }
@@ -263,6 +282,7 @@ impl Bus for FaultyBus {
     }
 
     async fn send_to_node(&self, node: &NodeId, message: &NodeMessage) -> Result<(), BusError> {
+        self.bus.unblocked().await;
         if self.bus.faults.isolated(&self.node.0) {
             return Err(BusError::Unavailable("isolated (simulated)".into()));
         }

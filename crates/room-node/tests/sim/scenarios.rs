@@ -195,6 +195,43 @@ fn a_lease_registry_that_lost_its_data_is_recovered_from() {
 }
 
 #[test]
+fn a_blocked_broker_costs_bounded_memory_and_the_hosts_own_users_keep_moving() {
+    expect_ok(
+        "blocked broker",
+        simulate(8, |seed| async move {
+            let world = full_room(seed).await;
+            world.faults.change(|p| p.bus_blocked = true);
+            let before = world.bus.accepted();
+            // n1's own users move on: 12,000 moves while nothing reaches the broker.
+            for round in 0..6000u32 {
+                let direction = if round % 2 == 0 { Direction::Down } else { Direction::Up };
+                world.step(1, direction);
+                world.step(3, direction);
+                if round % 50 == 0 {
+                    world.run_for(Duration::from_millis(10)).await;
+                }
+            }
+            world.run_for(Duration::from_secs(1)).await;
+            // The host never waited on the broker: its own sockets saw every move.
+            let seen = world.clients.get(&3).map(|c| lock(&c.log).shown.get(&1).copied());
+            world.faults.change(|p| p.bus_blocked = false);
+            world.run_for(Duration::from_secs(5)).await;
+            let backlog = world.bus.accepted() - before;
+            world.run_for(RECOVER).await;
+            let mut verdict = checks::all(&world).await;
+            // What piled up is bounded by the publish queues, not by the moves made.
+            if verdict.is_ok() && backlog > 4096 + 1024 {
+                verdict = Err(format!("{backlog} messages piled up behind the blocked broker"));
+            }
+            if verdict.is_ok() && seen != Some(Some(room_core::Cell::new(0, 0))) {
+                verdict = Err(format!("u3 on the host showed u1 at {seen:?} while the broker was blocked"));
+            }
+            (world, verdict)
+        }),
+    );
+}
+
+#[test]
 fn events_lost_on_the_bus_are_repaired_by_a_sync() {
     expect_ok(
         "lost events",

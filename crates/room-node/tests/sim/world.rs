@@ -119,7 +119,7 @@ pub struct World {
     pub seed: u64,
     pub setup: Setup,
     pub faults: Arc<Faults>,
-    bus: SimBus,
+    pub bus: SimBus,
     hosting: Arc<MemoryHosting>,
     registry: Arc<MemoryNodes>,
     pub store: Arc<MemoryMapStore>,
