@@ -224,6 +224,8 @@ fn engine_config(args: &ServerArgs) -> EngineConfig {
             max_side: args.max_side,
         },
         outbox_capacity: args.outbox_capacity,
+        outbox_bytes: args.outbox_bytes,
+        builds_in_flight: usize::from(args.builds_in_flight),
         tick: Duration::from_millis(args.tick_ms.max(1)),
     }
 }

@@ -28,11 +28,7 @@ impl Encoded {
             _ => None,
         };
         Encoded {
-            frame: Frame {
-                bytes: msg.encode().into(),
-                mover,
-                joined: false,
-            },
+            frame: Frame::message(msg.encode(), mover),
             code: code_label(msg.code()),
             error_code,
         }

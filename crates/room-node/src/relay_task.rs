@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use room_core::{ClientMsg, Command, ErrorCode, RoomId, ServerMsg, SessionId, UserId, parse_server_frame};
 use room_ports::{NodeId, NodeMessage, RoomEvent as BusRoomEvent, SessionAt};
 use tokio::sync::{mpsc, oneshot};
@@ -384,11 +383,7 @@ fn relayed_frame(text: &str) -> Frame {
             ServerMsg::Move { user, .. } => Some(user),
             _ => None,
         });
-    Frame {
-        bytes: Bytes::from(text.to_owned()),
-        mover,
-        joined: false,
-    }
+    Frame::message(text.to_owned(), mover)
 }
 
 fn push(outbox: &Arc<Outbox>, frame: &Frame) {
