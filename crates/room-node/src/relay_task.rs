@@ -170,7 +170,11 @@ impl Relay<'_> {
             }
             RoomMsg::Upkeep(Upkeep::Holder(holder)) => self.on_holder(holder).await,
             // The live view is the host's; the engine falls back to the stored room.
-            RoomMsg::View { .. } | RoomMsg::Resync { .. } | RoomMsg::Saved { .. } | RoomMsg::Upkeep(_) => {}
+            RoomMsg::View { .. }
+            | RoomMsg::Resync { .. }
+            | RoomMsg::Saved { .. }
+            | RoomMsg::ReadBack { .. }
+            | RoomMsg::Upkeep(_) => {}
             RoomMsg::HandOver { .. } => {}
         }
     }
