@@ -18,5 +18,7 @@ pub const SESSIONS: &str = "myroom_sessions";
 pub const COMMAND_SECONDS: &str = "myroom_command_seconds";
 /// Counter: calls to a backing service made while handling a MOVE (should stay 0).
 pub const MOVE_BACKEND_CALLS: &str = "myroom_move_backend_calls_total";
+/// Counter: stored maps that could not be read and were kept aside (the room loaded empty).
+pub const STORE_CORRUPT: &str = "myroom_store_corrupt_total";
 /// Counter: server-initiated socket closes, label `code` (WebSocket close code).
 pub const CLOSES: &str = "myroom_closes_total";

@@ -149,6 +149,7 @@ mod tests {
             owner_nickname: "owner".into(),
             map: map.map(Map::to_doc),
             version,
+            set_aside: None,
         }))
     }
 

@@ -408,6 +408,15 @@ async fn load(
         }
     };
     let limits = shared.config.limits;
+    if let Some(place) = &stored.set_aside {
+        // Kept, not overwritten: an operator can look at it; the owner can BUILD again.
+        tracing::error!(room = %id, version = stored.version, kept_as = %place, "stored map cannot be read; kept it aside, the room starts empty");
+        metrics::counter!(m::STORE_CORRUPT).increment(1);
+        let problem = format!(
+            "the stored map could not be read; it was kept aside ({place}) and the room starts empty"
+        );
+        return Ok((Room::new(id, Map::empty(), stored.version, limits), Some(problem)));
+    }
     let Some(doc) = stored.map else {
         return Ok((Room::new(id, Map::empty(), stored.version, limits), None));
     };
