@@ -196,19 +196,35 @@ async fn open_store(args: &ServerArgs, users: &[UserSeed]) -> Result<Arc<dyn Map
         store.seed_users(users).await?;
         return Ok(Arc::new(store));
     };
-    let pending = Arc::new(PendingStore::new("MySQL"));
+    let pending = Arc::new(PendingStore::new(
+        "MySQL",
+        Duration::from_millis(args.store_wait_ms),
+    ));
     let config = adapter_mysql::MysqlConfig::new(url.clone());
     let (users, ready) = (users.to_vec(), pending.clone());
     tokio::spawn(async move {
-        let store = match adapter_mysql::MysqlStore::connect_with_retry(config, Default::default()).await {
+        // The first attempt alone: if it fails the store is down, and calls stop waiting for it.
+        let store = match adapter_mysql::MysqlStore::connect(config.clone()).await {
             Ok(store) => store,
             Err(e) => {
-                tracing::error!(error = %e, "MySQL cannot be used; maps cannot be loaded or stored");
-                return;
+                ready.set_down();
+                if !e.is_retryable() {
+                    tracing::error!(error = %e, "MySQL cannot be used; maps cannot be loaded or stored");
+                    return;
+                }
+                tracing::warn!(error = %e, "MySQL not available yet; retrying");
+                match adapter_mysql::MysqlStore::connect_with_retry(config, Default::default()).await {
+                    Ok(store) => store,
+                    Err(e) => {
+                        tracing::error!(error = %e, "MySQL cannot be used; maps cannot be loaded or stored");
+                        return;
+                    }
+                }
             }
         };
         tracing::info!(target = store.target(), "connected to MySQL");
         while let Err(e) = store.seed_users(&users).await {
+            ready.set_down();
             tracing::warn!(error = %e, "cannot seed users into MySQL yet; retrying");
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
