@@ -7,12 +7,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+mod common;
+
 use async_trait::async_trait;
-use room_core::{
-    ClientMsg, ErrorCode, Map, MapDoc, RoomId, ServerMsg, UserId, parse_client_frame, parse_server_frame,
-};
+use room_core::{ClientMsg, ErrorCode, Map, MapDoc, RoomId, ServerMsg, UserId, parse_client_frame};
 use room_node::memory::MemoryMapStore;
-use room_node::{Engine, EngineConfig, Next, Session};
+use room_node::{Engine, EngineConfig, Session};
 use room_ports::{GameInfo, MapStore, StoreError, StoredRoom, UserSeed, UserSummary};
 use tokio::sync::watch;
 
@@ -79,14 +79,7 @@ async fn setup(open: bool) -> (Engine, Arc<Store>, watch::Sender<bool>) {
         lookups_most: AtomicUsize::new(0),
         answer: Mutex::new(SaveAnswer::Honest),
     });
-    let users: Vec<UserSeed> = (1..=2)
-        .map(|id| UserSeed {
-            user: UserId(id),
-            nickname: format!("user{id}"),
-            games: Vec::new(),
-        })
-        .collect();
-    store.seed_users(&users).await.unwrap();
+    store.seed_users(&common::users(2)).await.unwrap();
     let engine = Engine::builder(store.clone())
         .config(EngineConfig::default())
         .build();
@@ -94,14 +87,17 @@ async fn setup(open: bool) -> (Engine, Arc<Store>, watch::Sender<bool>) {
 }
 
 async fn open(engine: &Engine, user: u64) -> Session {
-    let mut session = engine.open_session(UserId(user), format!("user{user}"));
-    session
-        .handle(ClientMsg::Enter {
-            room_id: RoomId(1),
-            authorization: None,
-        })
-        .await;
-    session
+    common::enter_room_1(engine, user, false).await
+}
+
+/// Owner and guest in room 1, with what they were told so far read.
+async fn owner_and_guest(engine: &Engine) -> (Session, Session) {
+    let owner = open(engine, 1).await;
+    let guest = open(engine, 2).await;
+    settle().await;
+    drain(&owner);
+    drain(&guest);
+    (owner, guest)
 }
 
 fn build(side: u16) -> ClientMsg {
@@ -128,12 +124,13 @@ async fn settle() {
 
 fn drain(session: &Session) -> Vec<ServerMsg> {
     let mut out = Vec::new();
-    while let Some(Next::Frames(frames)) = session.outbox().try_next(usize::MAX) {
-        for frame in frames {
-            out.extend(frame.as_str().split('\n').map(|m| parse_server_frame(m).unwrap()));
+    loop {
+        let frames = common::take(session.outbox());
+        if frames.is_empty() {
+            return out;
         }
+        out.extend(common::server_messages(&frames));
     }
-    out
 }
 
 fn errors(messages: &[ServerMsg]) -> Vec<ErrorCode> {
@@ -186,11 +183,7 @@ async fn a_build_flood_holds_a_few_builds_in_flight_and_refuses_the_rest_with_76
 #[tokio::test(start_paused = true)]
 async fn a_version_conflict_reloads_the_stored_map_for_everyone_and_the_room_stays_buildable() {
     let (engine, store, _opener) = setup(true).await;
-    let mut owner = open(&engine, 1).await;
-    let guest = open(&engine, 2).await;
-    settle().await;
-    drain(&owner);
-    drain(&guest);
+    let (mut owner, guest) = owner_and_guest(&engine).await;
 
     // Another writer stores a map the room has not seen.
     store.inner.save_map(RoomId(1), &side_map(30), 0).await.unwrap();
@@ -228,11 +221,7 @@ async fn a_version_conflict_reloads_the_stored_map_for_everyone_and_the_room_sta
 #[tokio::test(start_paused = true)]
 async fn a_save_whose_answer_was_lost_is_resolved_by_reading_the_version_back() {
     let (engine, store, _opener) = setup(true).await;
-    let mut owner = open(&engine, 1).await;
-    let guest = open(&engine, 2).await;
-    settle().await;
-    drain(&owner);
-    drain(&guest);
+    let (mut owner, guest) = owner_and_guest(&engine).await;
 
     *store.answer.lock().unwrap() = SaveAnswer::StoredButLost;
     owner.handle(build(12)).await;

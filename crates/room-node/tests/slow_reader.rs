@@ -2,27 +2,23 @@
 //! its byte budget, and still finally sees the latest room (issue 13, item 4).
 //! Time is paused: ticks pass only when every task is idle.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use room_core::{ClientMsg, RoomId, ServerMsg, UserId, parse_client_frame, parse_server_frame};
+use common::{enter_room_1 as open, server_messages as messages, take, users};
+use room_core::{ClientMsg, ServerMsg, parse_client_frame};
 use room_node::memory::MemoryMapStore;
-use room_node::{Engine, EngineConfig, Frame, Next, Outbox, Session};
-use room_ports::{MapStore, UserSeed};
+use room_node::{Engine, EngineConfig};
+use room_ports::MapStore;
 
 /// The default per-socket budget of PROTOCOL.md §7.
 const BUDGET: usize = 1024 * 1024;
 
 async fn engine() -> Engine {
     let store = Arc::new(MemoryMapStore::new());
-    let users: Vec<UserSeed> = (1..=2)
-        .map(|id| UserSeed {
-            user: UserId(id),
-            nickname: format!("user{id}"),
-            games: Vec::new(),
-        })
-        .collect();
-    store.seed_users(&users).await.unwrap();
+    store.seed_users(&users(2)).await.unwrap();
     Engine::builder(store).config(EngineConfig::default()).build()
 }
 
@@ -40,44 +36,8 @@ fn big_map(walls: usize, row: usize) -> ClientMsg {
     parse_client_frame(&text).unwrap()
 }
 
-async fn open(engine: &Engine, user: u64, batched: bool) -> Session {
-    let outbox = if batched {
-        engine.new_batch_outbox()
-    } else {
-        engine.new_outbox()
-    };
-    let mut session = engine.open_session_with_outbox(UserId(user), format!("user{user}"), outbox);
-    session
-        .handle(ClientMsg::Enter {
-            room_id: RoomId(1),
-            authorization: None,
-        })
-        .await;
-    session
-}
-
 async fn settle() {
     tokio::time::sleep(Duration::from_millis(200)).await;
-}
-
-fn take(outbox: &Outbox) -> Vec<Frame> {
-    match outbox.try_next(usize::MAX) {
-        Some(Next::Frames(frames)) => frames,
-        None => Vec::new(),
-        Some(Next::Close(reason)) => panic!("closed with {reason:?}"),
-    }
-}
-
-fn messages(frames: &[Frame]) -> Vec<ServerMsg> {
-    frames
-        .iter()
-        .flat_map(|f| {
-            f.as_str()
-                .split('\n')
-                .map(|m| parse_server_frame(m).unwrap())
-                .collect::<Vec<_>>()
-        })
-        .collect()
 }
 
 async fn repeated_syncs_stay_within_the_budget(batched: bool) {
