@@ -240,10 +240,25 @@ fn engine_config(args: &ServerArgs) -> EngineConfig {
             max_side: args.max_side,
         },
         outbox_capacity: args.outbox_capacity,
-        outbox_bytes: args.outbox_bytes,
+        outbox_bytes: outbox_bytes(args),
         builds_in_flight: usize::from(args.builds_in_flight),
         tick: Duration::from_millis(args.tick_ms.max(1)),
     }
+}
+
+/// The per-socket byte budget: at least four of the largest SYNC (about one
+/// largest BUILD frame), so that one being written does not make every next
+/// message close the socket.
+fn outbox_bytes(args: &ServerArgs) -> usize {
+    let least = args.max_frame_bytes.saturating_mul(4);
+    if args.outbox_bytes < least {
+        tracing::warn!(
+            asked = args.outbox_bytes,
+            used = least,
+            "--outbox-bytes is below 4x --max-frame-bytes; using that"
+        );
+    }
+    args.outbox_bytes.max(least)
 }
 
 fn ws_config(args: &ServerArgs) -> WsConfig {

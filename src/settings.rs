@@ -113,7 +113,8 @@ pub struct ServerArgs {
     pub outbox_capacity: usize,
 
     /// Bytes one socket may hold (its queue plus what its writer took) before
-    /// its queue is coalesced (latest position per user, latest SYNC), then closed with 1013.
+    /// its queue is coalesced (latest position per user, latest SYNC), then
+    /// closed with 1013. At least 4x --max-frame-bytes.
     #[arg(long, env = "MYROOM_OUTBOX_BYTES", default_value_t = 1024 * 1024)]
     pub outbox_bytes: usize,
 

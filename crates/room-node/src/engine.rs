@@ -195,7 +195,7 @@ impl Engine {
             return;
         };
         if !frame.is_empty() {
-            outbox.push(crate::outbox::Frame::other(frame));
+            outbox.push(crate::outbox::Frame::message(frame, None));
         }
         if let Some(reason) = close {
             outbox.close(reason);

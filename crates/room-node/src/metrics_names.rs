@@ -6,7 +6,7 @@ pub const MESSAGES_IN: &str = "myroom_messages_in_total";
 pub const MESSAGES_OUT: &str = "myroom_messages_out_total";
 /// Counter: ERROR messages sent, label `code` (protocol error code).
 pub const ERRORS: &str = "myroom_errors_total";
-/// Counter: moves coalesced in a slow socket's queue.
+/// Counter: messages dropped from a slow socket's queue because a later one supersedes them.
 pub const COALESCED: &str = "myroom_coalesced_total";
 /// Counter: messages dropped because a socket's queue was closed or overflowed.
 pub const DROPPED: &str = "myroom_dropped_total";
