@@ -208,19 +208,35 @@ async fn open_store(args: &ServerArgs, users: &[UserSeed]) -> Result<Arc<dyn Map
         store.seed_users(users).await?;
         return Ok(Arc::new(store));
     };
-    let pending = Arc::new(PendingStore::new("MySQL"));
+    let pending = Arc::new(PendingStore::new(
+        "MySQL",
+        Duration::from_millis(args.store_wait_ms),
+    ));
     let config = adapter_mysql::MysqlConfig::new(url.clone());
     let (users, ready) = (users.to_vec(), pending.clone());
     tokio::spawn(async move {
-        let store = match adapter_mysql::MysqlStore::connect_with_retry(config, Default::default()).await {
+        // The first attempt alone: if it fails the store is down, and calls stop waiting for it.
+        let store = match adapter_mysql::MysqlStore::connect(config.clone()).await {
             Ok(store) => store,
             Err(e) => {
-                tracing::error!(error = %e, "MySQL cannot be used; maps cannot be loaded or stored");
-                return;
+                ready.set_down();
+                if !e.is_retryable() {
+                    tracing::error!(error = %e, "MySQL cannot be used; maps cannot be loaded or stored");
+                    return;
+                }
+                tracing::warn!(error = %e, "MySQL not available yet; retrying");
+                match adapter_mysql::MysqlStore::connect_with_retry(config, Default::default()).await {
+                    Ok(store) => store,
+                    Err(e) => {
+                        tracing::error!(error = %e, "MySQL cannot be used; maps cannot be loaded or stored");
+                        return;
+                    }
+                }
             }
         };
         tracing::info!(target = store.target(), "connected to MySQL");
         while let Err(e) = store.seed_users(&users).await {
+            ready.set_down();
             tracing::warn!(error = %e, "cannot seed users into MySQL yet; retrying");
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
@@ -236,9 +252,26 @@ fn engine_config(args: &ServerArgs) -> EngineConfig {
             max_side: args.max_side,
         },
         outbox_capacity: args.outbox_capacity,
+        outbox_bytes: outbox_bytes(args),
+        builds_in_flight: usize::from(args.builds_in_flight),
         tick: Duration::from_millis(args.tick_ms.max(1)),
         forward_timeout: Duration::from_millis(args.forward_timeout_ms.max(1)),
     }
+}
+
+/// The per-socket byte budget: at least four of the largest SYNC (about one
+/// largest BUILD frame), so that one being written does not make every next
+/// message close the socket.
+fn outbox_bytes(args: &ServerArgs) -> usize {
+    let least = args.max_frame_bytes.saturating_mul(4);
+    if args.outbox_bytes < least {
+        tracing::warn!(
+            asked = args.outbox_bytes,
+            used = least,
+            "--outbox-bytes is below 4x --max-frame-bytes; using that"
+        );
+    }
+    args.outbox_bytes.max(least)
 }
 
 fn ws_config(args: &ServerArgs) -> WsConfig {

@@ -127,6 +127,21 @@ pub struct ServerArgs {
     #[arg(long, env = "MYROOM_OUTBOX_CAPACITY", default_value_t = 512)]
     pub outbox_capacity: usize,
 
+    /// Bytes one socket may hold (its queue plus what its writer took) before
+    /// its queue is coalesced (latest position per user, latest SYNC), then
+    /// closed with 1013. At least 4x --max-frame-bytes.
+    #[arg(long, env = "MYROOM_OUTBOX_BYTES", default_value_t = 1024 * 1024)]
+    pub outbox_bytes: usize,
+
+    /// BUILDs of one room being checked or stored at once; more are refused with 76429.
+    #[arg(long, env = "MYROOM_BUILDS_IN_FLIGHT", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub builds_in_flight: u16,
+
+    /// With --mysql: milliseconds an ENTER waits for a store that is still
+    /// starting (connecting, migrating, seeding) before it is refused with 76503.
+    #[arg(long, env = "MYROOM_STORE_WAIT_MS", default_value_t = 5000)]
+    pub store_wait_ms: u64,
+
     /// Milliseconds between flushes for sockets that asked for batch=1.
     #[arg(long, env = "MYROOM_TICK_MS", default_value_t = 25)]
     pub tick_ms: u64,

@@ -117,3 +117,37 @@ async fn an_accepted_build_survives_a_server_restart() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Issue 13, item 7: a map file the store cannot read no longer locks its room.
+#[tokio::test]
+async fn a_map_file_that_cannot_be_read_is_kept_aside_and_the_owner_can_build_again() {
+    const BAD: &str = r#"{"version":3,"map":{"side":"#;
+    let server = TestServer::start_with(|args| {
+        std::fs::create_dir_all(args.data.join("maps")).unwrap();
+        std::fs::write(args.data.join("maps").join("1.json"), BAD).unwrap();
+    })
+    .await;
+    let maps = server.dir.join("data").join("maps");
+    let mut owner = server.connect(1).await;
+    match owner.enter(1).await {
+        ServerMsg::Sync { room } => assert_eq!(room.map.side(), 20, "the empty map"),
+        other => panic!("{other:?}"),
+    }
+    owner.expect_error(ErrorCode::InvalidMap).await; // the owner is told why
+    let aside: Vec<_> = std::fs::read_dir(&maps)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("1.json.corrupt-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "kept aside: {aside:?}");
+    assert_eq!(std::fs::read_to_string(&aside[0]).unwrap(), BAD);
+    assert!(server.metric("myroom_store_corrupt_total", "").await >= 1.0);
+
+    owner.send(&CHESS_AND_WALL.replace('\n', "")).await;
+    assert!(matches!(owner.next_msg().await, ServerMsg::Sync { room } if room.map.side() == 6));
+    assert_eq!(
+        std::fs::read_to_string(&aside[0]).unwrap(),
+        BAD,
+        "never overwritten"
+    );
+}

@@ -157,10 +157,13 @@ async fn a_client_that_never_reads_does_not_hold_up_the_others_and_is_closed_101
     assert!(matches!(owner.next_msg().await, ServerMsg::Enter { .. }));
 
     // `stuck` asks for the whole room over and over and never reads the answers;
-    // meanwhile the owner walks and the watcher must see every step.
+    // meanwhile the owner walks and the watcher must see every step. Repeated
+    // SYNCs coalesce to the latest, so it also sends frames answered with an
+    // ERROR, which must all be delivered: its queue stays full and it is closed.
     let requests = async {
-        for _ in 0..600 {
-            if stuck.ws.send("11".into()).await.is_err() {
+        for i in 0..1200 {
+            let frame = if i % 2 == 0 { "11" } else { "not a frame" };
+            if stuck.ws.send(frame.into()).await.is_err() {
                 break;
             }
         }

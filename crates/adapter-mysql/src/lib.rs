@@ -44,6 +44,7 @@
 //! - No compile-time query checking: the crate builds without a database.
 #![deny(missing_docs)]
 
+mod aside;
 mod config;
 mod doc;
 mod error;

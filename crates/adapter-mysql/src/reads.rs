@@ -24,17 +24,21 @@ pub(crate) async fn load_room(pool: &MySqlPool, room: RoomId) -> Result<Option<S
     let Some((owner_nickname, text, version)) = row else {
         return Ok(None);
     };
-    let map = match text {
-        None => None,
-        Some(text) => Some(doc::decode(&text).map_err(|error| {
-            tracing::error!(%room, %error, "the stored map of this room is not a MAP document; left as stored");
-            StoreError::Corrupt(format!("stored map of room {room} cannot be read: {error}"))
-        })?),
+    let version = version.unwrap_or(0);
+    let (map, set_aside) = match text.map(|text| doc::decode(&text)) {
+        None => (None, None),
+        Some(Ok(doc)) => (Some(doc), None),
+        Some(Err(error)) => match crate::aside::set_aside(pool, room, version, &error.to_string()).await? {
+            Some(place) => (None, Some(place)),
+            // Replaced meanwhile by a save: read what is there now.
+            None => return Box::pin(load_room(pool, room)).await,
+        },
     };
     Ok(Some(StoredRoom {
         owner_nickname,
         map,
-        version: version.unwrap_or(0),
+        version,
+        set_aside,
     }))
 }
 

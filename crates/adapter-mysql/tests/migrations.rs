@@ -47,7 +47,14 @@ async fn migrations_run_twice_without_change() {
         let second = db.store().await;
         assert_eq!(
             tables(&db).await,
-            ["games", "library", "myroom_schema", "room_maps", "users"]
+            [
+                "games",
+                "library",
+                "myroom_schema",
+                "room_maps",
+                "room_maps_set_aside",
+                "users"
+            ]
         );
         assert_eq!(
             recorded_versions(&db).await,

@@ -40,8 +40,9 @@ async fn an_invalid_stored_map_is_returned_as_stored() {
     db.drop_db().await;
 }
 
+/// Issue 13, item 7: a row that is not a map no longer locks its room.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn text_that_is_not_a_map_is_corrupt_and_kept() {
+async fn text_that_is_not_a_map_is_set_aside_and_the_room_loads_empty_and_buildable() {
     let db = TestDb::create().await;
     guard("corrupt stored map", async {
         let store = db.store().await;
@@ -52,21 +53,28 @@ async fn text_that_is_not_a_map_is_corrupt_and_kept() {
         )
         .await;
 
-        let loaded = store.load_room(RoomId(9)).await;
-        assert!(matches!(loaded, Err(StoreError::Corrupt(_))), "{loaded:?}");
-        assert_eq!(
-            store.save_map(RoomId(9), &Map::empty(), 0).await,
-            Err(StoreError::VersionConflict {
-                expected: 0,
-                found: 2
-            })
-        );
+        let room = store.load_room(RoomId(9)).await.expect("loads").expect("exists");
+        assert_eq!((room.version, &room.map), (2, &None));
+        let place = room.set_aside.expect("says where the row went");
+        assert!(place.contains("room_maps_set_aside"), "{place}");
         let mut conn = db.admin().await;
-        let text: String = sqlx::query_scalar("SELECT map_doc FROM room_maps WHERE owner_id = 9")
+        let kept: (u64, String) =
+            sqlx::query_as("SELECT version, map_doc FROM room_maps_set_aside WHERE owner_id = 9")
+                .fetch_one(&mut conn)
+                .await
+                .expect("kept aside");
+        assert_eq!(kept, (2, "not json".to_owned()));
+
+        // The owner builds over the same version; the kept record stays.
+        let fixed = map(20, &[], &[]);
+        assert_eq!(store.save_map(RoomId(9), &fixed, 2).await, Ok(3));
+        let again = store.load_room(RoomId(9)).await.expect("loads").expect("exists");
+        assert_eq!((again.version, again.set_aside), (3, None));
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM room_maps_set_aside WHERE owner_id = 9")
             .fetch_one(&mut conn)
             .await
-            .expect("row");
-        assert_eq!(text, "not json");
+            .expect("count");
+        assert_eq!(count, 1);
         store.close().await;
     })
     .await;

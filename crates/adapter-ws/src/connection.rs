@@ -322,6 +322,10 @@ type Sink = SplitSink<WebSocket, Message>;
 /// tick when batching (usually joined by the room already; the writer joins
 /// whatever else came one message at a time); pings on an interval; the
 /// close frame last.
+///
+/// What the writer took counts against the outbox's byte budget until it
+/// asks the outbox for more (`next`), so a peer that stops reading cannot
+/// make this task hold more than the budget.
 async fn write_loop(mut sink: Sink, outbox: Arc<Outbox>, tick: Option<Duration>, config: Arc<WsConfig>) {
     let mut ping = tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -345,9 +349,8 @@ async fn write_loop(mut sink: Sink, outbox: Arc<Outbox>, tick: Option<Duration>,
                 // from the reader): joined here, at most once per tick.
                 Some(tick) => {
                     tokio::time::sleep_until(last_flush + tick).await;
-                    if let Some(Next::Frames(more)) = outbox.try_next(usize::MAX) {
-                        frames.extend(more);
-                    }
+                    // Still held until written: counted against the socket's byte budget.
+                    frames.extend(outbox.take_more(usize::MAX));
                     last_flush = Instant::now();
                     send_joined(&mut sink, &frames, &config).await
                 }

@@ -288,6 +288,13 @@ impl Room {
         vec![self.emit(Audience::All, self.sync_msg())]
     }
 
+    /// Install the map the store holds now, stored by someone else as
+    /// `map_version` (the room's BUILD lost a version race): as after a BUILD,
+    /// everyone goes back to spawn and gets SYNC.
+    pub fn reload(&mut self, map: Map, map_version: u64) -> Vec<Outgoing> {
+        self.commit_build(ApprovedBuild { map }, map_version)
+    }
+
     fn enter(&mut self, session: SessionId, user: UserId, nickname: String) -> Result<Vec<Outgoing>, Reject> {
         if self.occupant_of_session(session).is_some_and(|o| o.user != user) {
             // A session speaks for one user; the engine never reuses one for another.

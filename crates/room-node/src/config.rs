@@ -11,6 +11,11 @@ pub struct EngineConfig {
     pub limits: RoomLimits,
     /// Frames a socket's outgoing queue holds before moves are coalesced.
     pub outbox_capacity: usize,
+    /// Bytes one socket may hold (its queue plus what its writer took) before
+    /// its queue is coalesced, then closed with 1013.
+    pub outbox_bytes: usize,
+    /// BUILDs of one room being checked or stored at once; more are refused with 76429.
+    pub builds_in_flight: usize,
     /// How often batching sockets are flushed.
     pub tick: Duration,
     /// How long an ENTER forwarded to another node's room may wait for the
@@ -23,6 +28,8 @@ impl Default for EngineConfig {
         EngineConfig {
             limits: RoomLimits::default(),
             outbox_capacity: 512,
+            outbox_bytes: crate::outbox::DEFAULT_OUTBOX_BYTES,
+            builds_in_flight: 4,
             tick: Duration::from_millis(25),
             forward_timeout: Duration::from_secs(5),
         }

@@ -1,10 +1,13 @@
 //! The embedded map store: users in memory (seeded at start), maps on local
 //! disk, one JSON file per room, replaced atomically (write, fsync, rename).
+//! Saves of one room are serialised (read-check-write); saves of different
+//! rooms never wait for each other. A file that cannot be read is renamed
+//! aside (`7.json.corrupt-<unix ms>`), never overwritten.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
 use room_core::codec::{encode_map_doc, parse_map_doc};
@@ -22,9 +25,12 @@ struct UserRecord {
 pub struct DiskMapStore {
     maps: PathBuf,
     users: RwLock<BTreeMap<UserId, UserRecord>>,
-    /// Saves are read-check-write; one at a time keeps the version check honest.
-    save_lock: tokio::sync::Mutex<()>,
+    /// Saves are read-check-write; one at a time per room keeps the version check honest.
+    room_locks: Mutex<HashMap<RoomId, Arc<tokio::sync::Mutex<()>>>>,
 }
+
+/// Idle room locks are dropped once there are more than this many.
+const IDLE_LOCKS_KEPT: usize = 64;
 
 impl DiskMapStore {
     /// A store keeping maps under `dir/maps`, created if missing.
@@ -34,12 +40,39 @@ impl DiskMapStore {
         Ok(DiskMapStore {
             maps,
             users: RwLock::new(BTreeMap::new()),
-            save_lock: tokio::sync::Mutex::new(()),
+            room_locks: Mutex::new(HashMap::new()),
         })
     }
 
     fn map_path(&self, room: RoomId) -> PathBuf {
         self.maps.join(format!("{room}.json"))
+    }
+
+    /// Wait for `room`'s turn to read-check-write its file.
+    async fn lock_room(&self, room: RoomId) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.room_locks.lock().unwrap_or_else(|p| p.into_inner());
+            if locks.len() > IDLE_LOCKS_KEPT {
+                // Only this map holds an idle lock: nobody holds or waits for it.
+                locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+            }
+            locks.entry(room).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+
+    /// Rename `room`'s unreadable file aside; where it went.
+    async fn set_aside(&self, room: RoomId, why: &str) -> Result<String, StoreError> {
+        let path = self.map_path(room);
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let aside = path.with_extension(format!("json.corrupt-{millis}"));
+        tokio::fs::rename(&path, &aside)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("{}: cannot set aside: {e}", path.display())))?;
+        tracing::error!(%room, file = %aside.display(), %why, "map file cannot be read; renamed it aside");
+        Ok(aside.display().to_string())
     }
 
     fn user(&self, user: UserId) -> Option<UserRecord> {
@@ -66,23 +99,44 @@ impl DiskMapStore {
     }
 }
 
+impl DiskMapStore {
+    /// The stored version and layout of `room`, if it has a file.
+    async fn read_doc(&self, room: RoomId) -> Result<Option<(u64, room_core::MapDoc)>, StoreError> {
+        match self.read_map(room).await? {
+            Some((version, json)) => parse_map_doc(&json)
+                .map(|doc| Some((version, doc)))
+                .map_err(|e| StoreError::Corrupt(e.to_string())),
+            None => Ok(None),
+        }
+    }
+}
+
 #[async_trait]
 impl MapStore for DiskMapStore {
     async fn load_room(&self, room: RoomId) -> Result<Option<StoredRoom>, StoreError> {
         let Some(owner) = self.user(room.owner()) else {
             return Ok(None);
         };
-        let (version, map) = match self.read_map(room).await? {
-            Some((version, json)) => {
-                let doc = parse_map_doc(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                (version, Some(doc))
+        let mut read = self.read_doc(room).await;
+        let mut set_aside = None;
+        if matches!(read, Err(StoreError::Corrupt(_))) {
+            let _turn = self.lock_room(room).await;
+            // Read again in its turn: a save may have just replaced the file.
+            read = self.read_doc(room).await;
+            if let Err(StoreError::Corrupt(why)) = &read {
+                set_aside = Some(self.set_aside(room, why).await?);
+                read = Ok(None);
             }
+        }
+        let (version, map) = match read? {
+            Some((version, doc)) => (version, Some(doc)),
             None => (0, None),
         };
         Ok(Some(StoredRoom {
             owner_nickname: owner.nickname,
             map,
             version,
+            set_aside,
         }))
     }
 
@@ -91,7 +145,7 @@ impl MapStore for DiskMapStore {
     }
 
     async fn save_map(&self, room: RoomId, map: &Map, expected_version: u64) -> Result<u64, StoreError> {
-        let _one_at_a_time = self.save_lock.lock().await;
+        let _one_at_a_time = self.lock_room(room).await;
         let owner = self.user(room.owner()).ok_or(StoreError::RoomNotFound(room))?;
         let found = self.read_map(room).await?.map_or(0, |(version, _)| version);
         if found != expected_version {
@@ -271,6 +325,100 @@ mod tests {
         let dir = temp_dir("unknown");
         let store = DiskMapStore::open(&dir).unwrap();
         assert_eq!(block_on(store.load_room(RoomId(404))).unwrap(), None);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn an_unreadable_map_file_is_renamed_aside_and_the_room_loads_empty_and_buildable() {
+        let dir = temp_dir("corrupt");
+        let store = DiskMapStore::open(&dir).unwrap();
+        seed(&store, &[12]);
+        let file = dir.join("maps").join("7.json");
+        std::fs::write(&file, "{\"version\":3,\"map\":{\"side\":").unwrap();
+
+        let room = block_on(store.load_room(RoomId(7))).unwrap().unwrap();
+        assert_eq!((room.version, room.map), (0, None));
+        let aside = room.set_aside.expect("says where the bad file went");
+        assert_eq!(
+            std::fs::read_to_string(&aside).unwrap(),
+            "{\"version\":3,\"map\":{\"side\":",
+            "kept as it was"
+        );
+        assert!(aside.contains("7.json.corrupt-"), "{aside}");
+
+        assert_eq!(
+            block_on(store.save_map(RoomId(7), &map_with_game("12"), 0)),
+            Ok(1)
+        );
+        let room = block_on(store.load_room(RoomId(7))).unwrap().unwrap();
+        assert_eq!((room.version, room.set_aside), (1, None));
+        assert!(std::path::Path::new(&aside).exists(), "never overwritten");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_file_whose_map_is_not_a_map_document_is_set_aside_too() {
+        let dir = temp_dir("not-a-map");
+        let store = DiskMapStore::open(&dir).unwrap();
+        seed(&store, &[]);
+        std::fs::write(dir.join("maps").join("7.json"), r#"{"version":2,"map":[1,2]}"#).unwrap();
+        let room = block_on(store.load_room(RoomId(7))).unwrap().unwrap();
+        assert!(room.set_aside.is_some());
+        assert_eq!(room.map, None);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Room 8's save waits on a file nobody writes (a FIFO in place of its
+    /// map): room 7's save must not wait for it.
+    #[cfg(target_os = "linux")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stuck_save_of_one_room_does_not_hold_up_another_rooms_save() {
+        use std::os::unix::fs::OpenOptionsExt;
+        const O_NONBLOCK: i32 = 0o4000;
+        let dir = temp_dir("stuck");
+        let store = Arc::new(DiskMapStore::open(&dir).unwrap());
+        let seeds: Vec<UserSeed> = [7, 8]
+            .map(|id| UserSeed {
+                user: UserId(id),
+                nickname: format!("u{id}"),
+                games: vec![GameInfo {
+                    id: GameId(12),
+                    name: "Chess".into(),
+                }],
+            })
+            .to_vec();
+        store.seed_users(&seeds).await.unwrap();
+        let fifo = dir.join("maps").join("8.json");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+
+        let stuck = tokio::spawn({
+            let store = store.clone();
+            async move { store.save_map(RoomId(8), &map_with_game("12"), 0).await }
+        });
+        // Wait (with a deadline) until room 8's save is reading the FIFO: a
+        // non-blocking open for writing succeeds only once a reader has it open.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let writer = loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(O_NONBLOCK)
+                .open(&fifo)
+            {
+                Ok(writer) => break writer,
+                Err(_) if tokio::time::Instant::now() < deadline => tokio::task::yield_now().await,
+                Err(e) => panic!("room 8's save never opened its file: {e}"),
+            }
+        };
+
+        let other = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            store.save_map(RoomId(7), &map_with_game("12"), 0),
+        )
+        .await;
+        assert_eq!(other, Ok(Ok(1)), "room 7 waited for room 8");
+        drop(writer);
+        assert!(stuck.await.unwrap().is_err(), "an empty file is not a map");
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -77,13 +77,18 @@ impl Engine {
     /// An outbox of the configured capacity, for a socket that needs one
     /// before it has a session (legacy mode, before its ENTER).
     pub fn new_outbox(&self) -> Arc<Outbox> {
-        Arc::new(Outbox::new(self.shared.config.outbox_capacity))
+        Arc::new(
+            Outbox::new(self.shared.config.outbox_capacity).with_byte_budget(self.shared.config.outbox_bytes),
+        )
     }
 
     /// An outbox for a batch=1 socket: a room hosted here queues it one frame
     /// per tick (the tick's messages joined by newlines).
     pub fn new_batch_outbox(&self) -> Arc<Outbox> {
-        Arc::new(Outbox::batched(self.shared.config.outbox_capacity))
+        Arc::new(
+            Outbox::batched(self.shared.config.outbox_capacity)
+                .with_byte_budget(self.shared.config.outbox_bytes),
+        )
     }
 
     /// Open a session that writes into an existing `outbox`.
@@ -218,7 +223,7 @@ impl Engine {
             return;
         };
         if !frame.is_empty() {
-            outbox.push(crate::outbox::Frame::other(frame));
+            outbox.push(crate::outbox::Frame::message(frame, None));
         }
         if let Some(reason) = close {
             outbox.close(reason);

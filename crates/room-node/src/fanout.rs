@@ -28,11 +28,7 @@ impl Encoded {
             _ => None,
         };
         Encoded {
-            frame: Frame {
-                bytes: msg.encode().into(),
-                mover,
-                joined: false,
-            },
+            frame: Frame::message(msg.encode(), mover),
             code: code_label(msg.code()),
             error_code,
         }
@@ -73,14 +69,12 @@ pub(crate) fn send_to(outbox: &Outbox, encoded: &Encoded) {
 }
 
 /// Queue `frame` to `outbox` without counting it as sent; true if it was queued.
-/// Coalescing and drops are counted here (they are rare).
+/// Drops are counted here (they are rare); the outbox counts what it coalesced.
 pub(crate) fn push(outbox: &Outbox, frame: Frame) -> bool {
     match outbox.push(frame) {
         Pushed::Queued => true,
-        Pushed::Coalesced => {
-            metrics::counter!(m::COALESCED).increment(1);
-            true
-        }
+        // The outbox counted the frames it dropped to make room.
+        Pushed::Coalesced => true,
         Pushed::Dropped => {
             metrics::counter!(m::DROPPED).increment(1);
             false

@@ -85,5 +85,5 @@ pub use disk_store::DiskMapStore;
 pub use engine::{Engine, EngineBuilder};
 pub use fanout::{code_label, queue_message};
 pub use observer::{ChannelObserver, RoomEvent, RoomObserver};
-pub use outbox::{CloseReason, Frame, Next, Outbox, Pushed};
+pub use outbox::{CloseReason, DEFAULT_OUTBOX_BYTES, Frame, Kind, Next, Outbox, Pushed};
 pub use session::Session;

@@ -6,7 +6,7 @@ pub const MESSAGES_IN: &str = "myroom_messages_in_total";
 pub const MESSAGES_OUT: &str = "myroom_messages_out_total";
 /// Counter: ERROR messages sent, label `code` (protocol error code).
 pub const ERRORS: &str = "myroom_errors_total";
-/// Counter: moves coalesced in a slow socket's queue.
+/// Counter: messages dropped from a slow socket's queue because a later one supersedes them.
 pub const COALESCED: &str = "myroom_coalesced_total";
 /// Counter: messages dropped because a socket's queue was closed or overflowed.
 pub const DROPPED: &str = "myroom_dropped_total";
@@ -18,5 +18,7 @@ pub const SESSIONS: &str = "myroom_sessions";
 pub const COMMAND_SECONDS: &str = "myroom_command_seconds";
 /// Counter: calls to a backing service made while handling a MOVE (should stay 0).
 pub const MOVE_BACKEND_CALLS: &str = "myroom_move_backend_calls_total";
+/// Counter: stored maps that could not be read and were kept aside (the room loaded empty).
+pub const STORE_CORRUPT: &str = "myroom_store_corrupt_total";
 /// Counter: server-initiated socket closes, label `code` (WebSocket close code).
 pub const CLOSES: &str = "myroom_closes_total";

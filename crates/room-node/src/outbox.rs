@@ -1,15 +1,77 @@
 //! The bounded queue between a room and one socket's writer.
 //!
 //! A slow reader must never hold anyone else up, so pushing never waits.
-//! When the queue is full, moves are coalesced (the latest position of each
-//! user wins); if that frees nothing the socket is closed with 1013.
+//! The queue is bounded twice: in frames, and in bytes (what is queued plus
+//! what the writer took and is still writing). When a push would go over,
+//! what the client no longer needs is dropped: older moves of a user who
+//! moved again, and every room change before a later full room state (SYNC),
+//! so repeated SYNCs to one socket coalesce to the latest. Frames are only
+//! ever removed, never moved or overwritten in place, so nothing is
+//! delivered before a frame that was queued before it. If that frees too
+//! little, the socket is closed with 1013.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 
 use bytes::Bytes;
 use room_core::UserId;
 use tokio::sync::Notify;
+
+/// The default byte budget of one socket (PROTOCOL.md §7).
+pub const DEFAULT_OUTBOX_BYTES: usize = 1024 * 1024;
+
+/// What a frame means to the client's picture of the room, which decides
+/// what may be dropped once the client has a newer picture coming.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kind {
+    /// Must be delivered (ERROR, 98, anything that is not room state).
+    #[default]
+    Other,
+    /// Only changes of the room (ENTER, LEAVE, MOVE): redundant once a later
+    /// full room state is queued.
+    Change,
+    /// A full room state (SYNC), possibly joined with changes: redundant once
+    /// a later full room state is queued.
+    State,
+    /// A full room state joined with messages that must be delivered.
+    StateAndOther,
+}
+
+impl Kind {
+    /// The kind of one server message with behaviour code `code`.
+    pub fn of_code(code: u8) -> Kind {
+        match code {
+            10 | 19 | 20 => Kind::Change,
+            11 => Kind::State,
+            _ => Kind::Other,
+        }
+    }
+
+    /// The kind of several messages joined into one frame.
+    pub fn joined(kinds: impl IntoIterator<Item = Kind>) -> Kind {
+        let (mut state, mut other) = (false, false);
+        for kind in kinds {
+            state |= matches!(kind, Kind::State | Kind::StateAndOther);
+            other |= matches!(kind, Kind::Other | Kind::StateAndOther);
+        }
+        match (state, other) {
+            (false, false) => Kind::Change,
+            (false, true) => Kind::Other,
+            (true, false) => Kind::State,
+            (true, true) => Kind::StateAndOther,
+        }
+    }
+
+    /// Carries the whole room state.
+    pub fn is_state(self) -> bool {
+        matches!(self, Kind::State | Kind::StateAndOther)
+    }
+
+    /// Holds nothing that a later full room state does not also tell.
+    pub fn is_redundant_after_state(self) -> bool {
+        matches!(self, Kind::Change | Kind::State)
+    }
+}
 
 /// One encoded server message, shared by every recipient.
 #[derive(Debug, Clone)]
@@ -21,6 +83,8 @@ pub struct Frame {
     /// Already one tick's worth of messages joined by the room (batch=1): a
     /// writer sends it as it is, without waiting for its own tick.
     pub joined: bool,
+    /// What may be dropped when the queue is over its bounds.
+    pub kind: Kind,
 }
 
 impl Frame {
@@ -30,6 +94,18 @@ impl Frame {
             bytes: Bytes::from(text),
             mover: None,
             joined: false,
+            kind: Kind::Other,
+        }
+    }
+
+    /// One encoded server message (`NN{json}`), coalesced as its code says.
+    pub fn message(text: String, mover: Option<UserId>) -> Frame {
+        let code = text.get(..2).and_then(|c| c.parse().ok()).unwrap_or(0);
+        Frame {
+            bytes: Bytes::from(text),
+            mover,
+            joined: false,
+            kind: Kind::of_code(code),
         }
     }
 
@@ -118,8 +194,43 @@ pub enum Next {
 #[derive(Debug, Default)]
 struct State {
     queue: VecDeque<Frame>,
+    /// Bytes of the frames in `queue`.
+    queued_bytes: usize,
+    /// Bytes of the frames the writer took last and may still be writing.
+    taken_bytes: usize,
     /// Set once; frames queued before it are still delivered unless `drop_queue`.
     closing: Option<CloseReason>,
+}
+
+impl State {
+    fn used(&self) -> usize {
+        self.queued_bytes + self.taken_bytes
+    }
+
+    fn remove_where(&mut self, mut drop_it: impl FnMut(usize, &Frame) -> bool) -> usize {
+        let mut index = 0;
+        let mut freed = 0;
+        let before = self.queue.len();
+        self.queue.retain(|frame| {
+            let dropped = drop_it(index, frame);
+            index += 1;
+            if dropped {
+                freed += frame.bytes.len();
+            }
+            !dropped
+        });
+        self.queued_bytes -= freed;
+        before - self.queue.len()
+    }
+
+    fn take(&mut self, max: usize) -> Vec<Frame> {
+        let take = self.queue.len().min(max.max(1));
+        let frames: Vec<Frame> = self.queue.drain(..take).collect();
+        let bytes: usize = frames.iter().map(|f| f.bytes.len()).sum();
+        self.queued_bytes -= bytes;
+        self.taken_bytes += bytes;
+        frames
+    }
 }
 
 /// A bounded, coalescing, never-blocking outgoing queue for one socket.
@@ -128,17 +239,20 @@ pub struct Outbox {
     state: Mutex<State>,
     notify: Notify,
     capacity: usize,
+    byte_budget: usize,
     /// The socket asked for batch=1: its room joins a tick's messages into one frame.
     batched: bool,
 }
 
 impl Outbox {
-    /// An empty queue holding at most `capacity` frames.
+    /// An empty queue holding at most `capacity` frames and
+    /// [`DEFAULT_OUTBOX_BYTES`] bytes.
     pub fn new(capacity: usize) -> Outbox {
         Outbox {
             state: Mutex::new(State::default()),
             notify: Notify::new(),
             capacity: capacity.max(1),
+            byte_budget: DEFAULT_OUTBOX_BYTES,
             batched: false,
         }
     }
@@ -152,19 +266,38 @@ impl Outbox {
         }
     }
 
+    /// The same queue holding at most `bytes` bytes, counting what the writer
+    /// took and is still writing. A single frame larger than that is still
+    /// queued when nothing else is, so a big SYNC can always be delivered.
+    pub fn with_byte_budget(mut self, bytes: usize) -> Outbox {
+        self.byte_budget = bytes.max(1);
+        self
+    }
+
     /// Whether the socket asked for batch=1.
     pub fn is_batched(&self) -> bool {
         self.batched
     }
 
-    /// Whether the queue holds as many frames as it may.
+    /// Whether the queue holds as many frames or bytes as it may.
     pub fn is_full(&self) -> bool {
-        self.len() >= self.capacity
+        let state = self.lock();
+        state.queue.len() >= self.capacity || state.used() >= self.byte_budget
     }
 
     /// How many frames the queue holds at most.
     pub fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// How many bytes the queue and its writer hold at most.
+    pub fn byte_budget(&self) -> usize {
+        self.byte_budget
+    }
+
+    /// Bytes held now: queued, plus what the writer took and is still writing.
+    pub fn bytes_used(&self) -> usize {
+        self.lock().used()
     }
 
     /// The reader cannot keep up: drop what is queued and close with 1013.
@@ -185,29 +318,32 @@ impl Outbox {
             return Pushed::Dropped;
         }
         let mut outcome = Pushed::Queued;
-        if state.queue.len() >= self.capacity {
-            if let Some(mover) = frame.mover {
-                // Latest position wins: overwrite this user's pending move in place.
-                if let Some(pending) = state.queue.iter_mut().rev().find(|f| f.mover == Some(mover)) {
-                    *pending = frame;
-                    drop(state);
-                    self.notify.notify_one();
-                    return Pushed::Coalesced;
-                }
+        let size = frame.bytes.len();
+        if self.over(&state, size) {
+            let dropped = coalesce(&mut state, &frame);
+            if dropped > 0 {
+                metrics::counter!(crate::metrics_names::COALESCED).increment(dropped as u64);
             }
-            compact_moves(&mut state.queue);
             outcome = Pushed::Coalesced;
-            if state.queue.len() >= self.capacity {
+            if self.over(&state, size) {
                 too_slow(&mut state);
                 drop(state);
                 self.notify.notify_one();
                 return Pushed::Dropped;
             }
         }
+        state.queued_bytes += size;
         state.queue.push_back(frame);
         drop(state);
         self.notify.notify_one();
         outcome
+    }
+
+    /// Whether queuing `size` more bytes goes over a bound. An idle socket
+    /// takes any one frame.
+    fn over(&self, state: &State, size: usize) -> bool {
+        let used = state.used();
+        used > 0 && (state.queue.len() >= self.capacity || used + size > self.byte_budget)
     }
 
     /// Close after the frames already queued have been sent.
@@ -235,23 +371,36 @@ impl Outbox {
         self.len() == 0
     }
 
-    /// Wait until there is something to do, then take up to `max` frames (or the close).
+    /// The writer is done with everything it took before: wait until there is
+    /// something to do, then take up to `max` frames (or the close).
     pub async fn next(&self, max: usize) -> Next {
+        self.lock().taken_bytes = 0;
         loop {
             let notified = self.notify.notified();
-            if let Some(next) = self.try_next(max) {
+            if let Some(next) = self.take(max) {
                 return next;
             }
             notified.await;
         }
     }
 
-    /// Take up to `max` frames (or the close) if there are any, without waiting.
+    /// The writer is done with everything it took before: take up to `max`
+    /// frames (or the close) if there are any, without waiting.
     pub fn try_next(&self, max: usize) -> Option<Next> {
+        self.lock().taken_bytes = 0;
+        self.take(max)
+    }
+
+    /// Take up to `max` more frames for the write in progress (the writer is
+    /// still holding what it took before, so that still counts).
+    pub fn take_more(&self, max: usize) -> Vec<Frame> {
+        self.lock().take(max)
+    }
+
+    fn take(&self, max: usize) -> Option<Next> {
         let mut state = self.lock();
         if !state.queue.is_empty() {
-            let take = state.queue.len().min(max.max(1));
-            return Some(Next::Frames(state.queue.drain(..take).collect()));
+            return Some(Next::Frames(state.take(max)));
         }
         state.closing.map(Next::Close)
     }
@@ -265,26 +414,31 @@ impl Outbox {
 
 fn too_slow(state: &mut State) {
     state.queue.clear();
+    state.queued_bytes = 0;
     state.closing = Some(CloseReason::TooSlow);
     // Counted here: the writer is usually stuck and may never get to send the close frame.
     metrics::counter!(crate::metrics_names::CLOSES, "code" => "1013").increment(1);
 }
 
-/// Drop every move that a later move of the same user supersedes.
-fn compact_moves(queue: &mut VecDeque<Frame>) {
-    let mut seen = std::collections::HashSet::new();
-    let mut keep = vec![true; queue.len()];
-    for (i, frame) in queue.iter().enumerate().rev() {
-        if let Some(mover) = frame.mover {
-            keep[i] = seen.insert(mover);
-        }
+/// Make room for `incoming` by dropping what the client will not need once
+/// everything up to `incoming` is delivered: a move of a user who moves again
+/// later, and, before a full room state, every room change and older room
+/// state. Frames are only removed, so the order of the rest is kept.
+/// Returns how many frames were dropped.
+fn coalesce(state: &mut State, incoming: &Frame) -> usize {
+    let last_state = if incoming.kind.is_state() {
+        Some(state.queue.len())
+    } else {
+        state.queue.iter().rposition(|f| f.kind.is_state())
+    };
+    let mut later_movers: HashSet<UserId> = incoming.mover.into_iter().collect();
+    let mut superseded = vec![false; state.queue.len()];
+    for (i, frame) in state.queue.iter().enumerate().rev() {
+        let before_state = last_state.is_some_and(|s| i < s);
+        superseded[i] = (before_state && frame.kind.is_redundant_after_state())
+            || frame.mover.is_some_and(|mover| !later_movers.insert(mover));
     }
-    let mut index = 0;
-    queue.retain(|_| {
-        let kept = keep[index];
-        index += 1;
-        kept
-    });
+    state.remove_where(|i, _| superseded[i])
 }
 
 #[cfg(test)]
@@ -296,6 +450,7 @@ mod tests {
             bytes: Bytes::from(text.to_owned()),
             mover: Some(UserId(user)),
             joined: false,
+            kind: Kind::Change,
         }
     }
 
@@ -312,7 +467,8 @@ mod tests {
         outbox.push(mv(1, "a1"));
         outbox.push(mv(2, "b1"));
         assert_eq!(outbox.push(mv(1, "a2")), Pushed::Coalesced);
-        assert_eq!(texts(outbox.try_next(10)), ["a2", "b1"]);
+        // Dropped, not overwritten in place: "a2" is not delivered before "b1".
+        assert_eq!(texts(outbox.try_next(10)), ["b1", "a2"]);
     }
 
     #[test]
@@ -348,5 +504,57 @@ mod tests {
             Some(Next::Close(CloseReason::Replaced))
         ));
         assert_eq!(outbox.push(Frame::other("late".into())), Pushed::Dropped);
+    }
+
+    fn sized(n: usize) -> Frame {
+        Frame::other("x".repeat(n))
+    }
+
+    #[test]
+    fn what_the_writer_took_counts_against_the_byte_budget_until_it_asks_again() {
+        let outbox = Outbox::new(100).with_byte_budget(1000);
+        outbox.push(sized(400));
+        outbox.push(sized(400));
+        // The writer took both and is stuck writing them.
+        assert!(matches!(outbox.try_next(10), Some(Next::Frames(f)) if f.len() == 2));
+        assert_eq!(outbox.bytes_used(), 800);
+        assert_eq!(outbox.push(sized(400)), Pushed::Dropped);
+        assert!(matches!(
+            outbox.try_next(10),
+            Some(Next::Close(CloseReason::TooSlow))
+        ));
+    }
+
+    #[test]
+    fn a_writer_that_comes_back_for_more_has_freed_what_it_took() {
+        let outbox = Outbox::new(100).with_byte_budget(1000);
+        outbox.push(sized(400));
+        outbox.push(sized(400));
+        assert!(matches!(outbox.try_next(10), Some(Next::Frames(_))));
+        assert!(outbox.try_next(10).is_none());
+        assert_eq!(outbox.bytes_used(), 0);
+        assert_eq!(outbox.push(sized(900)), Pushed::Queued);
+        // Taken for the same write: still held.
+        assert_eq!(outbox.take_more(10).len(), 1);
+        assert_eq!(outbox.bytes_used(), 900);
+    }
+
+    #[test]
+    fn an_idle_socket_takes_one_frame_larger_than_its_budget() {
+        let outbox = Outbox::new(100).with_byte_budget(10);
+        assert_eq!(outbox.push(sized(50)), Pushed::Queued);
+        assert_eq!(outbox.push(sized(1)), Pushed::Dropped);
+    }
+
+    #[test]
+    fn over_budget_a_new_sync_drops_the_older_syncs_and_moves_but_not_errors() {
+        let outbox = Outbox::new(100).with_byte_budget(32);
+        let sync = |t: &str| Frame::message(format!("11{t:x<10}"), None);
+        outbox.push(sync("a"));
+        outbox.push(mv(1, "m1"));
+        outbox.push(Frame::other("99err".into()));
+        outbox.push(sync("b"));
+        assert_eq!(outbox.push(sync("c")), Pushed::Coalesced);
+        assert_eq!(texts(outbox.try_next(10)), ["99err", "11cxxxxxxxxx"]);
     }
 }

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use bytes::Bytes;
 use room_core::{ClientMsg, Command, ErrorCode, RoomId, ServerMsg, SessionId, UserId, parse_server_frame};
 use room_ports::{NodeId, NodeMessage, RoomEvent as BusRoomEvent, SequenceCheck, SequenceTracker, SessionAt};
 use tokio::sync::{mpsc, oneshot};
@@ -217,6 +216,7 @@ impl Relay<'_> {
             | RoomMsg::Resync { .. }
             | RoomMsg::Members { .. }
             | RoomMsg::Saved { .. }
+            | RoomMsg::ReadBack { .. }
             | RoomMsg::Upkeep(_) => {}
             RoomMsg::HandOver { .. } => {}
         }
@@ -489,11 +489,7 @@ fn relayed_frame(text: &str) -> Frame {
             ServerMsg::Move { user, .. } => Some(user),
             _ => None,
         });
-    Frame {
-        bytes: Bytes::from(text.to_owned()),
-        mover,
-        joined: false,
-    }
+    Frame::message(text.to_owned(), mover)
 }
 
 fn push(outbox: &Arc<Outbox>, frame: &Frame) {

@@ -2,26 +2,22 @@
 //! with exactly the messages (and order) an unbatched socket gets.
 //! Time is paused: ticks pass only when every task is idle.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::take;
 use room_core::{ClientMsg, Direction, RoomId, UserId};
 use room_node::memory::MemoryMapStore;
-use room_node::{CloseReason, Engine, EngineConfig, Frame, Next, Outbox, Session};
-use room_ports::{MapStore, UserSeed};
+use room_node::{CloseReason, Engine, EngineConfig, Frame, Next, Session};
+use room_ports::MapStore;
 
 const TICK: Duration = Duration::from_millis(25);
 
 async fn engine(capacity: usize) -> Engine {
     let store = Arc::new(MemoryMapStore::new());
-    let users: Vec<UserSeed> = (1..=4)
-        .map(|id| UserSeed {
-            user: UserId(id),
-            nickname: format!("user{id}"),
-            games: Vec::new(),
-        })
-        .collect();
-    store.seed_users(&users).await.unwrap();
+    store.seed_users(&common::users(4)).await.unwrap();
     Engine::builder(store)
         .config(EngineConfig {
             outbox_capacity: capacity,
@@ -61,14 +57,6 @@ async fn open(engine: &Engine, user: u64, batched: bool) -> Session {
 /// Let every task run and a few ticks pass.
 async fn settle() {
     tokio::time::sleep(TICK * 4).await;
-}
-
-fn take(outbox: &Outbox) -> Vec<Frame> {
-    match outbox.try_next(usize::MAX) {
-        Some(Next::Frames(frames)) => frames,
-        None => Vec::new(),
-        Some(Next::Close(reason)) => panic!("closed with {reason:?}"),
-    }
 }
 
 fn messages(frames: &[Frame]) -> Vec<String> {

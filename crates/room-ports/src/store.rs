@@ -43,6 +43,10 @@ pub struct StoredRoom {
     pub map: Option<MapDoc>,
     /// The layout's version: 0 when none was ever stored, then 1, 2, ...
     pub version: u64,
+    /// The stored layout could not be read at all: the store kept the bad
+    /// record aside, never to be overwritten (this says where), and reports
+    /// the room without a map so its owner can BUILD again.
+    pub set_aside: Option<String>,
 }
 
 /// Why a store operation failed.

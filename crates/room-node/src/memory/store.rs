@@ -48,6 +48,7 @@ impl MapStore for MemoryMapStore {
             owner_nickname: nickname,
             version: stored.as_ref().map_or(0, |(v, _)| *v),
             map: stored.map(|(_, doc)| doc),
+            set_aside: None,
         }))
     }
 

@@ -10,9 +10,9 @@
 //! what an unbatched socket would have got, in the same order.
 //!
 //! A socket whose queue is full is not pushed to: its messages wait in a
-//! backlog where only the latest MOVE per user is kept (the batched form of
-//! the outbox's coalescing); a backlog that still outgrows the queue's
-//! capacity closes the socket with 1013.
+//! backlog where only the latest MOVE per user, and nothing before the latest
+//! SYNC, is kept (the batched form of the outbox's coalescing); a backlog that
+//! still outgrows the queue's capacity or byte budget closes the socket with 1013.
 
 use std::collections::VecDeque;
 
@@ -25,7 +25,7 @@ use tokio::time::{Duration, Instant};
 
 use crate::fanout::{self, Encoded};
 use crate::metrics_names as m;
-use crate::outbox::{Frame, Outbox, Pushed};
+use crate::outbox::{Frame, Kind, Outbox, Pushed};
 
 /// One message of the tick, with what counting it needs.
 #[derive(Clone)]
@@ -209,20 +209,27 @@ fn send_backlog(recipient: &mut Recipient) {
     if recipient.backlog.is_empty() {
         return;
     }
-    if recipient.outbox.is_full() {
+    // The backlog is this socket's memory too: it counts against the same budget.
+    let (budget, used) = (recipient.outbox.byte_budget(), recipient.outbox.bytes_used());
+    let held = |backlog: &VecDeque<Logged>| backlog.iter().map(|l| l.frame.bytes.len()).sum::<usize>();
+    let full = recipient.outbox.is_full();
+    if full || used + held(&recipient.backlog) > budget {
         let before = recipient.backlog.len();
         compact(&mut recipient.backlog);
         let coalesced = before - recipient.backlog.len();
         if coalesced > 0 {
             metrics::counter!(m::COALESCED).increment(coalesced as u64);
         }
-        if recipient.backlog.len() > recipient.outbox.capacity() {
+    }
+    if full {
+        if recipient.backlog.len() > recipient.outbox.capacity() || used + held(&recipient.backlog) > budget {
             metrics::counter!(m::DROPPED).increment(recipient.backlog.len() as u64);
             recipient.backlog.clear();
             recipient.outbox.close_too_slow();
         }
         return;
     }
+    // The outbox decides the rest: it coalesces its own queue or closes with 1013.
     let frame = joined(recipient.backlog.iter().map(|l| &l.frame));
     match recipient.outbox.push(frame) {
         Pushed::Queued | Pushed::Coalesced => {
@@ -235,13 +242,23 @@ fn send_backlog(recipient: &mut Recipient) {
     recipient.backlog.clear();
 }
 
-/// Keep only the latest MOVE of each user (other messages all stay, in order).
+/// Keep only what the client still needs once the whole backlog is delivered
+/// (the batched form of the outbox's coalescing): the latest MOVE of each
+/// user, and nothing of the room's state before its latest SYNC. Messages are
+/// only removed, never reordered.
 fn compact(backlog: &mut VecDeque<Logged>) {
+    let last_state = backlog.iter().rposition(|l| l.frame.kind.is_state());
     let mut seen = IdSet::default();
     let keep: Vec<bool> = backlog
         .iter()
+        .enumerate()
         .rev()
-        .map(|l| l.frame.mover.is_none_or(|mover| seen.insert(mover)))
+        .map(|(i, l)| {
+            let before_state = last_state.is_some_and(|s| i < s);
+            let superseded = (before_state && l.frame.kind.is_redundant_after_state())
+                || l.frame.mover.is_some_and(|mover| !seen.insert(mover));
+            !superseded
+        })
         .collect();
     let mut index = keep.len();
     backlog.retain(|_| {
@@ -252,6 +269,7 @@ fn compact(backlog: &mut VecDeque<Logged>) {
 
 /// The frames' texts joined by newlines, as one frame the writer sends as is.
 fn joined<'a>(frames: impl Iterator<Item = &'a Frame> + Clone) -> Frame {
+    let kinds: Vec<Kind> = frames.clone().map(|f| f.kind).collect();
     let len: usize = frames.clone().map(|f| f.bytes.len() + 1).sum();
     let mut out = Vec::with_capacity(len);
     for (i, frame) in frames.enumerate() {
@@ -264,5 +282,6 @@ fn joined<'a>(frames: impl Iterator<Item = &'a Frame> + Clone) -> Frame {
         bytes: Bytes::from(out),
         mover: None,
         joined: true,
+        kind: Kind::joined(kinds),
     }
 }

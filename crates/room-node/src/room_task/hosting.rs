@@ -169,13 +169,7 @@ impl RoomTask {
                     self.act(Command::Leave { session });
                 }
             }
-            Upkeep::Owned { session, doc, owned } => match owned {
-                Ok(owned) => self.queue_build(session, doc, owned),
-                Err(e) => {
-                    let (code, message) = super::store_error_reply(&e);
-                    self.send_error(session, code, message);
-                }
-            },
+            Upkeep::Owned { id, owned } => self.on_owned(id, owned),
             Upkeep::Holder(_) => {}
         }
     }

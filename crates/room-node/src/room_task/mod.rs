@@ -15,11 +15,12 @@ use room_core::{
 };
 use room_ports::{
     Acquired, HostingError, Lease, MapStore, NodeId, NodeMessage, RoomEvent as BusRoomEvent, SessionAt,
-    StoreError,
+    StoreError, StoredRoom,
 };
 use tokio::sync::{mpsc, oneshot};
 
 mod batch;
+mod builds;
 mod hosting;
 
 use crate::cluster::ClusterPorts;
@@ -59,7 +60,15 @@ pub(crate) enum RoomMsg {
     Saved {
         session: SessionId,
         build: ApprovedBuild,
+        expected: u64,
         result: Result<u64, StoreError>,
+    },
+    /// The stored room, read back after a save met a conflict or lost its answer.
+    ReadBack {
+        session: SessionId,
+        build: ApprovedBuild,
+        expected: u64,
+        stored: Result<Option<StoredRoom>, StoreError>,
     },
     View {
         reply: oneshot::Sender<RoomView>,
@@ -105,9 +114,9 @@ pub(crate) enum Upkeep {
     SnapshotSaved(Result<(), HostingError>),
     DeadNodes(Vec<NodeId>),
     Holder(Option<(NodeId, u64)>),
+    /// The owner's library, looked up for the pending BUILD `id`.
     Owned {
-        session: SessionId,
-        doc: MapDoc,
+        id: u64,
         owned: Result<BTreeSet<GameId>, StoreError>,
     },
 }
@@ -145,10 +154,13 @@ pub(crate) struct RoomContext {
     pub own_sender: RoomSender,
 }
 
+/// A BUILD admitted in the order it came, waiting for its library lookup
+/// (`owned`) and for the BUILDs before it to be stored.
 struct PendingBuild {
+    id: u64,
     session: SessionId,
     doc: MapDoc,
-    owned: BTreeSet<GameId>,
+    owned: Option<BTreeSet<GameId>>,
 }
 
 /// Work for the host's publisher task, done in order.
@@ -208,6 +220,9 @@ struct RoomTask {
     stored_map_problem: Option<String>,
     saving: bool,
     pending_builds: VecDeque<PendingBuild>,
+    /// BUILDs admitted and not answered yet.
+    builds: builds::InFlight,
+    next_build: u64,
     own_sender: RoomSender,
     store: Arc<dyn MapStore>,
     observers: Observers,
@@ -335,6 +350,8 @@ async fn host(
         stored_map_problem,
         saving: false,
         pending_builds: VecDeque::new(),
+        builds: builds::InFlight::new(ctx.shared.config.builds_in_flight),
+        next_build: 0,
         own_sender: ctx.own_sender.clone(),
         store,
         observers: ctx.shared.observers.clone(),
@@ -461,6 +478,15 @@ async fn load(
         }
     };
     let limits = shared.config.limits;
+    if let Some(place) = &stored.set_aside {
+        // Kept, not overwritten: an operator can look at it; the owner can BUILD again.
+        tracing::error!(room = %id, version = stored.version, kept_as = %place, "stored map cannot be read; kept it aside, the room starts empty");
+        metrics::counter!(m::STORE_CORRUPT).increment(1);
+        let problem = format!(
+            "the stored map could not be read; it was kept aside ({place}) and the room starts empty"
+        );
+        return Ok((Room::new(id, Map::empty(), stored.version, limits), Some(problem)));
+    }
     let Some(doc) = stored.map else {
         return Ok((Room::new(id, Map::empty(), stored.version, limits), None));
     };
@@ -537,25 +563,48 @@ impl RoomTask {
             RoomMsg::Saved {
                 session,
                 build,
+                expected,
                 result,
-            } => {
-                self.saving = false;
-                match result {
-                    Ok(version) => {
-                        tracing::debug!(room = %self.room.id(), version, side = build.map().side(), "BUILD stored");
-                        let events = self.room.commit_build(build, version);
-                        self.stored_map_problem = None;
-                        self.deliver(events);
-                        self.notify(|room| RoomEvent::Built { room, version });
-                    }
-                    Err(e) => {
-                        tracing::warn!(room = %self.room.id(), error = %e, "BUILD not stored");
-                        let (code, message) = store_error_reply(&e);
-                        self.send_error(session, code, message);
-                    }
+            } => match builds::after_save(&result) {
+                builds::AfterSave::Commit(version) => self.build_done(session, Ok((build, version))),
+                builds::AfterSave::Refuse(code, message) => {
+                    tracing::warn!(room = %self.room.id(), error = ?result.err(), "BUILD not stored");
+                    self.build_done(session, Err((code, message)));
                 }
-                self.start_next_build();
-            }
+                builds::AfterSave::ReadBack => {
+                    // Still saving: no other BUILD starts from a version that may be stale.
+                    tracing::info!(room = %self.room.id(), error = ?result.err(), "BUILD answer unclear; reading the stored map back");
+                    let (store, sender, room) = (self.store.clone(), self.own_sender.clone(), self.room.id());
+                    tokio::spawn(async move {
+                        let stored = store.load_room(room).await;
+                        let _ = sender.send(RoomMsg::ReadBack {
+                            session,
+                            build,
+                            expected,
+                            stored,
+                        });
+                    });
+                }
+            },
+            RoomMsg::ReadBack {
+                session,
+                build,
+                expected,
+                stored,
+            } => match builds::resolve(self.room.id(), expected, build.map(), stored) {
+                builds::Resolved::Committed(version) => self.build_done(session, Ok((build, version))),
+                builds::Resolved::Refuse(code, message) => self.build_done(session, Err((code, message))),
+                builds::Resolved::Reload(map, version, problem) => {
+                    tracing::warn!(room = %self.room.id(), version, "the stored map is newer than the room's; reloaded it");
+                    let events = self.room.reload(map, version);
+                    self.stored_map_problem = problem;
+                    self.deliver(events);
+                    self.build_done(
+                        session,
+                        Err((ErrorCode::Unavailable, builds::CONFLICT.to_owned())),
+                    );
+                }
+            },
             RoomMsg::View { reply } => {
                 let _ = reply.send(self.room.view());
             }
@@ -807,20 +856,61 @@ impl RoomTask {
         if let Err(e) = Map::validate(&doc, self.room.limits().max_side) {
             return self.refuse(session, &Reject::InvalidMap(e));
         }
+        if !self.builds.admit() {
+            return self.send_error(session, ErrorCode::RateLimited, builds::TOO_MANY.to_owned());
+        }
+        // Queued now, so BUILDs are stored in the order they came whenever their lookups end.
+        self.next_build += 1;
+        let id = self.next_build;
+        self.pending_builds.push_back(PendingBuild {
+            id,
+            session,
+            doc,
+            owned: None,
+        });
         let (store, sender) = (self.store.clone(), self.own_sender.clone());
         self.tasks.spawn(async move {
             let owned = store
                 .owned_games(user)
                 .await
                 .map(|games| games.into_iter().map(|g| g.id).collect());
-            let _ = sender.send(RoomMsg::Upkeep(Upkeep::Owned { session, doc, owned }));
+            let _ = sender.send(RoomMsg::Upkeep(Upkeep::Owned { id, owned }));
         });
     }
 
-    /// A checked BUILD with the owner's library: store it when the ones before it are stored.
-    fn queue_build(&mut self, session: SessionId, doc: MapDoc, owned: BTreeSet<GameId>) {
-        self.pending_builds
-            .push_back(PendingBuild { session, doc, owned });
+    /// The library lookup of pending BUILD `id` ended.
+    fn on_owned(&mut self, id: u64, owned: Result<BTreeSet<GameId>, StoreError>) {
+        let Some(index) = self.pending_builds.iter().position(|b| b.id == id) else {
+            return;
+        };
+        match owned {
+            Ok(owned) => self.pending_builds[index].owned = Some(owned),
+            Err(e) => {
+                let Some(build) = self.pending_builds.remove(index) else {
+                    return;
+                };
+                self.builds.finish();
+                let (code, message) = store_error_reply(&e);
+                self.send_error(self.current_session(build.session), code, message);
+            }
+        }
+        self.start_next_build();
+    }
+
+    /// A BUILD got its final answer: committed (everyone gets SYNC) or refused.
+    fn build_done(&mut self, session: SessionId, outcome: Result<(ApprovedBuild, u64), (ErrorCode, String)>) {
+        self.saving = false;
+        self.builds.finish();
+        match outcome {
+            Ok((build, version)) => {
+                tracing::debug!(room = %self.room.id(), version, side = build.map().side(), "BUILD stored");
+                let events = self.room.commit_build(build, version);
+                self.stored_map_problem = None;
+                self.deliver(events);
+                self.notify(|room| RoomEvent::Built { room, version });
+            }
+            Err((code, message)) => self.send_error(session, code, message),
+        }
         self.start_next_build();
     }
 
@@ -896,8 +986,14 @@ impl RoomTask {
     }
 
     fn start_next_build(&mut self) {
-        while !self.saving {
-            let Some(PendingBuild { session, doc, owned }) = self.pending_builds.pop_front() else {
+        while !self.saving && self.pending_builds.front().is_some_and(|b| b.owned.is_some()) {
+            let Some(PendingBuild {
+                session,
+                doc,
+                owned: Some(owned),
+                ..
+            }) = self.pending_builds.pop_front()
+            else {
                 return;
             };
             let session = self.current_session(session);
@@ -914,11 +1010,15 @@ impl RoomTask {
                         let _ = sender.send(RoomMsg::Saved {
                             session,
                             build,
+                            expected,
                             result,
                         });
                     });
                 }
-                Err(reject) => self.refuse(session, &reject),
+                Err(reject) => {
+                    self.builds.finish();
+                    self.refuse(session, &reject);
+                }
             }
         }
     }
@@ -1063,22 +1163,4 @@ impl RoomTask {
     }
 }
 
-/// The ERROR a failed save is answered with.
-pub(crate) fn store_error_reply(error: &StoreError) -> (ErrorCode, String) {
-    match error {
-        StoreError::GameNotOwned(game) => (
-            ErrorCode::Forbidden,
-            format!("game {game} is not in the owner's library"),
-        ),
-        StoreError::RoomNotFound(room) => (ErrorCode::RoomNotFound, format!("room {room} not found")),
-        StoreError::VersionConflict { .. } => (
-            ErrorCode::Unavailable,
-            "the map was changed elsewhere meanwhile; try again".to_owned(),
-        ),
-        StoreError::Unavailable(_) => (
-            ErrorCode::Unavailable,
-            "the map store is unavailable; try again".to_owned(),
-        ),
-        _ => (ErrorCode::Internal, "the map could not be stored".to_owned()),
-    }
-}
+use builds::store_error_reply;
