@@ -119,7 +119,7 @@ impl Engine {
     pub async fn live_room_view(&self, room: RoomId) -> Option<RoomView> {
         let sender = self.room_sender_if_loaded(room)?;
         let (reply, answer) = oneshot::channel();
-        sender.send(RoomMsg::View { reply }).ok()?;
+        sender.try_send(RoomMsg::View { reply }).ok()?;
         answer.await.ok()
     }
 
@@ -158,7 +158,8 @@ impl Engine {
             let senders: Vec<RoomSender> = lock(&self.shared.rooms).values().cloned().collect();
             for sender in senders {
                 let (done, handed_over) = oneshot::channel();
-                if sender.send(RoomMsg::HandOver { done }).is_ok() {
+                let sent = tokio::time::timeout_at(deadline, sender.send(RoomMsg::HandOver { done })).await;
+                if matches!(sent, Ok(Ok(()))) {
                     let _ = tokio::time::timeout_at(deadline, handed_over).await;
                 }
             }
@@ -213,8 +214,34 @@ impl Engine {
 
     /// Give `msg` to `room`'s task if the room is loaded here.
     pub(crate) fn send_if_loaded(&self, room: RoomId, msg: RoomMsg) -> bool {
-        self.room_sender_if_loaded(room)
-            .is_some_and(|sender| sender.send(msg).is_ok())
+        let Some(sender) = self.room_sender_if_loaded(room) else {
+            return false;
+        };
+        // A full mailbox loses what the bus brought; its sender repairs it
+        // (relays see the gap, report again, or time out their ENTER).
+        match sender.try_send(msg) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                metrics::counter!(m::QUEUE_FULL, "queue" => "room").increment(1);
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Give a LEAVE to its room even when the room's mailbox is full: it waits
+    /// in a task of its own (at most one per session), since a lost LEAVE is a ghost.
+    pub(crate) fn send_leave(&self, sender: &RoomSender, session: SessionId) {
+        let leave = RoomMsg::Act {
+            command: room_core::Command::Leave { session },
+            received: std::time::Instant::now(),
+        };
+        if let Err(mpsc::error::TrySendError::Full(leave)) = sender.try_send(leave) {
+            let sender = sender.clone();
+            self.shared.tasks.spawn(async move {
+                let _ = sender.send(leave).await;
+            });
+        }
     }
 
     /// Queue `frame` for a session of this node (optionally closing it after).
@@ -248,7 +275,7 @@ impl Engine {
         {
             return sender.clone();
         }
-        let (sender, inbox) = mpsc::unbounded_channel();
+        let (sender, inbox) = mpsc::channel(room_task::MAILBOX);
         rooms.insert(room, sender.clone());
         self.shared
             .tasks

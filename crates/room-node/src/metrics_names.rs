@@ -10,6 +10,9 @@ pub const ERRORS: &str = "myroom_errors_total";
 pub const COALESCED: &str = "myroom_coalesced_total";
 /// Counter: messages dropped because a socket's queue was closed or overflowed.
 pub const DROPPED: &str = "myroom_dropped_total";
+/// Counter: messages a full queue refused, label `queue` (`room` mailbox,
+/// `publish` to the bus); each such drop is repaired by its receiver.
+pub const QUEUE_FULL: &str = "myroom_queue_full_total";
 /// Gauge: rooms loaded on this node.
 pub const ROOMS: &str = "myroom_rooms";
 /// Gauge: open sessions (sockets) on this node.

@@ -21,7 +21,7 @@ use crate::room_task::{
 struct Relay<'a> {
     room: RoomId,
     ports: &'a ClusterPorts,
-    sender: mpsc::UnboundedSender<RoomMsg>,
+    sender: mpsc::Sender<RoomMsg>,
     tasks: crate::tasks::Tasks,
     host: NodeId,
     epoch: u64,
@@ -47,7 +47,7 @@ const REPLACED_REMEMBERED: usize = 64;
 /// Relay the room to `host` until no local session needs it, or the host goes away.
 pub(crate) async fn relay(
     ctx: &RoomContext,
-    inbox: &mut mpsc::UnboundedReceiver<RoomMsg>,
+    inbox: &mut mpsc::Receiver<RoomMsg>,
     ports: &ClusterPorts,
     host: NodeId,
     epoch: u64,
@@ -370,7 +370,7 @@ impl Relay<'_> {
         let (ports, room, sender) = (self.ports.clone(), self.room, self.sender.clone());
         self.tasks.spawn(async move {
             if let Ok(holder) = ports.hosting.holder(room).await {
-                let _ = sender.send(RoomMsg::Upkeep(Upkeep::Holder(holder)));
+                let _ = sender.send(RoomMsg::Upkeep(Upkeep::Holder(holder))).await;
             }
         });
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use room_core::{ClientMsg, Command, ErrorCode, MapDoc, RoomId, ServerMsg, SessionId, UserId};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::engine::Engine;
 use crate::fanout::{Encoded, code_label, send_to};
@@ -101,10 +101,17 @@ impl Session {
             self.send_error(ErrorCode::NotInRoom, "not in a room yet: send ENTER first");
             return;
         };
-        if sender.send(RoomMsg::Act { command, received }).is_err() {
-            // The room task is gone (it only leaves when empty, so this session was replaced).
-            self.room = None;
-            self.send_error(ErrorCode::NotInRoom, "not in a room any more: send ENTER");
+        match sender.try_send(RoomMsg::Act { command, received }) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                metrics::counter!(m::QUEUE_FULL, "queue" => "room").increment(1);
+                self.send_error(ErrorCode::Unavailable, "the room is too busy; try again");
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                // The room task is gone (it only leaves when empty, so this session was replaced).
+                self.room = None;
+                self.send_error(ErrorCode::NotInRoom, "not in a room any more: send ENTER");
+            }
         }
     }
 
@@ -124,23 +131,28 @@ impl Session {
                 outbox: self.outbox.clone(),
                 reply,
             };
-            if sender.send(enter).is_err() {
-                continue;
-            }
             // The room answers within its own deadlines; this one only keeps a
             // socket's reader from waiting forever should a room task be stuck.
             let patience = self.engine.config().forward_timeout * 2;
-            let Ok(answer) = tokio::time::timeout(patience, answer).await else {
-                let _ = sender.send(RoomMsg::Act {
-                    command: Command::Leave { session: self.id },
-                    received: Instant::now(),
-                });
-                tracing::warn!(%room, session = %self.id, "no answer to ENTER in time");
-                self.send_error(
-                    ErrorCode::Unavailable,
-                    "the room did not answer in time; try again",
-                );
-                return;
+            let asked = tokio::time::timeout(patience, async {
+                match sender.send(enter).await {
+                    Ok(()) => Some(answer.await),
+                    Err(_) => None,
+                }
+            })
+            .await;
+            let answer = match asked {
+                Ok(Some(answer)) => answer,
+                Ok(None) => continue,
+                Err(_) => {
+                    self.engine.send_leave(&sender, self.id);
+                    tracing::warn!(%room, session = %self.id, "no answer to ENTER in time");
+                    self.send_error(
+                        ErrorCode::Unavailable,
+                        "the room did not answer in time; try again",
+                    );
+                    return;
+                }
             };
             match answer {
                 Ok(EnterReply::Entered) => {
@@ -164,18 +176,21 @@ impl Session {
             self.send_error(ErrorCode::NotInRoom, "not in a room yet: send ENTER first");
             return;
         };
-        let _ = sender.send(RoomMsg::Build {
-            session: self.id,
-            doc,
-        });
+        if sender
+            .try_send(RoomMsg::Build {
+                session: self.id,
+                doc,
+            })
+            .is_err()
+        {
+            metrics::counter!(m::QUEUE_FULL, "queue" => "room").increment(1);
+            self.send_error(ErrorCode::Unavailable, "the room is too busy; try again");
+        }
     }
 
     fn leave_room(&mut self) {
         if let Some((_, sender)) = self.room.take() {
-            let _ = sender.send(RoomMsg::Act {
-                command: Command::Leave { session: self.id },
-                received: Instant::now(),
-            });
+            self.engine.send_leave(&sender, self.id);
         }
     }
 }

@@ -128,7 +128,7 @@ impl RoomTask {
             let (ports, lease) = (hosting.ports.clone(), hosting.lease.clone());
             self.tasks.spawn(async move {
                 let result = ports.hosting.renew(&lease).await;
-                let _ = sender.send(RoomMsg::Upkeep(Upkeep::Renewed(result)));
+                let _ = sender.send(RoomMsg::Upkeep(Upkeep::Renewed(result))).await;
             });
         }
         if tick.is_multiple_of(SNAPSHOT_EVERY_TICKS) {
@@ -196,7 +196,7 @@ impl RoomTask {
                 let (ports, room, sender) = (hosting.ports.clone(), self.room.id(), self.own_sender.clone());
                 self.tasks.spawn(async move {
                     let result = ports.hosting.acquire(room, &ports.node).await;
-                    let _ = sender.send(RoomMsg::Upkeep(Upkeep::Reacquired(result)));
+                    let _ = sender.send(RoomMsg::Upkeep(Upkeep::Reacquired(result))).await;
                 });
             }
         }
@@ -237,7 +237,7 @@ impl RoomTask {
         );
         self.tasks.spawn(async move {
             let result = ports.hosting.save_snapshot(&lease, &snapshot).await;
-            let _ = sender.send(RoomMsg::Upkeep(Upkeep::SnapshotSaved(result)));
+            let _ = sender.send(RoomMsg::Upkeep(Upkeep::SnapshotSaved(result))).await;
         });
     }
 
@@ -304,15 +304,13 @@ impl RoomTask {
         if hosting.remote.is_empty() || self.fenced() {
             return;
         }
-        let _ = hosting
-            .publisher
-            .send(super::Publish::Event(room_ports::RoomEvent {
-                room: self.room.id(),
-                epoch: hosting.lease.epoch,
-                seq: self.room.seq(),
-                audience: room_core::Audience::All,
-                frame: String::new(),
-            }));
+        hosting.enqueue(super::Publish::Event(room_ports::RoomEvent {
+            room: self.room.id(),
+            epoch: hosting.lease.epoch,
+            seq: self.room.seq(),
+            audience: room_core::Audience::All,
+            frame: String::new(),
+        }));
     }
 
     fn check_remote_nodes(&self) {
@@ -334,7 +332,7 @@ impl RoomTask {
                 }
             }
             if !dead.is_empty() {
-                let _ = sender.send(RoomMsg::Upkeep(Upkeep::DeadNodes(dead)));
+                let _ = sender.send(RoomMsg::Upkeep(Upkeep::DeadNodes(dead))).await;
             }
         });
     }

@@ -121,7 +121,17 @@ pub(crate) enum Upkeep {
     },
 }
 
-pub(crate) type RoomSender = mpsc::UnboundedSender<RoomMsg>;
+pub(crate) type RoomSender = mpsc::Sender<RoomMsg>;
+
+/// Messages a room's mailbox holds. Past it a session's command is refused
+/// (76503), a bus event or relay report is dropped (the relay sees the gap,
+/// or reports again), and a LEAVE waits for room (it must never be lost).
+pub(crate) const MAILBOX: usize = 1024;
+
+/// Messages a hosted room may have waiting for the bus. Past it they are
+/// dropped: relays see the gap in event numbers and ask for fresh SYNCs, so
+/// a slow or blocked broker costs bounded memory, not a backlog of moves.
+const PUBLISH_QUEUE: usize = 4096;
 
 /// A socket of this node that is in (or entering) the room.
 pub(crate) struct Member {
@@ -169,6 +179,15 @@ enum Publish {
     ToNode(NodeId, NodeMessage),
 }
 
+impl Hosting {
+    /// Hand `job` to the room's publisher; dropped (and counted) when it is full.
+    fn enqueue(&self, job: Publish) {
+        if self.publisher.try_send(job).is_err() {
+            metrics::counter!(m::QUEUE_FULL, "queue" => "publish").increment(1);
+        }
+    }
+}
+
 /// A session of another node in a hosted room.
 pub(crate) struct RemoteSession {
     pub node: NodeId,
@@ -191,7 +210,7 @@ struct Hosting {
     ports: ClusterPorts,
     trust: Arc<crate::cluster::RegistryTrust>,
     lease: Lease,
-    publisher: mpsc::UnboundedSender<Publish>,
+    publisher: mpsc::Sender<Publish>,
     /// Sessions of other nodes in the room, with their node.
     remote: IdMap<SessionId, RemoteSession>,
     snapshot_dirty: bool,
@@ -245,7 +264,7 @@ pub(crate) async fn run(
     id: RoomId,
     shared: Arc<Shared>,
     own_sender: RoomSender,
-    mut inbox: mpsc::UnboundedReceiver<RoomMsg>,
+    mut inbox: mpsc::Receiver<RoomMsg>,
 ) {
     let ctx = RoomContext {
         id,
@@ -307,7 +326,7 @@ pub(crate) async fn run(
 /// Host the room: load it, serve it, until it empties (or its lease is lost).
 async fn host(
     ctx: &RoomContext,
-    inbox: &mut mpsc::UnboundedReceiver<RoomMsg>,
+    inbox: &mut mpsc::Receiver<RoomMsg>,
     lease: Option<(ClusterPorts, Lease, Clock)>,
     members: Vec<Member>,
     shadow: Shadow,
@@ -423,7 +442,7 @@ fn start_hosting(
     tasks: &Tasks,
     acquired_at: Clock,
 ) -> Hosting {
-    let (publisher, mut jobs) = mpsc::unbounded_channel::<Publish>();
+    let (publisher, mut jobs) = mpsc::channel::<Publish>(PUBLISH_QUEUE);
     let bus = ports.bus.clone();
     // One task per hosted room publishes in order; the room itself never waits on the broker.
     tasks.spawn(async move {
@@ -507,7 +526,7 @@ async fn load(
 /// Stop taking messages: leave the registry, then answer whatever was already queued.
 pub(crate) fn close_inbox(
     ctx: &RoomContext,
-    inbox: &mut mpsc::UnboundedReceiver<RoomMsg>,
+    inbox: &mut mpsc::Receiver<RoomMsg>,
     answer: impl Fn() -> EnterReply,
 ) {
     ctx.shared.forget_room(ctx.id, &ctx.own_sender);
@@ -575,14 +594,16 @@ impl RoomTask {
                     // Still saving: no other BUILD starts from a version that may be stale.
                     tracing::info!(room = %self.room.id(), error = ?result.err(), "BUILD answer unclear; reading the stored map back");
                     let (store, sender, room) = (self.store.clone(), self.own_sender.clone(), self.room.id());
-                    tokio::spawn(async move {
+                    self.tasks.spawn(async move {
                         let stored = store.load_room(room).await;
-                        let _ = sender.send(RoomMsg::ReadBack {
-                            session,
-                            build,
-                            expected,
-                            stored,
-                        });
+                        let _ = sender
+                            .send(RoomMsg::ReadBack {
+                                session,
+                                build,
+                                expected,
+                                stored,
+                            })
+                            .await;
                     });
                 }
             },
@@ -874,7 +895,7 @@ impl RoomTask {
                 .owned_games(user)
                 .await
                 .map(|games| games.into_iter().map(|g| g.id).collect());
-            let _ = sender.send(RoomMsg::Upkeep(Upkeep::Owned { id, owned }));
+            let _ = sender.send(RoomMsg::Upkeep(Upkeep::Owned { id, owned })).await;
         });
     }
 
@@ -1007,12 +1028,14 @@ impl RoomTask {
                     // Stored before anyone is told; the room keeps serving moves meanwhile.
                     self.tasks.spawn(async move {
                         let result = store.save_map(room, build.map(), expected).await;
-                        let _ = sender.send(RoomMsg::Saved {
-                            session,
-                            build,
-                            expected,
-                            result,
-                        });
+                        let _ = sender
+                            .send(RoomMsg::Saved {
+                                session,
+                                build,
+                                expected,
+                                result,
+                            })
+                            .await;
                     });
                 }
                 Err(reject) => {
@@ -1088,7 +1111,7 @@ impl RoomTask {
         if hosting.remote.is_empty() && !addressed_remote {
             return;
         }
-        let _ = hosting.publisher.send(Publish::Event(BusRoomEvent {
+        hosting.enqueue(Publish::Event(BusRoomEvent {
             room: self.room.id(),
             epoch: hosting.lease.epoch,
             seq: event.seq,
@@ -1099,7 +1122,7 @@ impl RoomTask {
 
     fn publish(&self, job: Publish) {
         if let Some(hosting) = &self.hosting {
-            let _ = hosting.publisher.send(job);
+            hosting.enqueue(job);
         }
     }
 

@@ -204,7 +204,11 @@ fn a_blocked_broker_costs_bounded_memory_and_the_hosts_own_users_keep_moving() {
             let before = world.bus.accepted();
             // n1's own users move on: 12,000 moves while nothing reaches the broker.
             for round in 0..6000u32 {
-                let direction = if round % 2 == 0 { Direction::Down } else { Direction::Up };
+                let direction = if round % 2 == 0 {
+                    Direction::Down
+                } else {
+                    Direction::Up
+                };
                 world.step(1, direction);
                 world.step(3, direction);
                 if round % 50 == 0 {
@@ -224,7 +228,9 @@ fn a_blocked_broker_costs_bounded_memory_and_the_hosts_own_users_keep_moving() {
                 verdict = Err(format!("{backlog} messages piled up behind the blocked broker"));
             }
             if verdict.is_ok() && seen != Some(Some(room_core::Cell::new(0, 0))) {
-                verdict = Err(format!("u3 on the host showed u1 at {seen:?} while the broker was blocked"));
+                verdict = Err(format!(
+                    "u3 on the host showed u1 at {seen:?} while the broker was blocked"
+                ));
             }
             (world, verdict)
         }),
