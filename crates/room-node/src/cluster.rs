@@ -92,6 +92,7 @@ pub(crate) async fn heartbeat(engine: Engine, ports: ClusterPorts) {
             url: ports.advertise.clone(),
             connections: engine.session_count() as u64,
             rooms: engine.hosted_rooms(),
+            instance: engine.instance(),
         };
         let result = ports.registry.heartbeat(&info).await;
         engine.registry_trust().heard(result.is_ok());

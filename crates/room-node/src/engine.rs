@@ -36,6 +36,8 @@ pub(crate) struct Shared {
     hosted: Mutex<IdSet<RoomId>>,
     sessions: Mutex<IdMap<SessionId, Arc<Outbox>>>,
     next_session: AtomicU64,
+    /// This process: the upper half of its session ids (heartbeats say it).
+    pub(crate) instance: u64,
 }
 
 impl Engine {
@@ -203,6 +205,11 @@ impl Engine {
         cluster::route(self.shared.cluster.as_ref()?, room).await
     }
 
+    /// This process among the node's incarnations (see `NodeInfo::instance`).
+    pub(crate) fn instance(&self) -> u64 {
+        self.shared.instance
+    }
+
     pub(crate) fn registry_trust(&self) -> &RegistryTrust {
         &self.shared.trust
     }
@@ -361,6 +368,7 @@ impl EngineBuilder {
             hosted: Mutex::new(IdSet::default()),
             sessions: Mutex::new(IdMap::default()),
             next_session: AtomicU64::new(random & 0xFFFF_FFFF_0000_0000),
+            instance: (random >> 32).max(1),
         };
         let engine = Engine {
             shared: Arc::new(shared),

@@ -28,6 +28,19 @@ pub struct NodeInfo {
     pub connections: u64,
     /// Rooms it hosts.
     pub rooms: Vec<RoomId>,
+    /// Which process of the node this is: the upper half of the session ids
+    /// it hands out. A node restarted under the same id has a new one, so its
+    /// previous process's sessions are known to be gone. 0: not told.
+    #[serde(default)]
+    pub instance: u64,
+}
+
+impl NodeInfo {
+    /// Whether `session` was opened by the process this heartbeat is from
+    /// (always true when the heartbeat does not say which process it is).
+    pub fn opened(&self, session: room_core::SessionId) -> bool {
+        self.instance == 0 || session.0 >> 32 == self.instance
+    }
 }
 
 /// Why a registry operation failed.

@@ -106,6 +106,7 @@ pub fn session(node_name: &str, session: u64) -> SessionAt {
 
 pub fn node_info(name: &str, connections: u64) -> NodeInfo {
     NodeInfo {
+        instance: 0,
         id: node(name),
         url: format!("ws://{name}.test/ws"),
         connections,

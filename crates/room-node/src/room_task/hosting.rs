@@ -8,7 +8,7 @@ use crate::ordered::IdSet;
 use tokio::time::Instant;
 
 use room_core::{Command, Occupant, Room, SessionId};
-use room_ports::{Acquired, HostingError, RoomSnapshot, SessionAt, SnapshotUser};
+use room_ports::{Acquired, HostingError, NodeId, RoomSnapshot, SessionAt, SnapshotUser};
 
 use super::{Member, RemoteSession, RoomMsg, RoomTask, Shadow, Upkeep};
 use crate::outbox::CloseReason;
@@ -136,7 +136,6 @@ impl RoomTask {
         }
         if tick.is_multiple_of(LIVENESS_EVERY_TICKS) {
             self.check_remote_nodes();
-            self.forget_silent_relays();
             self.publish_last_seq();
         }
     }
@@ -154,21 +153,8 @@ impl RoomTask {
                     self.on_renewed(Err(e));
                 }
             }
-            Upkeep::DeadNodes(dead) => {
-                let Some(hosting) = &self.hosting else { return };
-                let sessions: Vec<SessionId> = hosting
-                    .remote
-                    .iter()
-                    .filter(|(_, remote)| dead.contains(&remote.node))
-                    .map(|(s, _)| *s)
-                    .collect();
-                if !sessions.is_empty() {
-                    tracing::info!(room = %self.room.id(), ?dead, users = sessions.len(), "removing users of dead nodes");
-                }
-                for session in sessions {
-                    self.act(Command::Leave { session });
-                }
-            }
+            Upkeep::Listed(Some(listed)) => self.remove_gone_sessions(&listed),
+            Upkeep::Listed(None) => {}
             Upkeep::Owned { id, owned } => self.on_owned(id, owned),
             Upkeep::Holder(_) => {}
         }
@@ -273,24 +259,35 @@ impl RoomTask {
         }
     }
 
-    /// Sessions of a node that has not sent its member list for two lease
-    /// lifetimes are gone: that node no longer relays the room (it was
-    /// restarted, or its LEAVEs were lost with it).
-    fn forget_silent_relays(&mut self) {
-        let Some(hosting) = &self.hosting else { return };
+    /// Remove the remote sessions whose process is gone: of a node the
+    /// registry has not listed for half a node lifetime (dead), or opened by
+    /// an earlier process of a node that was restarted under the same id.
+    fn remove_gone_sessions(&mut self, listed: &[room_ports::NodeInfo]) {
+        let Some(hosting) = &mut self.hosting else { return };
         let now = Instant::now();
-        let silence = hosting.ports.lease_ttl * 2;
+        let patience = hosting.ports.node_ttl / 2;
+        let nodes: BTreeSet<NodeId> = hosting.remote.values().map(|r| r.node.clone()).collect();
+        let mut dead = BTreeSet::new();
+        for node in nodes {
+            if listed.iter().any(|info| info.id == node) {
+                hosting.unlisted.remove(&node);
+            } else if now.duration_since(*hosting.unlisted.entry(node.clone()).or_insert(now)) >= patience {
+                dead.insert(node);
+            }
+        }
         let gone: Vec<SessionId> = hosting
             .remote
             .iter()
-            .filter(|(_, remote)| {
-                let heard = hosting.heard.get(&remote.node).copied().unwrap_or(remote.since);
-                now.duration_since(heard.max(remote.since)) > silence
+            .filter(|(session, remote)| {
+                dead.contains(&remote.node)
+                    || listed
+                        .iter()
+                        .any(|info| info.id == remote.node && !info.opened(**session))
             })
             .map(|(session, _)| *session)
             .collect();
         if !gone.is_empty() {
-            tracing::info!(room = %self.room.id(), sessions = gone.len(), "forgetting sessions of relays that went silent");
+            tracing::info!(room = %self.room.id(), ?dead, users = gone.len(), "removing users of dead or restarted nodes");
         }
         for session in gone {
             self.act(Command::Leave { session });
@@ -324,16 +321,9 @@ impl RoomTask {
         }
         let (ports, sender) = (hosting.ports.clone(), self.own_sender.clone());
         self.tasks.spawn(async move {
-            let mut dead = Vec::new();
-            for node in nodes {
-                // Unknown (registry away) counts as alive: never evict on a guess.
-                if let Ok(false) = ports.registry.is_live(&node).await {
-                    dead.push(node);
-                }
-            }
-            if !dead.is_empty() {
-                let _ = sender.send(RoomMsg::Upkeep(Upkeep::DeadNodes(dead))).await;
-            }
+            // Unknown (registry away) counts as alive: never evict on a guess.
+            let listed = ports.registry.live_nodes().await.ok();
+            let _ = sender.send(RoomMsg::Upkeep(Upkeep::Listed(listed))).await;
         });
     }
 

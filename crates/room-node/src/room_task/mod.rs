@@ -112,7 +112,8 @@ pub(crate) enum Upkeep {
     Renewed(Result<(), HostingError>),
     Reacquired(Result<Acquired, HostingError>),
     SnapshotSaved(Result<(), HostingError>),
-    DeadNodes(Vec<NodeId>),
+    /// The nodes the registry lists now (`None`: it did not answer).
+    Listed(Option<Vec<room_ports::NodeInfo>>),
     Holder(Option<(NodeId, u64)>),
     /// The owner's library, looked up for the pending BUILD `id`.
     Owned {
@@ -226,8 +227,10 @@ struct Hosting {
     /// LEAVEs that came while fenced, applied once the lease is confirmed
     /// (dropping them would leave ghosts).
     deferred_leaves: Vec<SessionId>,
-    /// When each relaying node last sent its member list.
-    heard: IdMap<NodeId, Clock>,
+    /// Remote nodes the registry did not list, since when: one still not
+    /// listed half a node lifetime later is dead (a registry that just lost
+    /// its data lists nobody until the next heartbeats).
+    unlisted: IdMap<NodeId, Clock>,
 }
 
 struct RoomTask {
@@ -471,7 +474,7 @@ fn start_hosting(
         renew_sent: acquired_at,
         valid_until: acquired_at + lease_ttl,
         deferred_leaves: Vec::new(),
-        heard: IdMap::default(),
+        unlisted: IdMap::default(),
     }
 }
 
@@ -941,7 +944,6 @@ impl RoomTask {
     fn reconcile(&mut self, node: &NodeId, entered: &[SessionId], entering: &[SessionId]) {
         let Some(hosting) = &mut self.hosting else { return };
         let now = Clock::now();
-        hosting.heard.insert(node.clone(), now);
         let settled = now.checked_sub(hosting.ports.lease_ttl / 3).unwrap_or(now);
         let gone: Vec<SessionId> = hosting
             .remote
