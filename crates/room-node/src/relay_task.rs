@@ -77,7 +77,8 @@ pub(crate) async fn relay(
         relay.forward_enter(&member).await;
         relay.members.insert(member.session, member);
     }
-    let mut check = tokio::time::interval((ports.lease_ttl / 3).max(Duration::from_millis(50)));
+    let every = (ports.lease_ttl / 3).max(Duration::from_millis(50));
+    let mut check = tokio::time::interval_at(Instant::now() + every, every);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let ended = loop {
         // Biased, the check first: see the host's loop.
@@ -89,6 +90,12 @@ pub(crate) async fn relay(
                 relay.send_members().await;
                 if relay.behind {
                     relay.ask_resync().await;
+                }
+                if relay.members.is_empty() && relay.pending.is_empty() && inbox.is_empty() {
+                    // Nobody here needs the room any more (they left while it moved).
+                    relay.send_members().await;
+                    close_inbox(ctx, inbox, || EnterReply::Gone);
+                    break Ended::Done;
                 }
                 continue;
             }
@@ -105,6 +112,8 @@ pub(crate) async fn relay(
             break Ended::Moved(relay.carry(), shadow);
         }
         if relay.members.is_empty() && relay.pending.is_empty() && inbox.is_empty() {
+            // The host forgets whatever it still has of this node here (a LEAVE lost on the way).
+            relay.send_members().await;
             close_inbox(ctx, inbox, || EnterReply::Gone);
             break Ended::Done;
         }
