@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +35,29 @@ const CAROL = { id: '3', nickname: 'carol' };
 let server; // { proc, port, base, dataDir, logFile }
 let browser;
 const work = mkdtempSync(join(tmpdir(), 'myroom-browser-'));
+
+/** A TCP proxy to `targetPort` whose connections `cut()` resets (a dropped network). */
+function startProxy(targetPort) {
+  const pairs = new Set();
+  const proxy = createServer((client) => {
+    const upstream = connect(targetPort, '127.0.0.1');
+    const pair = { client, upstream };
+    pairs.add(pair);
+    const end = () => { pairs.delete(pair); client.destroy(); upstream.destroy(); };
+    for (const socket of [client, upstream]) { socket.on('error', end); socket.on('close', end); }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  const cut = () => {
+    for (const { client, upstream } of pairs) { client.resetAndDestroy(); upstream.resetAndDestroy(); }
+    pairs.clear();
+  };
+  return new Promise((ok) => proxy.listen(0, '127.0.0.1', () => ok({
+    port: proxy.address().port,
+    cut,
+    close() { cut(); proxy.close(); },
+  })));
+}
 
 function freePort() {
   return new Promise((ok, fail) => {
@@ -317,6 +340,34 @@ describe('the room in a browser', () => {
     await shot(owner, '06-reconnected');
   });
 
+  test('a cut connection: the page reconnects by itself, enters again, and keeps moving', async () => {
+    // Carol's page goes through a TCP proxy whose connections the test resets.
+    const proxy = await startProxy(server.port);
+    const page = await newPage();
+    try {
+      await page.goto(`http://127.0.0.1:${proxy.port}/`);
+      await page.locator(`#dev-users button[data-user="${CAROL.id}"]`).click();
+      await enterRoom(page, ALICE.id);
+      await waitText(owner, '#people-count', '3');
+      await step(page, 'd', owner, CAROL, '1, 0');
+      assert.equal(await page.locator('#conn').getAttribute('data-reconnects'), null);
+      proxy.cut();
+      // Back online through a new socket: the page counts its reconnects.
+      await page.locator('#conn[data-state="online"][data-reconnects="1"]').waitFor({ timeout: 30_000 });
+      await waitText(page, '#people-count', '3');
+      // This server has no seats (PROTOCOL.md §9): carol entered afresh, at spawn.
+      await waitText(owner, pos(CAROL), '0, 0');
+      await waitText(page, pos(CAROL), '0, 0');
+      await step(page, 'd', owner, CAROL, '1, 0');
+      await shot(page, '07-reconnected-after-cut');
+      assert.deepEqual(page.errors || [], []);
+    } finally {
+      await page.context().close();
+      proxy.close();
+    }
+    await waitText(owner, '#people-count', '2');
+  });
+
   test('a bad token shows the sign-in again with a message', async () => {
     const page = await newPage();
     await page.goto(`${server.base}/#token=not-a-real-token`);
@@ -324,7 +375,7 @@ describe('the room in a browser', () => {
     await waitText(page, '#signin-message', /access token was refused/);
     assert.equal(new URL(page.url()).hash, '', 'the token is taken out of the address');
     assert.ok(await page.locator(`#dev-users button[data-user="${ALICE.id}"]`).isVisible());
-    await shot(page, '07-bad-token');
+    await shot(page, '08-bad-token');
     await page.context().close();
   });
 

@@ -262,6 +262,16 @@ export class RoomClient extends Emitter {
     }
   }
 
+  /**
+   * Cut a planned retry short and connect now (say, when the browser reports
+   * it is online again). Does nothing unless a retry is planned.
+   */
+  reconnectNow() {
+    if (!this.retryTimer || this.stopped) return;
+    this.cancelRetry();
+    void this.connect();
+  }
+
   // ---------- connection ----------
 
   get timeoutMs() { return this.options.timeoutMs ?? 10_000; }

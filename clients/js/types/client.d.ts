@@ -84,6 +84,11 @@ export class RoomClient extends Emitter<ClientEvents> {
      * grace). `enter()` starts again.
      */
     close(): void;
+    /**
+     * Cut a planned retry short and connect now (say, when the browser reports
+     * it is online again). Does nothing unless a retry is planned.
+     */
+    reconnectNow(): void;
     get timeoutMs(): number;
     /** @returns {SocketConstructor} */
     socketConstructor(): SocketConstructor;
