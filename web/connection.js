@@ -13,8 +13,8 @@ export function openConnection({ token, wsPath, onTokenRefused }) {
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
   const client = new RoomClient({
     token,
-    // In a cluster GET /rooms/{id}/route names the node hosting the room;
-    // without one (a single server) the client stays on this host.
+    // In a cluster the library asks this host for the route to the room;
+    // without a cluster it stays on this host.
     http: location.origin,
     url: `${scheme}://${location.host}${wsPath}`,
     // A browser cannot set headers on an upgrade: the token goes as a subprotocol.

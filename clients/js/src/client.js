@@ -97,32 +97,39 @@ export class RoomClient extends Emitter {
     this.seat = null;
     /** @type {string | null} the room this client wants to be in */
     this.roomId = null;
-    /** @type {SocketLike | null} */
+    /** @private @type {SocketLike | null} */
     this.ws = null;
     this.attempt = 0;
-    /** @type {ReturnType<typeof setTimeout> | null} */
+    /** @private @type {ReturnType<typeof setTimeout> | null} */
     this.retryTimer = null;
     /** @type {number | null} when the next connection attempt starts (Date.now() clock), if one is planned */
     this.nextRetryAt = null;
     // The socket is in `roomId` and may send commands.
+    /** @private */
     this.entered = false;
-    /** @type {Waiter | null} the ENTER on this socket waiting for its SYNC */
+    /** @private @type {Waiter | null} the ENTER on this socket waiting for its SYNC */
     this.entering = null;
-    /** @type {Waiter | null} the enter() call's promise: it outlives reconnects */
+    /** @private @type {Waiter | null} the enter() call's promise: it outlives reconnects */
     this.enterCall = null;
-    /** @type {ReturnType<typeof setTimeout> | null} waiting for the answer to resume=<token> */
+    /** @private @type {ReturnType<typeof setTimeout> | null} waiting for the answer to resume=<token> */
     this.resumeTimer = null;
+    /** @private */
     this.resuming = false;
-    /** @type {Waiter[]} */
+    /** @private @type {Waiter[]} */
     this.syncWaiters = [];
-    /** @type {Waiter | null} */
+    /** @private @type {Waiter | null} */
     this.buildWaiter = null;
+    /** @private */
     this.resyncAsked = false;
+    /** @private */
     this.leaving = false;
+    /** @private */
     this.replaced = false;
+    /** @private */
     this.stopped = false;
+    /** @private */
     this.generation = 0;
-    /** @type {RoomError | null} why the client stopped, when it stopped on an error */
+    /** @private @type {RoomError | null} why the client stopped, when it stopped on an error */
     this.finalError = null;
   }
 
@@ -274,9 +281,10 @@ export class RoomClient extends Emitter {
 
   // ---------- connection ----------
 
+  /** @private */
   get timeoutMs() { return this.options.timeoutMs ?? 10_000; }
 
-  /** @returns {SocketConstructor} */
+  /** @private @returns {SocketConstructor} */
   socketConstructor() {
     const ctor = this.options.WebSocket ?? /** @type {any} */ (globalThis).WebSocket;
     if (typeof ctor !== 'function') {
@@ -286,6 +294,7 @@ export class RoomClient extends Emitter {
     return ctor;
   }
 
+  /** @private */
   fallbackUrl() {
     if (this.options.url) return this.options.url;
     const base = new URL(/** @type {string} */ (this.options.http));
@@ -297,6 +306,7 @@ export class RoomClient extends Emitter {
   /**
    * The node to connect to for `roomId`: the route the cluster names, else the fallback.
    * @param {string} roomId
+   * @private
    */
   async routeUrl(roomId) {
     const fetcher = this.options.fetch ?? globalThis.fetch;
@@ -317,6 +327,7 @@ export class RoomClient extends Emitter {
     return this.fallbackUrl();
   }
 
+  /** @private */
   async connect() {
     const generation = ++this.generation;
     const roomId = this.roomId;
@@ -353,6 +364,7 @@ export class RoomClient extends Emitter {
     }
   }
 
+  /** @private */
   async tokenNow() {
     const token = this.options.token;
     return typeof token === 'function' ? String(await token()) : token;
@@ -361,6 +373,7 @@ export class RoomClient extends Emitter {
   /**
    * @param {SocketLike} ws
    * @param {string} url
+   * @private
    */
   attach(ws, url) {
     let opened = false;
@@ -389,6 +402,7 @@ export class RoomClient extends Emitter {
     ws.onclose = (event) => this.onClosed(ws, event.code, event.reason, opened);
   }
 
+  /** @private */
   sendEnter() {
     if (!this.ws || !this.roomId) return;
     this.clearEntering();
@@ -405,6 +419,7 @@ export class RoomClient extends Emitter {
     };
   }
 
+  /** @private */
   giveUpSeat() {
     this.resuming = false;
     this.clearResume();
@@ -416,6 +431,7 @@ export class RoomClient extends Emitter {
    * Close `ws` ourselves and handle it as a drop (reconnect).
    * @param {SocketLike} ws
    * @param {string} reason
+   * @private
    */
   drop(ws, reason) {
     try { ws.close(1000); } catch { /* already closing */ }
@@ -427,6 +443,7 @@ export class RoomClient extends Emitter {
    * @param {number} code
    * @param {string} reason
    * @param {boolean} wasOpen
+   * @private
    */
   onClosed(ws, code, reason, wasOpen) {
     if (this.ws !== ws) return;
@@ -469,6 +486,7 @@ export class RoomClient extends Emitter {
    * @param {number} code
    * @param {string} reason
    * @param {RoomError | null} [error]
+   * @private
    */
   finish(code, reason, error = null) {
     this.cancelRetry();
@@ -481,23 +499,26 @@ export class RoomClient extends Emitter {
     this.emit('closed', { code, reason, error });
   }
 
+  /** @private */
   cancelRetry() {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
     this.nextRetryAt = null;
   }
 
+  /** @private */
   clearEntering() {
     if (this.entering?.timer) clearTimeout(this.entering.timer);
     this.entering = null;
   }
 
+  /** @private */
   clearResume() {
     if (this.resumeTimer) clearTimeout(this.resumeTimer);
     this.resumeTimer = null;
   }
 
-  /** @param {RoomError} error */
+  /** @private @param {RoomError} error */
   failCommands(error) {
     for (const waiter of this.syncWaiters) this.settle(waiter, error);
     this.syncWaiters = [];
@@ -509,6 +530,7 @@ export class RoomClient extends Emitter {
   /**
    * @param {Waiter} waiter
    * @param {RoomError | Room} outcome
+   * @private
    */
   settle(waiter, outcome) {
     if (waiter.timer) clearTimeout(waiter.timer);
@@ -517,7 +539,7 @@ export class RoomClient extends Emitter {
     else waiter.resolve(outcome);
   }
 
-  /** @param {Status} status */
+  /** @private @param {Status} status */
   setStatus(status) {
     if (this.status === status) return;
     this.status = status;
@@ -526,7 +548,7 @@ export class RoomClient extends Emitter {
 
   // ---------- messages ----------
 
-  /** @param {ServerMessage} m */
+  /** @private @param {ServerMessage} m */
   handle(m) {
     switch (m.code) {
       case 11: return this.onSync(m);
@@ -546,7 +568,7 @@ export class RoomClient extends Emitter {
     }
   }
 
-  /** @param {import('./codec.js').SyncMessage} m */
+  /** @private @param {import('./codec.js').SyncMessage} m */
   onSync(m) {
     this.state.apply(m);
     const room = /** @type {Room} */ (this.state.room);
@@ -575,13 +597,14 @@ export class RoomClient extends Emitter {
     this.emit('state', { cause: 'sync' });
   }
 
+  /** @private */
   onInRoom() {
     this.entered = true;
     this.attempt = 0;
     if (this.enterCall && this.state.room) this.settle(this.enterCall, this.state.room);
   }
 
-  /** @param {EnterMessage | LeaveMessage | MoveMessage} m */
+  /** @private @param {EnterMessage | LeaveMessage | MoveMessage} m */
   onEvent(m) {
     const verdict = this.state.apply(m);
     if (verdict === 'stale' || verdict === 'ignored') return;
@@ -596,7 +619,7 @@ export class RoomClient extends Emitter {
     this.emit('state', { cause: m.code === 10 ? 'enter' : m.code === 19 ? 'leave' : 'move' });
   }
 
-  /** @param {ResumedMessage} m */
+  /** @private @param {ResumedMessage} m */
   onResumed(m) {
     this.resuming = false;
     this.clearResume();
@@ -605,7 +628,7 @@ export class RoomClient extends Emitter {
     this.emit('state', { cause: 'resumed' });
   }
 
-  /** @param {import('./codec.js').ErrorMessage} m */
+  /** @private @param {import('./codec.js').ErrorMessage} m */
   onError(m) {
     const error = RoomError.fromServer(m.errorCode, m.message);
     if (this.resuming) {

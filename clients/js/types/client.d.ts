@@ -14,32 +14,39 @@ export class RoomClient extends Emitter<ClientEvents> {
     } | null;
     /** @type {string | null} the room this client wants to be in */
     roomId: string | null;
-    /** @type {SocketLike | null} */
-    ws: SocketLike | null;
+    /** @private @type {SocketLike | null} */
+    private ws;
     attempt: number;
-    /** @type {ReturnType<typeof setTimeout> | null} */
-    retryTimer: ReturnType<typeof setTimeout> | null;
+    /** @private @type {ReturnType<typeof setTimeout> | null} */
+    private retryTimer;
     /** @type {number | null} when the next connection attempt starts (Date.now() clock), if one is planned */
     nextRetryAt: number | null;
-    entered: boolean;
-    /** @type {Waiter | null} the ENTER on this socket waiting for its SYNC */
-    entering: Waiter | null;
-    /** @type {Waiter | null} the enter() call's promise: it outlives reconnects */
-    enterCall: Waiter | null;
-    /** @type {ReturnType<typeof setTimeout> | null} waiting for the answer to resume=<token> */
-    resumeTimer: ReturnType<typeof setTimeout> | null;
-    resuming: boolean;
-    /** @type {Waiter[]} */
-    syncWaiters: Waiter[];
-    /** @type {Waiter | null} */
-    buildWaiter: Waiter | null;
-    resyncAsked: boolean;
-    leaving: boolean;
-    replaced: boolean;
-    stopped: boolean;
-    generation: number;
-    /** @type {RoomError | null} why the client stopped, when it stopped on an error */
-    finalError: RoomError | null;
+    /** @private */
+    private entered;
+    /** @private @type {Waiter | null} the ENTER on this socket waiting for its SYNC */
+    private entering;
+    /** @private @type {Waiter | null} the enter() call's promise: it outlives reconnects */
+    private enterCall;
+    /** @private @type {ReturnType<typeof setTimeout> | null} waiting for the answer to resume=<token> */
+    private resumeTimer;
+    /** @private */
+    private resuming;
+    /** @private @type {Waiter[]} */
+    private syncWaiters;
+    /** @private @type {Waiter | null} */
+    private buildWaiter;
+    /** @private */
+    private resyncAsked;
+    /** @private */
+    private leaving;
+    /** @private */
+    private replaced;
+    /** @private */
+    private stopped;
+    /** @private */
+    private generation;
+    /** @private @type {RoomError | null} why the client stopped, when it stopped on an error */
+    private finalError;
     /** The room, once entered (kept while reconnecting). */
     get room(): import("./state.js").Room | null;
     /** Whether commands can be sent now. */
@@ -89,67 +96,83 @@ export class RoomClient extends Emitter<ClientEvents> {
      * it is online again). Does nothing unless a retry is planned.
      */
     reconnectNow(): void;
-    get timeoutMs(): number;
-    /** @returns {SocketConstructor} */
-    socketConstructor(): SocketConstructor;
-    fallbackUrl(): string;
+    /** @private */
+    private get timeoutMs();
+    /** @private @returns {SocketConstructor} */
+    private socketConstructor;
+    /** @private */
+    private fallbackUrl;
     /**
      * The node to connect to for `roomId`: the route the cluster names, else the fallback.
      * @param {string} roomId
+     * @private
      */
-    routeUrl(roomId: string): Promise<any>;
-    connect(): Promise<void>;
-    tokenNow(): Promise<string>;
+    private routeUrl;
+    /** @private */
+    private connect;
+    /** @private */
+    private tokenNow;
     /**
      * @param {SocketLike} ws
      * @param {string} url
+     * @private
      */
-    attach(ws: SocketLike, url: string): void;
-    sendEnter(): void;
-    giveUpSeat(): void;
+    private attach;
+    /** @private */
+    private sendEnter;
+    /** @private */
+    private giveUpSeat;
     /**
      * Close `ws` ourselves and handle it as a drop (reconnect).
      * @param {SocketLike} ws
      * @param {string} reason
+     * @private
      */
-    drop(ws: SocketLike, reason: string): void;
+    private drop;
     /**
      * @param {SocketLike} ws
      * @param {number} code
      * @param {string} reason
      * @param {boolean} wasOpen
+     * @private
      */
-    onClosed(ws: SocketLike, code: number, reason: string, wasOpen: boolean): void;
+    private onClosed;
     /**
      * The client has stopped: no socket, no retry.
      * @param {number} code
      * @param {string} reason
      * @param {RoomError | null} [error]
+     * @private
      */
-    finish(code: number, reason: string, error?: RoomError | null): void;
-    cancelRetry(): void;
-    clearEntering(): void;
-    clearResume(): void;
-    /** @param {RoomError} error */
-    failCommands(error: RoomError): void;
+    private finish;
+    /** @private */
+    private cancelRetry;
+    /** @private */
+    private clearEntering;
+    /** @private */
+    private clearResume;
+    /** @private @param {RoomError} error */
+    private failCommands;
     /**
      * @param {Waiter} waiter
      * @param {RoomError | Room} outcome
+     * @private
      */
-    settle(waiter: Waiter, outcome: RoomError | Room): void;
-    /** @param {Status} status */
-    setStatus(status: Status): void;
-    /** @param {ServerMessage} m */
-    handle(m: ServerMessage): void;
-    /** @param {import('./codec.js').SyncMessage} m */
-    onSync(m: import("./codec.js").SyncMessage): void;
-    onInRoom(): void;
-    /** @param {EnterMessage | LeaveMessage | MoveMessage} m */
-    onEvent(m: EnterMessage | LeaveMessage | MoveMessage): void;
-    /** @param {ResumedMessage} m */
-    onResumed(m: ResumedMessage): void;
-    /** @param {import('./codec.js').ErrorMessage} m */
-    onError(m: import("./codec.js").ErrorMessage): void;
+    private settle;
+    /** @private @param {Status} status */
+    private setStatus;
+    /** @private @param {ServerMessage} m */
+    private handle;
+    /** @private @param {import('./codec.js').SyncMessage} m */
+    private onSync;
+    /** @private */
+    private onInRoom;
+    /** @private @param {EnterMessage | LeaveMessage | MoveMessage} m */
+    private onEvent;
+    /** @private @param {ResumedMessage} m */
+    private onResumed;
+    /** @private @param {import('./codec.js').ErrorMessage} m */
+    private onError;
 }
 export type ServerMessage = import("./codec.js").ServerMessage;
 export type EnterMessage = import("./codec.js").EnterMessage;
