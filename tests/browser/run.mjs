@@ -13,11 +13,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { startProxy } from '../../clients/js/test/helpers/proxy.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '../..');
@@ -35,29 +36,6 @@ const CAROL = { id: '3', nickname: 'carol' };
 let server; // { proc, port, base, dataDir, logFile }
 let browser;
 const work = mkdtempSync(join(tmpdir(), 'myroom-browser-'));
-
-/** A TCP proxy to `targetPort` whose connections `cut()` resets (a dropped network). */
-function startProxy(targetPort) {
-  const pairs = new Set();
-  const proxy = createServer((client) => {
-    const upstream = connect(targetPort, '127.0.0.1');
-    const pair = { client, upstream };
-    pairs.add(pair);
-    const end = () => { pairs.delete(pair); client.destroy(); upstream.destroy(); };
-    for (const socket of [client, upstream]) { socket.on('error', end); socket.on('close', end); }
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-  const cut = () => {
-    for (const { client, upstream } of pairs) { client.resetAndDestroy(); upstream.resetAndDestroy(); }
-    pairs.clear();
-  };
-  return new Promise((ok) => proxy.listen(0, '127.0.0.1', () => ok({
-    port: proxy.address().port,
-    cut,
-    close() { cut(); proxy.close(); },
-  })));
-}
 
 function freePort() {
   return new Promise((ok, fail) => {
@@ -363,7 +341,7 @@ describe('the room in a browser', () => {
       assert.deepEqual(page.errors || [], []);
     } finally {
       await page.context().close();
-      proxy.close();
+      await proxy.close();
     }
     await waitText(owner, '#people-count', '2');
   });
