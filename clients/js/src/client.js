@@ -159,8 +159,10 @@ export class RoomClient extends Emitter {
     this.replaced = false;
     this.finalError = null;
     const promise = new Promise((resolve, reject) => { this.enterCall = { resolve, reject, timer: null }; });
-    if (this.ws && this.ws.readyState === OPEN && !this.resuming) {
-      this.sendEnter();
+    if (this.ws && this.ws.readyState === OPEN) {
+      // A resume in flight is for the seat's room: another room is entered at once.
+      if (!this.resuming) this.sendEnter();
+      else if (!this.seat) this.giveUpSeat();
     } else if (!this.ws) {
       // Also cuts a planned retry short; a connection being prepared is superseded.
       this.cancelRetry();
@@ -621,6 +623,8 @@ export class RoomClient extends Emitter {
 
   /** @private @param {ResumedMessage} m */
   onResumed(m) {
+    // Only the answer to our own resume counts (not one that comes after we gave up on it).
+    if (!this.resuming) return;
     this.resuming = false;
     this.clearResume();
     this.onInRoom();

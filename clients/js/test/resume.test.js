@@ -176,6 +176,24 @@ describe('resume (PROTOCOL.md §9)', () => {
     c.close();
   });
 
+  test('enter() into another room while a resume is in flight enters that room, and the late RESUMED is ignored', async () => {
+    const fake = fakeWebSocket();
+    const c = newClient(fake);
+    c.enter(7).catch(() => {});
+    const first = await enterOn(fake, 0, { seq: 40 });
+    first.drop(1006);
+    const second = await fake.socket(1);
+    second.open();
+    const other = c.enter(8);
+    assert.equal(await second.nextSent(1), '10{"room_id":"8"}');
+    second.deliver(wire({ code: 13, roomId: '7', seq: 40, replayed: 0 }));
+    assert.equal(c.ready, false, 'not in room 7');
+    second.deliver(wire({ code: 11, room: { ...wireRoom({ 1: alice }), roomId: '8' }, seq: 3 }));
+    assert.equal((await within(other, 'enter(8)')).id, '8');
+    assert.equal(c.room.id, '8');
+    c.close();
+  });
+
   test('a gap in the numbered events asks for the whole room', async () => {
     const fake = fakeWebSocket();
     const c = newClient(fake);
