@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The JavaScript client's checks (clients/js): tsc --strict over its sources,
-# the committed .d.ts files are what tsc makes of them, then its tests with
+# the committed .d.ts files are what tsc makes of them and type-check a
+# TypeScript consumer, then its tests with
 # Node's test runner (unit, fake-socket, and against the example server and a
 # three-node cluster on the local MariaDB, Redis and RabbitMQ).
 set -euo pipefail
@@ -12,6 +13,8 @@ export MYROOM_SERVER_BIN="$PWD/target/debug/examples/server"
 cd clients/js
 npm ci --no-audit --no-fund
 npx tsc -p tsconfig.json
+# What a TypeScript application sees through the committed .d.ts files.
+npx tsc -p tsconfig.consumer.json
 fresh=$(mktemp -d)
 trap 'rm -rf "$fresh"' EXIT
 npx tsc -p tsconfig.types.json --outDir "$fresh"

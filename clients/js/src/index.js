@@ -8,3 +8,18 @@ export {
 } from './codec.js';
 export { backoffDelay, BACKOFF_DEFAULTS } from './backoff.js';
 export { Emitter } from './emitter.js';
+
+/**
+ * @typedef {import('./state.js').Room} Room
+ * @typedef {import('./state.js').User} User
+ * @typedef {import('./codec.js').Item} Item
+ * @typedef {import('./codec.js').RoomMap} RoomMap
+ * @typedef {import('./codec.js').ServerMessage} ServerMessage
+ * @typedef {import('./codec.js').DirectionValue} DirectionValue
+ * @typedef {import('./client.js').ClientOptions} ClientOptions
+ * @typedef {import('./client.js').ClientEvents} ClientEvents
+ * @typedef {import('./client.js').Status} Status
+ * @typedef {import('./client.js').SocketConstructor} SocketConstructor
+ * @typedef {import('./errors.js').RoomErrorKind} RoomErrorKind
+ * @typedef {import('./backoff.js').BackoffOptions} BackoffOptions
+ */

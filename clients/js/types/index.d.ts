@@ -1,5 +1,17 @@
 export { RoomClient } from "./client.js";
 export { Emitter } from "./emitter.js";
+export type Room = import("./state.js").Room;
+export type User = import("./state.js").User;
+export type Item = import("./codec.js").Item;
+export type RoomMap = import("./codec.js").RoomMap;
+export type ServerMessage = import("./codec.js").ServerMessage;
+export type DirectionValue = import("./codec.js").DirectionValue;
+export type ClientOptions = import("./client.js").ClientOptions;
+export type ClientEvents = import("./client.js").ClientEvents;
+export type Status = import("./client.js").Status;
+export type SocketConstructor = import("./client.js").SocketConstructor;
+export type RoomErrorKind = import("./errors.js").RoomErrorKind;
+export type BackoffOptions = import("./backoff.js").BackoffOptions;
 export { RoomError, ErrorCode, ERROR_TEXT } from "./errors.js";
 export { RoomState, roomFromWire, mapOf, DEFAULT_SIDE } from "./state.js";
 export { ClientCode, ServerCode, Direction, encode, decode, splitFrame, encodeServerMessage, encodeEnter, encodeSync, encodeLeave, encodeMove, encodeBuild } from "./codec.js";
