@@ -329,7 +329,12 @@ describe('the room in a browser', () => {
       await waitText(owner, '#people-count', '3');
       await step(page, 'd', owner, CAROL, '1, 0');
       assert.equal(await page.locator('#conn').getAttribute('data-reconnects'), null);
+      // The network stays down until the server has noticed the old socket is
+      // gone (else the new ENTER could come first and replace it, §4).
+      proxy.refuse(true);
       proxy.cut();
+      await waitText(owner, '#people-count', '2');
+      proxy.refuse(false);
       // Back online through a new socket: the page counts its reconnects.
       await page.locator('#conn[data-state="online"][data-reconnects="1"]').waitFor({ timeout: 30_000 });
       await waitText(page, '#people-count', '3');

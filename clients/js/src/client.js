@@ -379,7 +379,12 @@ export class RoomClient extends Emitter {
    */
   attach(ws, url) {
     let opened = false;
+    // An upgrade nobody answers is a failed connection too.
+    const openTimer = setTimeout(() => {
+      if (this.ws === ws && !opened) this.drop(ws, 'no answer to the upgrade in time', false);
+    }, this.timeoutMs);
     ws.onopen = () => {
+      clearTimeout(openTimer);
       if (this.ws !== ws) return;
       opened = true;
       this.setStatus('open');
@@ -400,8 +405,17 @@ export class RoomClient extends Emitter {
         if (this.ws !== ws) return;
       }
     };
-    ws.onerror = () => { /* the close event that follows says what to do */ };
-    ws.onclose = (event) => this.onClosed(ws, event.code, event.reason, opened);
+    // Browsers follow an error with a close event; Node 20's WebSocket may not
+    // (a connection reset during the upgrade leaves it CONNECTING for ever), so
+    // an error ends the socket here. onClosed runs once per socket.
+    ws.onerror = () => {
+      clearTimeout(openTimer);
+      if (this.ws === ws) this.drop(ws, 'connection error', opened);
+    };
+    ws.onclose = (event) => {
+      clearTimeout(openTimer);
+      this.onClosed(ws, event.code, event.reason, opened);
+    };
   }
 
   /** @private */
@@ -416,7 +430,7 @@ export class RoomClient extends Emitter {
       reject: () => {},
       timer: setTimeout(() => {
         // No answer: treat the socket as dead and come back through a new one.
-        if (this.ws === ws) this.drop(ws, 'no answer to ENTER in time');
+        if (this.ws === ws) this.drop(ws, 'no answer to ENTER in time', true);
       }, this.timeoutMs),
     };
   }
@@ -433,11 +447,12 @@ export class RoomClient extends Emitter {
    * Close `ws` ourselves and handle it as a drop (reconnect).
    * @param {SocketLike} ws
    * @param {string} reason
+   * @param {boolean} wasOpen
    * @private
    */
-  drop(ws, reason) {
+  drop(ws, reason, wasOpen) {
+    this.onClosed(ws, 1006, reason, wasOpen);
     try { ws.close(1000); } catch { /* already closing */ }
-    this.onClosed(ws, 1006, reason, true);
   }
 
   /**
@@ -646,7 +661,7 @@ export class RoomClient extends Emitter {
       const ws = this.ws;
       if (TRANSIENT_ENTER_ERRORS.has(m.errorCode) && ws) {
         this.emit('error', error);
-        this.drop(ws, error.message);
+        this.drop(ws, error.message, true);
         return;
       }
       // Refused: the same ENTER would be refused again.

@@ -221,7 +221,7 @@ describe('resume (PROTOCOL.md §9)', () => {
   });
 });
 
-describe('when not to reconnect', () => {
+describe('when to reconnect, and when not', () => {
   for (const [what, act] of [
     ['98 then close 4000', (ws) => { ws.deliver(wire({ code: 98, message: 'replaced' })); ws.drop(4000); }],
     ['close 4000 alone', (ws) => ws.drop(4000)],
@@ -272,6 +272,20 @@ describe('when not to reconnect', () => {
     assert.equal(c.status, 'closed');
     assert.equal(c.nextRetryAt, null);
     assert.equal(fake.sockets.length, 1);
+  });
+
+  test('a socket that errors while connecting, and one never answered, are retried', async () => {
+    const fake = fakeWebSocket();
+    const c = newClient(fake, { timeoutMs: 30 });
+    const entered = c.enter(7);
+    // Node 20's WebSocket: an error, and no close event ever.
+    (await fake.socket(0)).onerror?.({});
+    await within(fake.socket(1), 'a retry after the error');
+    // The second upgrade is never answered: the deadline gives up on it.
+    await within(fake.socket(2), 'a retry after the upgrade deadline');
+    await enterOn(fake, 2);
+    await within(entered, 'enter()');
+    c.close();
   });
 
   test('a dropped socket is retried with growing delays; enter() resolves once back in', async () => {

@@ -144,7 +144,12 @@ describe('against the example server', () => {
       const seen = record(carol);
       const aliceSeen = record(alice);
       const back = carol.once('sync', (s) => s.cause === 'enter');
+      // The network stays down until the server has noticed the old socket
+      // is gone: otherwise the new ENTER could come first and replace it.
+      proxy.refuse(true);
       proxy.cut();
+      await waitFor(() => aliceSeen.some((s) => s.name === 'leave' && s.e.userId === '3'), 'alice sees carol leave');
+      proxy.refuse(false);
       await within(back, 'carol back in the room');
       const disconnected = seen.find((s) => s.name === 'disconnected');
       assert.ok(disconnected && disconnected.e.retryInMs !== null, 'a retry was planned');

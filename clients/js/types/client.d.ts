@@ -126,6 +126,7 @@ export class RoomClient extends Emitter<ClientEvents> {
      * Close `ws` ourselves and handle it as a drop (reconnect).
      * @param {SocketLike} ws
      * @param {string} reason
+     * @param {boolean} wasOpen
      * @private
      */
     private drop;

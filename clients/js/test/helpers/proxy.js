@@ -6,7 +6,9 @@ import { createServer, connect } from 'node:net';
 /** @param {number} targetPort */
 export function startProxy(targetPort) {
   const pairs = new Set();
+  let refusing = false;
   const server = createServer((client) => {
+    if (refusing) { client.resetAndDestroy(); return; }
     const upstream = connect(targetPort, '127.0.0.1');
     const pair = { client, upstream };
     pairs.add(pair);
@@ -25,6 +27,8 @@ export function startProxy(targetPort) {
         for (const { client, upstream } of pairs) { client.resetAndDestroy(); upstream.resetAndDestroy(); }
         pairs.clear();
       },
+      /** While on, new connections are reset at once (the network is still down). */
+      refuse(on) { refusing = on; },
       close() {
         this.cut();
         return new Promise((done) => server.close(() => done()));
