@@ -245,7 +245,11 @@ export class RoomClient extends Emitter {
       this.ws.send(encodeLeave());
       const ws = this.ws;
       // The server closes after LEAVE; a server that does not is not waited for forever.
-      const timer = setTimeout(() => { if (this.ws === ws) ws.close(1000); }, this.timeoutMs);
+      const timer = setTimeout(() => {
+        if (this.ws !== ws) return;
+        try { ws.close(1000); } catch { /* closing */ }
+        this.onClosed(ws, 1000, 'left', true);
+      }, this.timeoutMs);
       void closed.then(() => clearTimeout(timer));
     } else {
       this.close();
@@ -389,6 +393,8 @@ export class RoomClient extends Emitter {
       opened = true;
       this.setStatus('open');
       this.emit('open', { url });
+      // enter() into another room while this socket was opening: no seat to resume there.
+      if (this.resuming && !(this.seat && this.seat.roomId === this.roomId)) this.resuming = false;
       if (this.resuming) {
         // §9: no ENTER; the server answers RESUMED, a SYNC, or 76408. One that
         // answers nothing (not a §9 server after all) gets a plain ENTER.

@@ -260,6 +260,19 @@ describe('when to reconnect, and when not', () => {
     assert.equal(fake.sockets.length, 1);
   });
 
+  test('after LEAVE a server that does not close is not waited for beyond the deadline', async () => {
+    const fake = fakeWebSocket();
+    const c = newClient(fake, { timeoutMs: 30 });
+    c.enter(7).catch(() => {});
+    const ws = await enterOn(fake, 0, { seq: 40 });
+    const left = c.leave();
+    assert.equal(await ws.nextSent(2), '19{}');
+    await within(left, 'leave() without the server closing');
+    assert.equal(c.status, 'closed');
+    assert.equal(ws.readyState, 3, 'the client closed the socket itself');
+    assert.equal(fake.sockets.length, 1);
+  });
+
   test('a refused ENTER rejects with the RoomError and stops', async () => {
     const fake = fakeWebSocket();
     const c = newClient(fake);
