@@ -68,6 +68,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     lib!("errors.js"),
     lib!("backoff.js"),
     lib!("emitter.js"),
+    lib!("handshake.js"),
 ];
 
 /// How long a development-login token is valid.

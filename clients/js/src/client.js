@@ -7,6 +7,7 @@ import {
 import { backoffDelay, BACKOFF_DEFAULTS } from './backoff.js';
 import { Emitter } from './emitter.js';
 import { ErrorCode, RoomError } from './errors.js';
+import { handshake, routeUrl, socketConstructor } from './handshake.js';
 import { RoomState } from './state.js';
 
 /**
@@ -22,16 +23,8 @@ import { RoomState } from './state.js';
  * @typedef {import('./state.js').Room} Room
  * @typedef {import('./backoff.js').BackoffOptions} BackoffOptions
  *
- * @typedef {object} SocketLike The part of the WebSocket API this client uses.
- * @property {number} readyState
- * @property {(data: string) => void} send
- * @property {(code?: number, reason?: string) => void} close
- * @property {((event: any) => void) | null} onopen
- * @property {((event: { data: unknown }) => void) | null} onmessage
- * @property {((event: { code: number, reason: string }) => void) | null} onclose
- * @property {((event: any) => void) | null} onerror
- *
- * @typedef {new (url: string, protocols?: string | string[]) => SocketLike} SocketConstructor
+ * @typedef {import('./handshake.js').SocketLike} SocketLike
+ * @typedef {import('./handshake.js').SocketConstructor} SocketConstructor
  *
  * @typedef {object} ClientOptions
  * @property {string | (() => string | Promise<string>)} token the access token (PROTOCOL.md §1), or a
@@ -290,49 +283,6 @@ export class RoomClient extends Emitter {
   /** @private */
   get timeoutMs() { return this.options.timeoutMs ?? 10_000; }
 
-  /** @private @returns {SocketConstructor} */
-  socketConstructor() {
-    const ctor = this.options.WebSocket ?? /** @type {any} */ (globalThis).WebSocket;
-    if (typeof ctor !== 'function') {
-      throw new RoomError('usage',
-        'no WebSocket: pass one as options.WebSocket, or run Node 20 with --experimental-websocket (22+ has one)');
-    }
-    return ctor;
-  }
-
-  /** @private */
-  fallbackUrl() {
-    if (this.options.url) return this.options.url;
-    const base = new URL(/** @type {string} */ (this.options.http));
-    base.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
-    base.pathname = '/library';
-    return base.toString();
-  }
-
-  /**
-   * The node to connect to for `roomId`: the route the cluster names, else the fallback.
-   * @param {string} roomId
-   * @private
-   */
-  async routeUrl(roomId) {
-    const fetcher = this.options.fetch ?? globalThis.fetch;
-    if (!this.options.http || typeof fetcher !== 'function') return this.fallbackUrl();
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), this.timeoutMs);
-    try {
-      const base = this.options.http.replace(/\/+$/, '');
-      const response = await fetcher(`${base}/rooms/${encodeURIComponent(roomId)}/route`,
-        { cache: 'no-store', signal: controller.signal });
-      if (response.ok) {
-        const body = await response.json();
-        if (body && typeof body.url === 'string' && /^wss?:\/\//.test(body.url)) return body.url;
-      }
-    } catch { /* no route (not a cluster, or unreachable): the fallback */ } finally {
-      clearTimeout(timer);
-    }
-    return this.fallbackUrl();
-  }
-
   /** @private */
   async connect() {
     const generation = ++this.generation;
@@ -342,22 +292,16 @@ export class RoomClient extends Emitter {
     let url;
     let token;
     try {
-      const ctor = this.socketConstructor();
-      [url, token] = await Promise.all([this.routeUrl(roomId), this.tokenNow()]);
+      const ctor = socketConstructor(this.options.WebSocket);
+      [url, token] = await Promise.all([routeUrl({ ...this.options, timeoutMs: this.timeoutMs }, roomId), this.tokenNow()]);
       if (generation !== this.generation || this.stopped) return;
-      const resuming = !!(this.seat && this.seat.roomId === roomId && this.state.seq !== null && this.options.resume !== false);
-      const target = new URL(url);
-      const tokenInQuery = this.options.tokenIn === 'query';
-      if (tokenInQuery) target.searchParams.set('token', token);
-      if (this.options.batch) target.searchParams.set('batch', '1');
-      if (resuming && this.seat) {
-        target.searchParams.set('resume', this.seat.token);
-        target.searchParams.set('seq', String(this.state.seq));
-      } else if (this.options.resume !== false) {
-        target.searchParams.set('resume', '1');
-      }
+      const seat = this.seat && this.seat.roomId === roomId && this.state.seq !== null && this.options.resume !== false
+        ? { token: this.seat.token, seq: this.state.seq } : null;
+      const resuming = seat !== null;
+      const { tokenIn, batch, resume } = this.options;
+      const upgrade = handshake(url, { token, tokenIn, batch, resume, seat });
       this.emit('connecting', { url, attempt: this.attempt, resuming });
-      const ws = tokenInQuery ? new ctor(target.toString()) : new ctor(target.toString(), ['myroom.v1', `bearer.${token}`]);
+      const ws = upgrade.protocols ? new ctor(upgrade.url, upgrade.protocols) : new ctor(upgrade.url);
       this.ws = ws;
       this.resuming = resuming;
       this.attach(ws, url);

@@ -8,6 +8,7 @@ export {
 } from './codec.js';
 export { backoffDelay, BACKOFF_DEFAULTS } from './backoff.js';
 export { Emitter } from './emitter.js';
+export { handshake } from './handshake.js';
 
 /**
  * @typedef {import('./state.js').Room} Room
@@ -19,7 +20,7 @@ export { Emitter } from './emitter.js';
  * @typedef {import('./client.js').ClientOptions} ClientOptions
  * @typedef {import('./client.js').ClientEvents} ClientEvents
  * @typedef {import('./client.js').Status} Status
- * @typedef {import('./client.js').SocketConstructor} SocketConstructor
+ * @typedef {import('./handshake.js').SocketConstructor} SocketConstructor
  * @typedef {import('./errors.js').RoomErrorKind} RoomErrorKind
  * @typedef {import('./backoff.js').BackoffOptions} BackoffOptions
  */

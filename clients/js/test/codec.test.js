@@ -2,7 +2,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  backoffDelay, decode, encode, encodeBuild, encodeEnter, encodeMove, encodeServerMessage, mapOf,
+  backoffDelay, decode, encode, handshake, encodeBuild, encodeEnter, encodeMove, encodeServerMessage, mapOf,
   RoomError, RoomState, splitFrame,
 } from '../src/index.js';
 
@@ -137,5 +137,19 @@ describe('errors', () => {
     assert.equal(e.isRefusal, true);
     assert.match(e.message, /room \(owner\) not found \(76404\)/);
     assert.equal(RoomError.fromServer(76429).isRefusal, false);
+  });
+});
+
+describe('handshake', () => {
+  test('token as subprotocol or query; resume=1, or the seat with its seq; batch=1', () => {
+    assert.deepEqual(handshake('ws://h:1/library', { token: 't.k' }),
+      { url: 'ws://h:1/library?resume=1', protocols: ['myroom.v1', 'bearer.t.k'] });
+    assert.deepEqual(handshake('ws://h:1/library', { token: 't', tokenIn: 'query', batch: true, resume: false }),
+      { url: 'ws://h:1/library?token=t&batch=1', protocols: undefined });
+    const seat = handshake('ws://h:1/library', { token: 't', seat: { token: 'a+b/c=&d', seq: 0 } });
+    const query = new URL(seat.url).searchParams;
+    assert.equal(query.get('resume'), 'a+b/c=&d');
+    assert.equal(query.get('seq'), '0');
+    assert.equal([...query.keys()].join(','), 'resume,seq');
   });
 });

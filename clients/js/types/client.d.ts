@@ -98,16 +98,6 @@ export class RoomClient extends Emitter<ClientEvents> {
     reconnectNow(): void;
     /** @private */
     private get timeoutMs();
-    /** @private @returns {SocketConstructor} */
-    private socketConstructor;
-    /** @private */
-    private fallbackUrl;
-    /**
-     * The node to connect to for `roomId`: the route the cluster names, else the fallback.
-     * @param {string} roomId
-     * @private
-     */
-    private routeUrl;
     /** @private */
     private connect;
     /** @private */
@@ -186,24 +176,8 @@ export type RoomMap = import("./codec.js").RoomMap;
 export type DirectionValue = import("./codec.js").DirectionValue;
 export type Room = import("./state.js").Room;
 export type BackoffOptions = import("./backoff.js").BackoffOptions;
-/**
- * The part of the WebSocket API this client uses.
- */
-export type SocketLike = {
-    readyState: number;
-    send: (data: string) => void;
-    close: (code?: number, reason?: string) => void;
-    onopen: ((event: any) => void) | null;
-    onmessage: ((event: {
-        data: unknown;
-    }) => void) | null;
-    onclose: ((event: {
-        code: number;
-        reason: string;
-    }) => void) | null;
-    onerror: ((event: any) => void) | null;
-};
-export type SocketConstructor = new (url: string, protocols?: string | string[]) => SocketLike;
+export type SocketLike = import("./handshake.js").SocketLike;
+export type SocketConstructor = import("./handshake.js").SocketConstructor;
 export type ClientOptions = {
     /**
      * the access token (PROTOCOL.md §1), or a
@@ -245,7 +219,7 @@ export type ClientOptions = {
     /**
      * default: the global `WebSocket`
      */
-    WebSocket?: SocketConstructor | undefined;
+    WebSocket?: import("./handshake.js").SocketConstructor | undefined;
     /**
      * default: the global `fetch`
      */

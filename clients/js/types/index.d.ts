@@ -1,5 +1,6 @@
 export { RoomClient } from "./client.js";
 export { Emitter } from "./emitter.js";
+export { handshake } from "./handshake.js";
 export type Room = import("./state.js").Room;
 export type User = import("./state.js").User;
 export type Item = import("./codec.js").Item;
@@ -9,7 +10,7 @@ export type DirectionValue = import("./codec.js").DirectionValue;
 export type ClientOptions = import("./client.js").ClientOptions;
 export type ClientEvents = import("./client.js").ClientEvents;
 export type Status = import("./client.js").Status;
-export type SocketConstructor = import("./client.js").SocketConstructor;
+export type SocketConstructor = import("./handshake.js").SocketConstructor;
 export type RoomErrorKind = import("./errors.js").RoomErrorKind;
 export type BackoffOptions = import("./backoff.js").BackoffOptions;
 export { RoomError, ErrorCode, ERROR_TEXT } from "./errors.js";
