@@ -24,6 +24,8 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '../..');
 const SHOTS = join(HERE, 'screenshots');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+// At least 32 bytes: shorter secrets are a start-up error.
+const SECRET = 'myroom-browser-tests-secret-0123456789abcdef';
 const WAIT = 15_000; // a guard against hanging, not a speed requirement
 const WIDE = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
@@ -77,7 +79,7 @@ function serverLog() {
 
 async function startServer(bin, port, dataDir, logFile) {
   const log = createWriteStream(logFile, { flags: 'a' });
-  const proc = spawn(bin, ['--listen', `127.0.0.1:${port}`, '--data', dataDir], {
+  const proc = spawn(bin, ['--listen', `127.0.0.1:${port}`, '--data', dataDir, '--jwt-secret', SECRET], {
     cwd: work,
     // The embedded default: no MYROOM_* setting from the caller's environment leaks in.
     env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MYROOM_'))), RUST_LOG: 'info' },
