@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The JavaScript client's checks (clients/js): tsc --strict over its sources,
 # the committed .d.ts files are what tsc makes of them and type-check a
-# TypeScript consumer, then its tests with
+# TypeScript consumer, the page type-checks against it, then its tests with
 # Node's test runner (unit, fake-socket, and against the example server and a
 # three-node cluster on the local MariaDB, Redis and RabbitMQ).
 set -euo pipefail
@@ -15,6 +15,8 @@ npm ci --no-audit --no-fund
 npx tsc -p tsconfig.json
 # What a TypeScript application sees through the committed .d.ts files.
 npx tsc -p tsconfig.consumer.json
+# The page (web/) against the library it is built on (not strict: DOM code).
+npx tsc -p ../../web/tsconfig.json
 fresh=$(mktemp -d)
 trap 'rm -rf "$fresh"' EXIT
 npx tsc -p tsconfig.types.json --outDir "$fresh"

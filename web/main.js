@@ -21,7 +21,8 @@ const page = {
   config: { wsPath: '/library', devLogin: false },
   token: null,
   me: null, // { user: "1", nickname }
-  client: null, // the library's RoomClient, while signed in
+  /** @type {import('/lib/myroom-client/index.js').RoomClient | null} the library's client, while signed in */
+  client: null,
   dirty: true,
   lastMoveAt: -Infinity,
   queuedMove: null,
@@ -189,7 +190,7 @@ function enterRoom(id) {
   if (!page.client) return;
   if (editor.editing) editor.stop();
   storage.set('myroom.room', id);
-  $('room-id').value = '';
+  /** @type {HTMLInputElement} */ ($('room-id')).value = '';
   clearNotice();
   const current = room();
   page.client.enter(id).catch(() => { /* told through the client's events */ });
@@ -237,7 +238,7 @@ document.addEventListener('keydown', (event) => {
   event.preventDefault();
   tryMove(dir);
 });
-for (const button of document.querySelectorAll('.pad button')) {
+for (const button of /** @type {NodeListOf<HTMLButtonElement>} */ (document.querySelectorAll('.pad button'))) {
   button.addEventListener('click', () => tryMove(Number(button.dataset.dir)));
 }
 const canvas = $('grid');

@@ -169,7 +169,7 @@ export class GridCanvas {
     }
     const drawn = [];
     for (const group of groups.values()) {
-      group.sort((a, b) => (a.id === meId) - (b.id === meId) || Number(a.id) - Number(b.id));
+      group.sort((a, b) => Number(a.id === meId) - Number(b.id === meId) || Number(a.id) - Number(b.id));
       group.forEach((u, i) => {
         const n = group.length;
         const spread = n > 1 ? cell * 0.2 : 0;
@@ -179,7 +179,7 @@ export class GridCanvas {
       });
     }
     // Others first, me on top.
-    drawn.sort((a, b) => (a.u.id === meId) - (b.u.id === meId));
+    drawn.sort((a, b) => Number(a.u.id === meId) - Number(b.u.id === meId));
     for (const { u, cx, cy, n } of drawn) {
       const r = Math.max(4, cell * (n > 1 ? 0.26 : 0.34));
       const me = u.id === meId;
