@@ -48,6 +48,19 @@ describe('handshake', () => {
     b.close();
   });
 
+  test('a token function is asked again for every connection', async () => {
+    const fake = fakeWebSocket();
+    let n = 0;
+    const c = newClient(fake, { token: async () => `tok${++n}` });
+    c.enter(7).catch(() => {});
+    const first = await enterOn(fake, 0, { seat: null });
+    assert.deepEqual(first.protocols, ['myroom.v1', 'bearer.tok1']);
+    first.drop(1006);
+    const second = await fake.socket(1);
+    assert.deepEqual(second.protocols, ['myroom.v1', 'bearer.tok2']);
+    c.close();
+  });
+
   test('without a WebSocket it says how to get one', async () => {
     const saved = globalThis.WebSocket;
     // @ts-ignore
