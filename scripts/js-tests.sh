@@ -26,4 +26,4 @@ if ! diff -r types "$fresh" >/dev/null; then
   exit 1
 fi
 # Node 20 has WebSocket only behind the flag; later versions accept it too.
-exec node --experimental-websocket --test --test-concurrency=1 test/
+exec node --experimental-websocket --test --test-concurrency=1 test/*.test.js
