@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README "Test"): start (or install) the backing
-# services, run every test of the workspace against them, then the browser tests.
+# services, run every test of the workspace against them, then the JavaScript
+# client's checks and tests, then the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/services.sh
@@ -17,4 +18,5 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
 fi
+./scripts/js-tests.sh
 ./scripts/browser-tests.sh

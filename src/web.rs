@@ -4,7 +4,8 @@
 //!
 //! | route | answer |
 //! |---|---|
-//! | `GET /`, `/app.js`, `/style.css` | the page |
+//! | `GET /`, `/style.css`, `/main.js` and the page's other modules | the page |
+//! | `GET /lib/myroom-client/*.js` | the client library the page is built on (`clients/js/src`) |
 //! | `GET /web/config` | `{"wsPath":"/library","devLogin":true}` |
 //! | `GET /me/games` (token as `Authorization: Bearer` or `?token=`) | `{"user":1,"nickname":"alice","games":[{"id":"12","name":"Chess"}]}`, 401 for a bad token |
 //! | `GET /dev/users` (dev login only) | `[{"user":1,"nickname":"alice"}]` |
@@ -25,9 +26,50 @@ use room_ports::{MapStore, StoreError};
 use serde::Deserialize;
 use serde_json::json;
 
-const INDEX_HTML: &str = include_str!("../web/index.html");
-const APP_JS: &str = include_str!("../web/app.js");
-const STYLE_CSS: &str = include_str!("../web/style.css");
+const HTML: &str = "text/html; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+// `/FILE` from web/, and `/lib/myroom-client/FILE` from clients/js/src/.
+macro_rules! page {
+    ($file:literal, $content_type:expr) => {
+        (
+            concat!("/", $file),
+            $content_type,
+            include_str!(concat!("../web/", $file)),
+        )
+    };
+}
+macro_rules! lib {
+    ($file:literal) => {
+        (
+            concat!("/lib/myroom-client/", $file),
+            JS,
+            include_str!(concat!("../clients/js/src/", $file)),
+        )
+    };
+}
+/// The page's files, compiled in: (path, content type, body). The page is
+/// native ES modules loaded without a bundler, so every module it imports,
+/// the library's included, needs its own route here.
+const ASSETS: &[(&str, &str, &str)] = &[
+    ("/", HTML, include_str!("../web/index.html")),
+    page!("style.css", CSS),
+    page!("main.js", JS),
+    page!("connection.js", JS),
+    page!("room-state.js", JS),
+    page!("render.js", JS),
+    page!("editor.js", JS),
+    page!("ui.js", JS),
+    lib!("index.js"),
+    lib!("client.js"),
+    lib!("codec.js"),
+    lib!("state.js"),
+    lib!("errors.js"),
+    lib!("backoff.js"),
+    lib!("emitter.js"),
+    lib!("handshake.js"),
+];
 
 /// How long a development-login token is valid.
 pub const DEV_TOKEN_LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
@@ -61,19 +103,11 @@ struct Web(Arc<WebOptions>);
 /// The page's routes, and the development login routes when `options.dev_login` is set.
 pub fn router(options: WebOptions) -> Router {
     let dev_login = options.dev_login;
-    let mut router = Router::new()
-        .route(
-            "/",
-            get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }),
-        )
-        .route(
-            "/app.js",
-            get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
-        )
-        .route(
-            "/style.css",
-            get(|| async { asset("text/css; charset=utf-8", STYLE_CSS) }),
-        )
+    let mut router = Router::new();
+    for &(path, content_type, body) in ASSETS {
+        router = router.route(path, get(move || async move { asset(content_type, body) }));
+    }
+    router = router
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/web/config", get(config))
         .route("/me/games", get(my_games));
@@ -274,11 +308,54 @@ mod tests {
         let (addr, _dir) = serve(false).await;
         let (status, body) = request(addr, "GET", "/", "", "").await;
         assert_eq!(status, 200);
-        assert!(body.contains("app.js"), "{body}");
-        assert_eq!(request(addr, "GET", "/app.js", "", "").await.0, 200);
-        assert_eq!(request(addr, "GET", "/style.css", "", "").await.0, 200);
+        assert!(
+            body.contains(r#"<script type="module" src="/main.js">"#),
+            "{body}"
+        );
+        for &(path, _, content) in ASSETS {
+            let (status, body) = request(addr, "GET", path, "", "").await;
+            assert_eq!(status, 200, "{path}");
+            assert_eq!(body, content, "{path}");
+        }
         let (_, config) = request(addr, "GET", "/web/config", "", "").await;
         assert_eq!(config, r#"{"devLogin":false,"wsPath":"/library"}"#);
+    }
+
+    /// The modules a module imports, as the browser resolves them against `path`.
+    fn imports_of(path: &str, source: &str) -> Vec<String> {
+        let dir = &path[..=path.rfind('/').unwrap()];
+        source
+            .lines()
+            .filter_map(|line| line.split_once("from '").map(|(_, rest)| rest))
+            .filter_map(|rest| rest.split_once('\'').map(|(spec, _)| spec))
+            .map(|spec| match spec.strip_prefix("./") {
+                Some(relative) => format!("{dir}{relative}"),
+                None => spec.to_owned(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_module_the_page_imports_is_served() {
+        let served: Vec<&str> = ASSETS.iter().map(|&(path, _, _)| path).collect();
+        let mut checked = 0;
+        for &(path, content_type, source) in ASSETS {
+            if content_type != JS {
+                continue;
+            }
+            for import in imports_of(path, source) {
+                assert!(
+                    served.contains(&import.as_str()),
+                    "{path} imports {import}, which is not served"
+                );
+                checked += 1;
+            }
+        }
+        // main.js alone imports five modules; the library's index several more.
+        assert!(
+            checked >= 10,
+            "only {checked} imports found: is the parser still right?"
+        );
     }
 
     #[tokio::test]

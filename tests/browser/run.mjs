@@ -18,11 +18,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { startProxy } from '../../clients/js/test/helpers/proxy.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '../..');
 const SHOTS = join(HERE, 'screenshots');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+// At least 32 bytes: shorter secrets are a start-up error.
+const SECRET = 'myroom-browser-tests-secret-0123456789abcdef';
 const WAIT = 15_000; // a guard against hanging, not a speed requirement
 const WIDE = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
@@ -76,7 +79,7 @@ function serverLog() {
 
 async function startServer(bin, port, dataDir, logFile) {
   const log = createWriteStream(logFile, { flags: 'a' });
-  const proc = spawn(bin, ['--listen', `127.0.0.1:${port}`, '--data', dataDir], {
+  const proc = spawn(bin, ['--listen', `127.0.0.1:${port}`, '--data', dataDir, '--jwt-secret', SECRET], {
     cwd: work,
     // The embedded default: no MYROOM_* setting from the caller's environment leaks in.
     env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MYROOM_'))), RUST_LOG: 'info' },
@@ -317,6 +320,39 @@ describe('the room in a browser', () => {
     await shot(owner, '06-reconnected');
   });
 
+  test('a cut connection: the page reconnects by itself, enters again, and keeps moving', async () => {
+    // Carol's page goes through a TCP proxy whose connections the test resets.
+    const proxy = await startProxy(server.port);
+    const page = await newPage();
+    try {
+      await page.goto(`http://127.0.0.1:${proxy.port}/`);
+      await page.locator(`#dev-users button[data-user="${CAROL.id}"]`).click();
+      await enterRoom(page, ALICE.id);
+      await waitText(owner, '#people-count', '3');
+      await step(page, 'd', owner, CAROL, '1, 0');
+      assert.equal(await page.locator('#conn').getAttribute('data-reconnects'), null);
+      // The network stays down until the server has noticed the old socket is
+      // gone (else the new ENTER could come first and replace it, §4).
+      proxy.refuse(true);
+      proxy.cut();
+      await waitText(owner, '#people-count', '2');
+      proxy.refuse(false);
+      // Back online through a new socket: the page counts its reconnects.
+      await page.locator('#conn[data-state="online"][data-reconnects="1"]').waitFor({ timeout: 30_000 });
+      await waitText(page, '#people-count', '3');
+      // This server has no seats (PROTOCOL.md §9): carol entered afresh, at spawn.
+      await waitText(owner, pos(CAROL), '0, 0');
+      await waitText(page, pos(CAROL), '0, 0');
+      await step(page, 'd', owner, CAROL, '1, 0');
+      await shot(page, '07-reconnected-after-cut');
+      assert.deepEqual(page.errors || [], []);
+    } finally {
+      await page.context().close();
+      await proxy.close();
+    }
+    await waitText(owner, '#people-count', '2');
+  });
+
   test('a bad token shows the sign-in again with a message', async () => {
     const page = await newPage();
     await page.goto(`${server.base}/#token=not-a-real-token`);
@@ -324,7 +360,7 @@ describe('the room in a browser', () => {
     await waitText(page, '#signin-message', /access token was refused/);
     assert.equal(new URL(page.url()).hash, '', 'the token is taken out of the address');
     assert.ok(await page.locator(`#dev-users button[data-user="${ALICE.id}"]`).isVisible());
-    await shot(page, '07-bad-token');
+    await shot(page, '08-bad-token');
     await page.context().close();
   });
 
