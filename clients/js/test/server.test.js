@@ -172,13 +172,7 @@ describe('against the example server', () => {
 });
 
 describe('limits of the example server', () => {
-  // Today's server answers 76429 but still handles the frames over the limit
-  // (adapter-ws connection.rs: a Drop verdict falls through to on_text); the
-  // fix is issue 13 item 1 on another branch. Until it lands this test reports
-  // its failure without failing the run: drop the `todo` then.
-  test('rate limit: the excess is dropped with 76429, the client keeps its connection and a state that matches', {
-    todo: process.env.MYROOM_RATE_FIXED ? false : 'needs issue 13 item 1 (frames over the limit are handled today)',
-  }, async () => {
+  test('rate limit: the excess is dropped with 76429, the client keeps its connection and a state that matches', async () => {
     const server = await startServer({ args: ['--rate', '5', '--rate-burst', '5'] });
     // A SYNC the limiter drops is never answered: ask again soon.
     const bob = client(server, BOB, { timeoutMs: 500 });
