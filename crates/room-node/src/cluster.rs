@@ -187,6 +187,18 @@ async fn on_node_message(engine: &Engine, ports: &ClusterPorts, message: NodeMes
                 },
             );
         }
+        NodeMessage::AskMembers { room, host } => {
+            if !engine.send_if_loaded(room, RoomMsg::AskMembers { host: host.clone() }) {
+                // Nothing of the room here: none of the sessions the host has of this node are in it.
+                let nobody = NodeMessage::Members {
+                    room,
+                    node: ports.node.clone(),
+                    entered: Vec::new(),
+                    entering: Vec::new(),
+                };
+                engine.send_to_node(host, nobody);
+            }
+        }
         NodeMessage::Resync { room, node } => {
             engine.send_if_loaded(room, RoomMsg::Resync { node });
         }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use room_core::{Map, Room, RoomId, RoomView, SessionId, UserId};
-use room_ports::{MapStore, StoreError};
+use room_ports::{MapStore, NodeId, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::cluster::{self, ClusterPorts, RegistryTrust, Route};
@@ -18,6 +18,7 @@ use crate::outbox::{CloseReason, Outbox};
 use crate::room_task::{self, RoomMsg, RoomSender};
 use crate::session::Session;
 use crate::tasks::Tasks;
+use tracing::Span;
 
 /// The engine of one server node. Cheap to clone; all clones share one state.
 #[derive(Clone)]
@@ -236,6 +237,18 @@ impl Engine {
         }
     }
 
+    /// Send `message` to `node` in the background (the caller never waits on the broker).
+    pub(crate) fn send_to_node(&self, node: NodeId, message: room_ports::NodeMessage) {
+        let Some(ports) = self.shared.cluster.clone() else {
+            return;
+        };
+        self.shared.tasks.spawn(async move {
+            if let Err(e) = ports.bus.send_to_node(&node, &message).await {
+                tracing::debug!(%node, error = %e, "node message not sent");
+            }
+        });
+    }
+
     /// Give a LEAVE to its room even when the room's mailbox is full: it waits
     /// in a task of its own (at most one per session), since a lost LEAVE is a ghost.
     pub(crate) fn send_leave(&self, sender: &RoomSender, session: SessionId) {
@@ -284,9 +297,12 @@ impl Engine {
         }
         let (sender, inbox) = mpsc::channel(room_task::MAILBOX);
         rooms.insert(room, sender.clone());
+        // Every log line of the room's task says which room (and node) it is from.
+        let span = tracing::info_span!(parent: self.shared.tasks.span(), "room", room = %room);
+        let task = room_task::run(room, self.shared.clone(), sender.clone(), inbox);
         self.shared
             .tasks
-            .spawn(room_task::run(room, self.shared.clone(), sender.clone(), inbox));
+            .spawn(tracing::Instrument::instrument(task, span));
         sender
     }
 }
@@ -353,6 +369,10 @@ impl EngineBuilder {
                 .build_hasher()
                 .finish(),
         };
+        let node_span = match &self.cluster {
+            Some(ports) => tracing::info_span!("node", node = %ports.node),
+            None => Span::none(),
+        };
         let shared = Shared {
             config: self.config,
             store: self.store,
@@ -363,7 +383,7 @@ impl EngineBuilder {
                     .map_or(Duration::ZERO, |ports| ports.node_ttl),
             )),
             cluster: self.cluster,
-            tasks: Tasks::default(),
+            tasks: Tasks::new(node_span),
             rooms: Mutex::new(IdMap::default()),
             hosted: Mutex::new(IdSet::default()),
             sessions: Mutex::new(IdMap::default()),

@@ -203,6 +203,7 @@ impl Relay<'_> {
                     }
                 }
             }
+            RoomMsg::AskMembers { host } => self.send_members_to(&host).await,
             RoomMsg::Gap => {
                 self.behind = true;
                 self.ask_resync().await;
@@ -448,6 +449,12 @@ impl Relay<'_> {
 
     /// Tell the host which sessions this node has in the room.
     async fn send_members(&self) {
+        let host = self.host.clone();
+        self.send_members_to(&host).await;
+    }
+
+    /// Tell `host` (the one this relay knows, or one that asked) which sessions this node has in the room.
+    async fn send_members_to(&self, host: &NodeId) {
         let mut entered: Vec<SessionId> = self.members.keys().copied().collect();
         let mut entering: Vec<SessionId> = self.pending.keys().copied().collect();
         entered.sort_unstable();
@@ -458,7 +465,7 @@ impl Relay<'_> {
             entered,
             entering,
         };
-        let _ = self.ports.bus.send_to_node(&self.host, &members).await;
+        let _ = self.ports.bus.send_to_node(host, &members).await;
     }
 
     fn leave_on_host(&self, session: SessionId, user: UserId, nickname: String) {

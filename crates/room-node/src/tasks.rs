@@ -9,28 +9,45 @@ use std::future::Future;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::{Instrument, Span};
 
 /// Starts the engine's tasks; cheap to clone.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct Tasks {
     tracker: TaskTracker,
     halt: CancellationToken,
+    /// The node's span: every task's log lines say which node they are from.
+    span: Span,
 }
 
 impl Tasks {
+    pub(crate) fn new(span: Span) -> Tasks {
+        Tasks {
+            tracker: TaskTracker::new(),
+            halt: CancellationToken::new(),
+            span,
+        }
+    }
+
     /// Run `task` until it ends or the engine halts, whichever is first.
     pub(crate) fn spawn<F>(&self, task: F)
     where
         F: Future<Output = ()> + Send + 'static,
     {
         let halt = self.halt.clone();
-        self.tracker.spawn(async move {
+        let task = async move {
             tokio::select! {
                 biased;
                 () = halt.cancelled() => {}
                 () = task => {}
             }
-        });
+        };
+        self.tracker.spawn(task.instrument(self.span.clone()));
+    }
+
+    /// The node's span, for spans of what runs under it (a room).
+    pub(crate) fn span(&self) -> &Span {
+        &self.span
     }
 
     /// Stop every task at its next await, as a crash would: nothing is handed over.

@@ -79,6 +79,15 @@ pub enum NodeMessage {
         /// Its sessions whose ENTER is on the way.
         entering: Vec<SessionId>,
     },
+    /// A room's host asks a node with sessions in the room which of them are
+    /// still there; answered with `Members` (empty when the node has none, as
+    /// after it left a room it hosted before a takeover).
+    AskMembers {
+        /// The room.
+        room: RoomId,
+        /// The asking host.
+        host: NodeId,
+    },
     /// A relay lost events of `room` and asks its host for a fresh SYNC.
     Resync {
         /// The room.

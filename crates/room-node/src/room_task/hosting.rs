@@ -137,6 +137,7 @@ impl RoomTask {
         if tick.is_multiple_of(LIVENESS_EVERY_TICKS) {
             self.check_remote_nodes();
             self.publish_last_seq();
+            self.ask_members();
         }
     }
 
@@ -198,6 +199,10 @@ impl RoomTask {
                 hosting.last_renew = Instant::now();
                 hosting.valid_until = hosting.renew_sent + hosting.ports.lease_ttl;
                 hosting.snapshot_dirty = true;
+                let deferred = std::mem::take(&mut hosting.deferred_leaves);
+                for session in deferred {
+                    self.act(Command::Leave { session });
+                }
             }
             Ok(Acquired::HeldBy { node, epoch }) => {
                 tracing::warn!(room = %self.room.id(), %node, epoch, "another node hosts this room now");
@@ -308,6 +313,24 @@ impl RoomTask {
             audience: room_core::Audience::All,
             frame: String::new(),
         }));
+    }
+
+    /// Ask every node this room has sessions of which are still here: one
+    /// that no longer relays the room (its users left while it could not
+    /// tell anyone, or a stale snapshot named them) answers that none are.
+    fn ask_members(&self) {
+        let Some(hosting) = &self.hosting else { return };
+        if self.fenced() {
+            return;
+        }
+        let nodes: BTreeSet<NodeId> = hosting.remote.values().map(|r| r.node.clone()).collect();
+        for node in nodes {
+            let ask = room_ports::NodeMessage::AskMembers {
+                room: self.room.id(),
+                host: hosting.ports.node.clone(),
+            };
+            hosting.enqueue(super::Publish::ToNode(node, ask));
+        }
     }
 
     fn check_remote_nodes(&self) {

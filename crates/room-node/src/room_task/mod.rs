@@ -95,6 +95,10 @@ pub(crate) enum RoomMsg {
         entered: Vec<SessionId>,
         entering: Vec<SessionId>,
     },
+    /// The host asks which of this node's sessions are in the room (this node relays it).
+    AskMembers {
+        host: NodeId,
+    },
     /// A relay lost events and asks for a fresh SYNC for its sessions.
     Resync {
         node: NodeId,
@@ -639,6 +643,8 @@ impl RoomTask {
                 frame,
             } => self.remote(from, user, nickname, &frame),
             RoomMsg::Resync { node } => self.resync(&node),
+            // Both this node and the asker believe they host the room: the lease decides, not this.
+            RoomMsg::AskMembers { .. } => {}
             RoomMsg::Members {
                 node,
                 entered,
@@ -695,7 +701,7 @@ impl RoomTask {
                 ),
             },
             // The relay asks again when it sees it is still behind; it sends its members again.
-            RoomMsg::Resync { .. } | RoomMsg::Members { .. } => {}
+            RoomMsg::Resync { .. } | RoomMsg::Members { .. } | RoomMsg::AskMembers { .. } => {}
             other => return Some(other),
         }
         None
@@ -944,7 +950,12 @@ impl RoomTask {
     fn reconcile(&mut self, node: &NodeId, entered: &[SessionId], entering: &[SessionId]) {
         let Some(hosting) = &mut self.hosting else { return };
         let now = Clock::now();
-        let settled = now.checked_sub(hosting.ports.lease_ttl / 3).unwrap_or(now);
+        // A relay with nobody left has ended: all of its sessions here are gone.
+        let settled = if entered.is_empty() && entering.is_empty() {
+            now
+        } else {
+            now.checked_sub(hosting.ports.lease_ttl / 3).unwrap_or(now)
+        };
         let gone: Vec<SessionId> = hosting
             .remote
             .iter()

@@ -20,6 +20,21 @@ use std::future::Future;
 
 use world::World;
 
+/// Whether the engines' own log goes to stderr, between the trace's lines
+/// (`MYROOM_SIM_LOG=<filter>`, e.g. `info` or `room_node=debug`).
+pub fn live_log() -> bool {
+    std::env::var("MYROOM_SIM_LOG").is_ok()
+}
+
+/// Virtual time since the run started, for the engines' log lines.
+struct VirtualTime(tokio::time::Instant);
+
+impl tracing_subscriber::fmt::time::FormatTime for VirtualTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        write!(w, "{:8.3}s", self.0.elapsed().as_secs_f64())
+    }
+}
+
 /// Run `scenario` on a fresh paused runtime; its checks' verdict.
 pub fn simulate<F, Fut>(seed: u64, scenario: F) -> Result<(), String>
 where
@@ -31,6 +46,16 @@ where
         .start_paused(true)
         .build()
         .expect("a current-thread runtime");
+    let _log = std::env::var("MYROOM_SIM_LOG").ok().map(|filter| {
+        let start = runtime.block_on(async { tokio::time::Instant::now() });
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_timer(VirtualTime(start))
+            .with_ansi(false)
+            .with_writer(std::io::stderr)
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    });
     runtime.block_on(async move {
         let (world, verdict) = scenario(seed).await;
         if std::env::var("MYROOM_SIM_TRACE").is_ok() {

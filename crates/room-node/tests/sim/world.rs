@@ -101,7 +101,11 @@ pub struct Trace {
 impl Trace {
     pub fn line(&self, text: impl AsRef<str>) {
         let at = self.start.map_or(0.0, |s| s.elapsed().as_secs_f64());
-        lock(&self.lines).push(format!("{at:8.3}s {}", text.as_ref()));
+        let line = format!("{at:8.3}s {}", text.as_ref());
+        if crate::live_log() {
+            eprintln!("  {line}");
+        }
+        lock(&self.lines).push(line);
     }
 
     pub fn tail(&self, n: usize) -> String {
