@@ -1,7 +1,7 @@
 //! A room hosted by another node, as this node sees it: forward the local
 //! sessions' commands to the host, deliver the host's events to them.
 
-use crate::ordered::IdMap;
+use crate::ordered::{IdMap, IdSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,8 +32,9 @@ struct Relay<'a> {
     /// Where the host's event numbers stand here: lost, duplicated and
     /// reordered events are seen by the relay itself, whatever the bus.
     order: SequenceTracker,
-    /// Events were lost and no fresh SYNC has come yet: ask again at every check.
-    behind: bool,
+    /// Members that missed events and have had no fresh SYNC since: asked
+    /// for again at every check until each has one (a SYNC can be lost too).
+    stale: IdSet<SessionId>,
     host_gone: bool,
     /// Where everyone stands, as the relayed events say.
     shadow: Shadow,
@@ -64,7 +65,7 @@ pub(crate) async fn relay(
         tasks: ctx.shared.tasks.clone(),
         forward_timeout: ctx.shared.config.forward_timeout,
         order: SequenceTracker::new(),
-        behind: false,
+        stale: IdSet::default(),
         host,
         epoch,
         members: IdMap::default(),
@@ -88,7 +89,9 @@ pub(crate) async fn relay(
                 relay.check_host();
                 relay.refuse_late_enters().await;
                 relay.send_members().await;
-                if relay.behind {
+                let members = &relay.members;
+                relay.stale.retain(|session| members.contains_key(session));
+                if !relay.stale.is_empty() {
                     relay.ask_resync().await;
                 }
                 if relay.members.is_empty() && relay.pending.is_empty() && inbox.is_empty() {
@@ -178,7 +181,7 @@ impl Relay<'_> {
                     // Events were lost, or a new host numbers them: fresh SYNCs repair what the clients show.
                     SequenceCheck::Deliver | SequenceCheck::Gap { .. } => {
                         tracing::debug!(room = %self.room, epoch = event.epoch, seq = event.seq, "events of the room were lost");
-                        self.behind = true;
+                        self.all_stale();
                         self.ask_resync().await;
                     }
                 }
@@ -186,8 +189,11 @@ impl Relay<'_> {
                     // The host's marker of its last event number carries nothing to deliver.
                     return;
                 }
-                if self.behind && event.frame.starts_with("11") {
-                    self.behind = !matches!(event.audience, room_core::Audience::Session(s) if self.members.contains_key(&s));
+                if let room_core::Audience::Session(session) = event.audience
+                    && event.frame.starts_with("11")
+                {
+                    // What was lost before this SYNC no longer matters to its socket.
+                    self.stale.remove(&session);
                 }
                 for member in self.deliver(event) {
                     // The host dropped a user whose socket here is alive (it wrongly
@@ -205,7 +211,7 @@ impl Relay<'_> {
             }
             RoomMsg::AskMembers { host } => self.send_members_to(&host).await,
             RoomMsg::Gap => {
-                self.behind = true;
+                self.all_stale();
                 self.ask_resync().await;
             }
             RoomMsg::Refused { session, frame } => self.refused(session, &frame),
@@ -368,11 +374,17 @@ impl Relay<'_> {
         }
     }
 
+    /// Every member may have missed events.
+    fn all_stale(&mut self) {
+        self.stale = self.members.keys().copied().collect();
+    }
+
     async fn ask_resync(&self) {
         let resync = NodeMessage::Resync {
             room: self.room,
             node: self.ports.node.clone(),
         };
+        tracing::debug!(host = %self.host, "asking for fresh SYNCs");
         let _ = self.ports.bus.send_to_node(&self.host, &resync).await;
     }
 

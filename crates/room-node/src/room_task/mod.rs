@@ -999,6 +999,7 @@ impl RoomTask {
             .filter(|(_, remote)| remote.node == *node)
             .map(|(s, _)| *s)
             .collect();
+        tracing::debug!(%node, sessions = sessions.len(), "fresh SYNCs for a relay that lost events");
         for session in sessions {
             self.act(Command::Sync { session });
         }
