@@ -142,7 +142,7 @@ async fn simultaneous_acquires_grant_exactly_one() {
         seen.iter().all(|held| *held == winners[0]),
         "losers see the winner: {seen:?}"
     );
-    assert_eq!(winners[0].1, 1);
+    assert!(winners[0].1 >= 1, "a first epoch: {winners:?}");
     cleanup(&prefix).await;
 }
 

@@ -128,6 +128,7 @@ impl RoomTask {
             let (ports, lease) = (hosting.ports.clone(), hosting.lease.clone());
             self.tasks.spawn(async move {
                 let result = ports.hosting.renew(&lease).await;
+                tracing::debug!(ok = result.is_ok(), "lease renewal answered");
                 let _ = sender.send(RoomMsg::Upkeep(Upkeep::Renewed(result))).await;
             });
         }
@@ -142,6 +143,7 @@ impl RoomTask {
     }
 
     pub(super) fn on_upkeep(&mut self, result: Upkeep) {
+        tracing::trace!("upkeep answer");
         match result {
             Upkeep::Renewed(result) => self.on_renewed(result),
             Upkeep::Reacquired(result) => self.on_reacquired(result),
@@ -228,6 +230,7 @@ impl RoomTask {
         );
         self.tasks.spawn(async move {
             let result = ports.hosting.save_snapshot(&lease, &snapshot).await;
+            tracing::debug!(ok = result.is_ok(), "snapshot write answered");
             let _ = sender.send(RoomMsg::Upkeep(Upkeep::SnapshotSaved(result))).await;
         });
     }
