@@ -227,8 +227,11 @@ impl Client {
                 parse_server_frame(&line).expect("server frame parses"),
             ));
         }
+        // One deadline for the whole wait: pings and pongs must not re-arm it
+        // (they did, and a socket the server pinged kept a test waiting forever).
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let next = tokio::time::timeout(wait, self.ws.next()).await.ok()?;
+            let next = tokio::time::timeout_at(deadline, self.ws.next()).await.ok()?;
             match next {
                 Some(Ok(Message::Text(text))) => {
                     self.frames_received += 1;

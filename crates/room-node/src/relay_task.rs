@@ -342,18 +342,23 @@ impl Relay<'_> {
         }
         let msg = parse_server_frame(&event.frame).ok()?;
         self.shadow.seq = self.shadow.seq.max(event.seq);
-        let cells = &mut self.shadow.cells;
+        let users = &mut self.shadow.users;
         match msg {
-            ServerMsg::Enter { user, cell, .. } | ServerMsg::Move { user, cell, .. } => {
-                cells.insert(user, cell);
+            ServerMsg::Enter { user, nickname, cell } => {
+                users.insert(user, (cell, nickname));
+            }
+            ServerMsg::Move { user, cell, .. } => {
+                if let Some(seen) = users.get_mut(&user) {
+                    seen.0 = cell;
+                }
             }
             ServerMsg::Leave { user } => {
-                cells.remove(&user);
+                users.remove(&user);
                 return Some(user);
             }
             ServerMsg::Sync { room } => {
-                cells.clear();
-                cells.extend(room.users.iter().map(|u| (u.user, u.cell)));
+                users.clear();
+                users.extend(room.users.iter().map(|u| (u.user, (u.cell, u.nickname.clone()))));
             }
             _ => {}
         }

@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 use crate::ordered::IdSet;
 use tokio::time::Instant;
 
-use room_core::{Command, Occupant, Room, SessionId};
+use std::time::Duration;
+
+use room_core::{Cell, Command, Occupant, Room, SessionId, UserId};
 use room_ports::{Acquired, HostingError, NodeId, RoomSnapshot, SessionAt, SnapshotUser};
 
 use super::{Member, RemoteSession, RoomMsg, RoomTask, Shadow, Upkeep};
@@ -36,6 +38,7 @@ impl RoomTask {
         };
         let local: IdSet<SessionId> = members.iter().map(|m| m.session).collect();
         let mut gone = Vec::new();
+        let snapshot_seq = snapshot.as_ref().map_or(0, |s| s.seq);
         if let Some(snapshot) = snapshot {
             let mut live_nodes = IdSet::default();
             for user in &snapshot.users {
@@ -57,9 +60,9 @@ impl RoomTask {
                     nickname: u.nickname.clone(),
                     session: u.session.session,
                     cell: shadow
-                        .cells
+                        .users
                         .get(&u.user)
-                        .copied()
+                        .map(|(cell, _)| *cell)
                         .filter(|_| newer)
                         .unwrap_or(u.cell),
                 })
@@ -95,6 +98,7 @@ impl RoomTask {
             }
             tracing::info!(room = %room_id, users = snapshot.users.len(), gone = gone.len(), seq = snapshot.seq, "took over room");
         }
+        self.restore_unconfirmed(&shadow, &members, snapshot_seq);
         for session in gone {
             self.act(Command::Leave { session });
         }
@@ -118,6 +122,75 @@ impl RoomTask {
         self.write_snapshot();
     }
 
+    /// Users the relayed events showed in the room but the snapshot does not
+    /// have (it is written behind, and the host may die first): they stay,
+    /// under a placeholder session, until their relay enters them again; those
+    /// no relay claims within a node lifetime were on the dead node and leave,
+    /// so everyone is told.
+    fn restore_unconfirmed(&mut self, shadow: &Shadow, members: &[Member], snapshot_seq: u64) {
+        if shadow.seq <= snapshot_seq {
+            return;
+        }
+        let missing: Vec<(UserId, Cell, String)> = shadow
+            .users
+            .iter()
+            .filter(|(user, _)| self.room.occupant_of_user(**user).is_none() && !members.iter().any(|m| m.user == **user))
+            .map(|(user, (cell, nickname))| (*user, *cell, nickname.clone()))
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        let mut occupants = self.room.occupants().to_vec();
+        let deadline = Instant::now() + self.hosting.as_ref().map_or(Duration::ZERO, |h| h.ports.node_ttl);
+        for (user, cell, nickname) in missing {
+            let placeholder = SessionId(u64::MAX - user.0);
+            occupants.push(Occupant {
+                user,
+                nickname,
+                session: placeholder,
+                cell,
+            });
+            if let Some(hosting) = &mut self.hosting {
+                hosting.unconfirmed.insert(placeholder, deadline);
+            }
+        }
+        tracing::info!(room = %self.room.id(), users = occupants.len(), seq = shadow.seq, "took over from what the relayed events showed");
+        self.room = Room::restore(
+            self.room.id(),
+            self.room.map().clone(),
+            self.room.map_version(),
+            self.room.limits(),
+            occupants,
+            self.room.seq().max(shadow.seq),
+        );
+    }
+
+    /// Placeholders no relay claimed in time leave.
+    fn expire_unconfirmed(&mut self) {
+        let Some(hosting) = &mut self.hosting else { return };
+        let now = Instant::now();
+        let room = &self.room;
+        // Claimed (a relay entered the user again) or gone: nothing left to do.
+        hosting
+            .unconfirmed
+            .retain(|session, _| room.occupant_of_session(*session).is_some());
+        let expired: Vec<SessionId> = hosting
+            .unconfirmed
+            .iter()
+            .filter(|(_, deadline)| **deadline <= now)
+            .map(|(session, _)| *session)
+            .collect();
+        for session in &expired {
+            hosting.unconfirmed.remove(session);
+        }
+        if !expired.is_empty() {
+            tracing::info!(room = %self.room.id(), users = expired.len(), "users no relay claimed leave");
+        }
+        for session in expired {
+            self.act(Command::Leave { session });
+        }
+    }
+
     /// Periodic duties: renew the lease, write the snapshot, check remote nodes.
     pub(super) fn upkeep(&mut self, tick: u64) {
         let Some(hosting) = &mut self.hosting else { return };
@@ -139,6 +212,7 @@ impl RoomTask {
             self.check_remote_nodes();
             self.publish_last_seq();
             self.ask_members();
+            self.expire_unconfirmed();
         }
     }
 

@@ -159,7 +159,8 @@ pub(crate) enum Ended {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Shadow {
     pub seq: u64,
-    pub cells: IdMap<UserId, room_core::Cell>,
+    /// Who was in the room, where, and under which nickname.
+    pub users: IdMap<UserId, (room_core::Cell, String)>,
 }
 
 /// Everything a room task needs from its engine.
@@ -235,6 +236,9 @@ struct Hosting {
     /// listed half a node lifetime later is dead (a registry that just lost
     /// its data lists nobody until the next heartbeats).
     unlisted: IdMap<NodeId, Clock>,
+    /// Placeholder sessions of users restored from relayed events (not the
+    /// snapshot), with the time they leave unless a relay enters them again.
+    unconfirmed: IdMap<SessionId, Clock>,
 }
 
 struct RoomTask {
@@ -479,6 +483,7 @@ fn start_hosting(
         valid_until: acquired_at + lease_ttl,
         deferred_leaves: Vec::new(),
         unlisted: IdMap::default(),
+        unconfirmed: IdMap::default(),
     }
 }
 

@@ -269,6 +269,45 @@ fn events_lost_on_the_bus_are_repaired_by_a_sync() {
     );
 }
 
+/// The e2e hang: the host died before its snapshot (written behind every
+/// 100 ms) had the users, so the new host never knew the dead node's users
+/// and the survivors never heard them leave.
+#[test]
+fn a_host_killed_before_its_snapshot_caught_up_still_tells_everyone_who_left() {
+    expect_ok(
+        "host killed before its snapshot",
+        simulate(9, |seed| async move {
+            let mut world = World::new(seed, Setup::default()).await;
+            world.connect(1, 0);
+            world.enter(1, 1);
+            world.run_for(Duration::from_millis(5)).await;
+            for (user, node) in [(3, 0), (2, 1), (4, 1), (5, 2), (6, 2)] {
+                world.connect(user, node);
+                world.enter(user, 1);
+                world.run_for(Duration::from_millis(5)).await;
+            }
+            world.step(2, Direction::Right);
+            world.run_for(Duration::from_millis(20)).await;
+            let killed = tokio::time::Instant::now();
+            world.kill(0).await;
+            world.run_for(RECOVER).await;
+            let mut verdict = checks::all(&world).await;
+            for user in [2, 4, 5, 6] {
+                let heard: Vec<u64> = world.clients.get(&user).map_or(Vec::new(), |c| {
+                    lock(&c.log).leaves.iter().filter(|(at, _)| *at >= killed).map(|(_, u)| *u).collect()
+                });
+                if verdict.is_ok() && !(heard.contains(&1) && heard.contains(&3)) {
+                    verdict = Err(format!("u{user} heard only {heard:?} leave, not u1 and u3 of the killed node"));
+                }
+            }
+            if verdict.is_ok() {
+                verdict = checks::kept(&world, &[2, 4, 5, 6], killed);
+            }
+            (world, verdict)
+        }),
+    );
+}
+
 #[test]
 fn a_host_killed_is_replaced_and_the_survivors_keep_moving() {
     expect_ok(
