@@ -176,11 +176,16 @@ impl Client {
         let (ws, _) = tokio::time::timeout(PATIENCE, tokio_tungstenite::connect_async(request))
             .await
             .expect("handshake finished")?;
-        Ok(Client {
+        Ok(Client::from_stream(ws))
+    }
+
+    /// A client over a socket the test upgraded itself.
+    pub fn from_stream(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Client {
+        Client {
             ws,
             pending: Default::default(),
             frames_received: 0,
-        })
+        }
     }
 
     pub async fn connect_with_header(

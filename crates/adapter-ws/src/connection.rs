@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use room_core::{ClientMsg, ErrorCode, ServerMsg, parse_client_frame};
 use room_node::{CloseReason, Engine, Frame, Next, Outbox, Session, queue_message};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -129,8 +129,13 @@ impl Reader<'_> {
         let mut limiter = RateLimiter::new(config.rate, std::time::Instant::now());
         let mut last_heard = Instant::now();
         let mut closing_since: Option<Instant> = None;
-        let mut upkeep = tokio::time::interval(config.ping_interval.min(Duration::from_secs(1)));
-        upkeep.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // One timer per socket, armed for the earliest deadline that could
+        // pass (dead peer, legacy ENTER) and not touched when frames arrive:
+        // when it fires, the deadline is computed again from `last_heard`, and
+        // it is re-armed if nothing is due. An idle socket's reader so wakes
+        // once per dead-peer timeout at most, not once a second (issue 17).
+        let upkeep = tokio::time::sleep_until(self.next_deadline(last_heard, &config));
+        tokio::pin!(upkeep);
         loop {
             let message = tokio::select! {
                 // Frames the peer sent before our close are still handled (a BUILD
@@ -143,16 +148,18 @@ impl Reader<'_> {
                 }
                 _ = tokio::time::sleep_until(closing_since.unwrap_or_else(Instant::now) + CLOSING_GRACE),
                     if closing_since.is_some() => return Stop::Closing,
-                _ = upkeep.tick() => {
-                    if last_heard.elapsed() > config.dead_peer_timeout {
+                _ = &mut upkeep => {
+                    let now = Instant::now();
+                    if now.duration_since(last_heard) >= config.dead_peer_timeout {
                         tracing::debug!("peer silent past the dead-peer timeout");
                         self.outbox.close(CloseReason::DeadPeer);
                         return Stop::PeerGone;
                     }
-                    if let Auth::Pending { deadline } = self.auth && Instant::now() >= deadline {
+                    if let Auth::Pending { deadline } = self.auth && now >= deadline {
                         self.outbox.close(CloseReason::Policy);
                         return Stop::Closing;
                     }
+                    upkeep.as_mut().reset(self.next_deadline(last_heard, &config));
                     continue;
                 }
             };
@@ -180,6 +187,15 @@ impl Reader<'_> {
             if let Some(stop) = self.on_text(&text).await {
                 return stop;
             }
+        }
+    }
+
+    /// The earliest instant the reader must look at the socket again if nothing arrives.
+    fn next_deadline(&self, last_heard: Instant, config: &WsConfig) -> Instant {
+        let dead_peer = last_heard + config.dead_peer_timeout;
+        match self.auth {
+            Auth::Pending { deadline } => dead_peer.min(deadline),
+            Auth::Ready(_) => dead_peer,
         }
     }
 
@@ -377,7 +393,14 @@ async fn timed<F: std::future::Future<Output = Result<(), axum::Error>>>(
     future: F,
     config: &WsConfig,
 ) -> Result<(), ()> {
-    match tokio::time::timeout(config.write_timeout, future).await {
+    let mut future = std::pin::pin!(future);
+    // Most writes complete at once (the kernel takes the bytes): those never
+    // arm a timer; only a write that has to wait for the peer gets its deadline.
+    let outcome = match future.as_mut().now_or_never() {
+        Some(done) => Ok(done),
+        None => tokio::time::timeout(config.write_timeout, future).await,
+    };
+    match outcome {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "socket write failed");

@@ -76,15 +76,21 @@
 mod auth;
 mod config;
 mod connection;
+mod fd_budget;
 mod handshake;
 mod http;
 pub mod metrics_names;
 mod rate;
 mod readiness;
+mod serve;
+mod slots;
 
 pub use auth::{AuthError, Authenticate, Identity, JwtVerifier, sign_token, strip_bearer};
 pub use config::WsConfig;
+pub use fd_budget::FdBudget;
 pub use handshake::SUBPROTOCOL;
 pub use http::{FrontDoor, install_metrics};
 pub use rate::{RateConfig, RateLimiter, Verdict};
 pub use readiness::{ReadinessCheck, StoreReady};
+pub use serve::{ServeConfig, serve};
+pub use tokio_util::sync::CancellationToken;
