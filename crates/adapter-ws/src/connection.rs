@@ -16,6 +16,7 @@ use crate::auth::{Authenticate, Identity, strip_bearer};
 use crate::config::WsConfig;
 use crate::metrics_names as m;
 use crate::rate::{RateLimiter, Verdict};
+use crate::upkeep::{self, Due};
 
 /// Everything a connection needs from the server.
 #[derive(Clone)]
@@ -129,12 +130,12 @@ impl Reader<'_> {
         let mut limiter = RateLimiter::new(config.rate, std::time::Instant::now());
         let mut last_heard = Instant::now();
         let mut closing_since: Option<Instant> = None;
-        // One timer per socket, armed for the earliest deadline that could
-        // pass (dead peer, legacy ENTER) and not touched when frames arrive:
-        // when it fires, the deadline is computed again from `last_heard`, and
-        // it is re-armed if nothing is due. An idle socket's reader so wakes
-        // once per dead-peer timeout at most, not once a second (issue 17).
-        let upkeep = tokio::time::sleep_until(self.next_deadline(last_heard, &config));
+        // One timer, re-armed only when it fires (see upkeep.rs).
+        let first = match self.due(last_heard, &config) {
+            Due::Nothing(next) => next,
+            Due::DeadPeer | Due::EnterDeadline => last_heard,
+        };
+        let upkeep = tokio::time::sleep_until(first);
         tokio::pin!(upkeep);
         loop {
             let message = tokio::select! {
@@ -148,20 +149,21 @@ impl Reader<'_> {
                 }
                 _ = tokio::time::sleep_until(closing_since.unwrap_or_else(Instant::now) + CLOSING_GRACE),
                     if closing_since.is_some() => return Stop::Closing,
-                _ = &mut upkeep => {
-                    let now = Instant::now();
-                    if now.duration_since(last_heard) >= config.dead_peer_timeout {
+                _ = &mut upkeep => match self.due(last_heard, &config) {
+                    Due::Nothing(next) => {
+                        upkeep.as_mut().reset(next);
+                        continue;
+                    }
+                    Due::DeadPeer => {
                         tracing::debug!("peer silent past the dead-peer timeout");
                         self.outbox.close(CloseReason::DeadPeer);
                         return Stop::PeerGone;
                     }
-                    if let Auth::Pending { deadline } = self.auth && now >= deadline {
+                    Due::EnterDeadline => {
                         self.outbox.close(CloseReason::Policy);
                         return Stop::Closing;
                     }
-                    upkeep.as_mut().reset(self.next_deadline(last_heard, &config));
-                    continue;
-                }
+                },
             };
             last_heard = Instant::now();
             let message = match message {
@@ -190,13 +192,17 @@ impl Reader<'_> {
         }
     }
 
-    /// The earliest instant the reader must look at the socket again if nothing arrives.
-    fn next_deadline(&self, last_heard: Instant, config: &WsConfig) -> Instant {
-        let dead_peer = last_heard + config.dead_peer_timeout;
-        match self.auth {
-            Auth::Pending { deadline } => dead_peer.min(deadline),
-            Auth::Ready(_) => dead_peer,
-        }
+    fn due(&self, last_heard: Instant, config: &WsConfig) -> Due {
+        let enter_deadline = match self.auth {
+            Auth::Pending { deadline } => Some(deadline),
+            Auth::Ready(_) => None,
+        };
+        upkeep::due(
+            Instant::now(),
+            last_heard,
+            enter_deadline,
+            config.dead_peer_timeout,
+        )
     }
 
     fn rate_check(&self, limiter: &mut RateLimiter) -> Option<Stop> {

@@ -84,6 +84,7 @@ mod rate;
 mod readiness;
 mod serve;
 mod slots;
+mod upkeep;
 
 pub use auth::{AuthError, Authenticate, Identity, JwtVerifier, sign_token, strip_bearer};
 pub use config::WsConfig;
