@@ -8,7 +8,9 @@
 # Env: OUT (results dir, default target/bench-results), PORT (18210),
 # DURATION, WARMUP, CONNECTIONS (conn scenario, 10000), SERVER_CORE (0),
 # LOADGEN_CORE (1), TICK_MS (25), NO_BUILD=1 to skip the release build,
-# SERVER (another server binary to measure, e.g. a patched build).
+# SERVER (another server binary to measure, e.g. a patched build),
+# SOURCE_IPS (conn scenario: clients spread over 127.0.0.1..N, default 32,
+# so no address runs out of ephemeral ports or over the per-IP cap).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +22,7 @@ CONNECTIONS=${CONNECTIONS:-10000}
 SERVER_CORE=${SERVER_CORE:-0}
 LOADGEN_CORE=${LOADGEN_CORE:-1}
 TICK_MS=${TICK_MS:-25}
+SOURCE_IPS=${SOURCE_IPS:-32}
 SECRET=bench
 FIXTURES=/tmp/bench-users.json
 SERVER=${SERVER:-target/release/examples/server}
@@ -75,7 +78,7 @@ for run in "${RUNS[@]}"; do
     idle_rss=$(awk '/VmRSS/ {print $2}' "/proc/$server_pid/status")
     extra=()
     [ "$batch" = 1 ] && extra+=(--batch)
-    [ "$scenario" = conn ] && extra+=(--connections "$CONNECTIONS" --connect-concurrency 256)
+    [ "$scenario" = conn ] && extra+=(--connections "$CONNECTIONS" --connect-concurrency 256 --source-ips "$SOURCE_IPS")
     echo "== $name (server pid $server_pid, idle RSS ${idle_rss} kB)" >&2
     taskset -c "$LOADGEN_CORE" "$LOADGEN" --scenario "$scenario" --url "ws://127.0.0.1:$PORT/library" \
         --jwt-secret "$SECRET" --duration "$DURATION" --warmup "$WARMUP" --server-pid "$server_pid" \
