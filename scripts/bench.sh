@@ -9,6 +9,7 @@
 # DURATION, WARMUP, CONNECTIONS (conn scenario, 10000), SERVER_CORE (0),
 # LOADGEN_CORE (1), TICK_MS (25), NO_BUILD=1 to skip the release build,
 # SERVER (another server binary to measure, e.g. a patched build),
+# NOFILE (open-file limit of both processes, default the hard limit),
 # SOURCE_IPS (conn scenario: clients spread over 127.0.0.1..N, default 32,
 # so no address runs out of ephemeral ports or over the per-IP cap).
 set -euo pipefail
@@ -46,8 +47,12 @@ if [ -z "${NO_BUILD:-}" ]; then
     cargo build --release --example server --example loadgen
 fi
 mkdir -p "$OUT"
-# 10,000 sockets need 10,000 descriptors on each side.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+# 10,000 sockets need 10,000 descriptors on each side. NOFILE raises the
+# limit for both processes (root may raise the hard limit too).
+if [ -n "${NOFILE:-}" ]; then
+    ulimit -Hn "$NOFILE" 2>/dev/null || true
+fi
+ulimit -n "${NOFILE:-$(ulimit -Hn)}" 2>/dev/null || true
 echo "open files limit: $(ulimit -n)" >&2
 
 users=$CONNECTIONS

@@ -264,7 +264,7 @@ fn serve_config(args: &ServerArgs) -> ServeConfig {
                 open = budget.open_at_start,
                 reserve = args.fd_reserve,
                 fd_cap,
-                "open-file limit (RLIMIT_NOFILE): soft {} raised to {}, hard {}",
+                "open-file limit (RLIMIT_NOFILE): soft {} -> {}, hard {}",
                 budget.soft_before,
                 budget.soft,
                 budget.hard

@@ -397,5 +397,5 @@ async fn at_the_descriptor_cap_new_sockets_are_refused_while_entered_ones_move_a
         "{body}"
     );
     assert!(server.log_text().contains("connection refused"));
-    assert!(server.log_text().contains("soft 64 raised to 160"));
+    assert!(server.log_text().contains("soft 64 -> 160, hard 160"));
 }
