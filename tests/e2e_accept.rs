@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use common::cluster::server_binary;
-use common::{Client, PATIENCE, SECRET, TestServer, http_get, token, unique_dir};
+use common::cluster::{server_binary, try_http_get_from};
+use common::{Client, PATIENCE, SECRET, TestServer, http_get, metric_value, token, unique_dir};
 use room_core::ServerMsg;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -176,31 +176,7 @@ fn localhost(last: u8) -> IpAddr {
 
 /// GET from a chosen local address.
 async fn get_from(source: IpAddr, addr: SocketAddr, path: &str) -> Option<(u16, String)> {
-    let exchange = async {
-        let socket = TcpSocket::new_v4().ok()?;
-        socket.bind(SocketAddr::new(source, 0)).ok()?;
-        let mut stream = socket.connect(addr).await.ok()?;
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.ok()?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await.ok()?;
-        let response = String::from_utf8_lossy(&response).into_owned();
-        let status = response.split(' ').nth(1)?.parse().ok()?;
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        Some((status, body))
-    };
-    tokio::time::timeout(PATIENCE, exchange).await.ok().flatten()
-}
-
-fn metric_in(body: &str, name: &str, labels: &str) -> f64 {
-    body.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']) && l.contains(labels))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    try_http_get_from(Some(source), addr, path).await
 }
 
 /// A MOVE by `mover` reaches `watcher` (skipping whatever else arrives first).
@@ -283,7 +259,7 @@ async fn over_the_per_ip_cap_connections_are_refused_and_counted_while_others_ar
         .await
         .expect("served");
     assert_eq!(status, 200);
-    assert!(metric_in(&body, "myroom_connections_refused_total", "per_ip") > refused_before);
+    assert!(metric_value(&body, "myroom_connections_refused_total", "per_ip") > refused_before);
     let mut other = connect_from(localhost(2), &url(5), PATIENCE).await.unwrap();
     other.enter(1).await;
     // The sockets inside the cap keep working.
@@ -393,7 +369,7 @@ async fn at_the_descriptor_cap_new_sockets_are_refused_while_entered_ones_move_a
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(
-        metric_in(&body, "myroom_connections_refused_total", "total") >= 2.0,
+        metric_value(&body, "myroom_connections_refused_total", "total") >= 2.0,
         "{body}"
     );
     assert!(server.log_text().contains("connection refused"));
