@@ -229,12 +229,12 @@ async fn a_request_whose_headers_do_not_arrive_in_time_is_closed_and_the_server_
         let mut buf = [0u8; 256];
         // Closed by the server (EOF or reset), not left open: the patience is a hang guard.
         let read = tokio::time::timeout(PATIENCE, stream.read(&mut buf)).await;
-        match read.expect("the server closed the connection") {
-            Ok(n) => assert!(
+        // A reset is as good as EOF; bytes, if any, are hyper's 408.
+        if let Ok(n) = read.expect("the server closed the connection") {
+            assert!(
                 n == 0 || String::from_utf8_lossy(&buf[..n]).contains("408"),
                 "{n} bytes"
-            ),
-            Err(_) => {}
+            );
         }
     }
     assert_eq!(server.get("/healthz").await.0, 200);

@@ -21,12 +21,8 @@ impl FdBudget {
     /// Raise the soft limit to the hard limit and report both. `None` where
     /// the limit cannot be read (not Unix); there, no cap is derived.
     pub fn raise() -> Option<FdBudget> {
-        let (soft_before, hard) = limits()?;
-        let soft = if soft_before < hard && set_soft(hard, hard) {
-            hard
-        } else {
-            soft_before
-        };
+        let (soft_before, hard) = raise_soft_to_hard()?;
+        let (soft, _) = limits()?;
         Some(FdBudget {
             soft_before,
             soft,
@@ -44,37 +40,55 @@ impl FdBudget {
     }
 }
 
+/// An unlimited or absurd limit counts as "a lot" (2^30), so the cap
+/// arithmetic never meets `u64::MAX`.
+const A_LOT: u64 = 1 << 30;
+
+/// (soft, hard) now.
 #[cfg(unix)]
 fn limits() -> Option<(u64, u64)> {
+    let limit = get()?;
+    Some((clamp(limit.rlim_cur), clamp(limit.rlim_max)))
+}
+
+/// Set the soft limit to the hard one (kept as the kernel gave it, unlimited
+/// included); (soft before, hard). A refusal (an unlimited hard limit above
+/// the kernel's `nr_open`) leaves the soft limit as it was.
+#[cfg(unix)]
+fn raise_soft_to_hard() -> Option<(u64, u64)> {
+    let before = get()?;
+    if before.rlim_cur < before.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: before.rlim_max,
+            rlim_max: before.rlim_max,
+        };
+        // SAFETY: setrlimit only reads the struct we pass by pointer.
+        let _ = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) };
+    }
+    Some((clamp(before.rlim_cur), clamp(before.rlim_max)))
+}
+
+#[cfg(unix)]
+fn get() -> Option<libc::rlimit> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit only writes the struct we own and pass by pointer.
     let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
-    (rc == 0).then(|| (clamp(limit.rlim_cur), clamp(limit.rlim_max)))
+    (rc == 0).then_some(limit)
 }
 
-#[cfg(unix)]
-fn set_soft(soft: u64, hard: u64) -> bool {
-    let limit = libc::rlimit {
-        rlim_cur: soft as libc::rlim_t,
-        rlim_max: hard as libc::rlim_t,
-    };
-    // SAFETY: setrlimit only reads the struct we pass by pointer.
-    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 }
-}
-
-/// `RLIM_INFINITY` and anything absurd count as "a lot", not as u64::MAX
-/// (which would overflow the cap arithmetic's callers).
 #[cfg(unix)]
 fn clamp(value: libc::rlim_t) -> u64 {
-    let value = value as u64;
-    if value == libc::RLIM_INFINITY as u64 {
-        1 << 30
-    } else {
-        value.min(1 << 30)
+    if value == libc::RLIM_INFINITY {
+        return A_LOT;
     }
+    // rlim_t is u64 on the 64-bit targets and narrower on a few others:
+    // the conversion is useless only where clippy looks.
+    #[allow(clippy::useless_conversion)]
+    let value = u64::try_from(value).unwrap_or(A_LOT);
+    value.min(A_LOT)
 }
 
 #[cfg(not(unix))]
@@ -83,8 +97,8 @@ fn limits() -> Option<(u64, u64)> {
 }
 
 #[cfg(not(unix))]
-fn set_soft(_soft: u64, _hard: u64) -> bool {
-    false
+fn raise_soft_to_hard() -> Option<(u64, u64)> {
+    None
 }
 
 /// Descriptors open now (Linux: the entries of /proc/self/fd, less the one
