@@ -85,12 +85,33 @@ async fn run(args: &Args, plan: &Plan) -> serde_json::Value {
     let pid = args.server_pid;
     let started = Snapshot::take(stats, pid);
 
-    // Phase 1: every client connects and enters (or fails).
+    let rss_before_kb = pid.and_then(|pid| report::status_kb(pid, "VmRSS:"));
+    // Phase 1: every client connects and enters (or fails); how many entered
+    // in each whole second is kept for the throughput's percentiles.
     let mut last = started;
+    let mut per_second = Vec::new();
+    let mut entered_at_last_second = 0;
+    let mut next_second = started.at + Duration::from_secs(1);
     while stats.settled.load(Relaxed) < plan.clients() as u64 {
-        last = tick(args, stats, last, "connect").await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if std::time::Instant::now() >= next_second {
+            let entered = stats.entered.load(Relaxed);
+            per_second.push((entered - entered_at_last_second) as f64);
+            entered_at_last_second = entered;
+            next_second += Duration::from_secs(1);
+            let now = Snapshot::take(stats, None);
+            if !args.quiet {
+                progress(stats, &last, &now, "connect");
+            }
+            last = now;
+        }
     }
     let connect_phase_s = started.at.elapsed().as_secs_f64();
+    let connect = ConnectPhase {
+        seconds: connect_phase_s,
+        per_second,
+        rss_before_kb,
+    };
     // Phase 2: warm-up; phase 3: measured.
     let warm_end = tokio::time::Instant::now() + Duration::from_secs_f64(args.warmup);
     while tokio::time::Instant::now() < warm_end {
@@ -120,11 +141,45 @@ async fn run(args: &Args, plan: &Plan) -> serde_json::Value {
         stats,
         &window_start,
         &window_end,
-        connect_phase_s,
+        &connect,
         open_at_end,
         errors_before,
         server,
     )
+}
+
+/// What the connect phase measured.
+struct ConnectPhase {
+    seconds: f64,
+    /// Sockets that entered in each whole second of the phase.
+    per_second: Vec<f64>,
+    rss_before_kb: Option<u64>,
+}
+
+impl ConnectPhase {
+    /// Percentiles of the per-second connect+ENTER throughput (p10 is a slow second).
+    fn throughput_percentiles(&self) -> serde_json::Value {
+        let mut sorted = self.per_second.clone();
+        sorted.sort_by(f64::total_cmp);
+        let at = |p: f64| {
+            if sorted.is_empty() {
+                return None;
+            }
+            let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+            Some(sorted[rank])
+        };
+        serde_json::json!({
+            "seconds": sorted.len(),
+            "min": at(0.0), "p10": at(10.0), "p50": at(50.0), "p90": at(90.0), "max": at(100.0),
+        })
+    }
+
+    /// The server's RSS growth since before the first connect, per entered socket.
+    fn rss_per_entered_kb(&self, pid: Option<u32>, entered: u64) -> Option<f64> {
+        let after = report::status_kb(pid?, "VmRSS:")?;
+        let before = self.rss_before_kb?;
+        (entered > 0).then(|| round2(after.saturating_sub(before) as f64 / entered as f64))
+    }
 }
 
 /// Sleep a second, print progress, return the new snapshot.
@@ -152,8 +207,11 @@ fn targets(args: &Args, plan: &Plan) -> Vec<Target> {
             let base = &args.urls[i % args.urls.len()];
             let sep = if base.contains('?') { '&' } else { '?' };
             let batch = if args.batch { "&batch=1" } else { "" };
+            let source = (args.source_ips > 0)
+                .then(|| std::net::IpAddr::from([127, 0, 0, 1 + (i % usize::from(args.source_ips)) as u8]));
             targets.push(Target {
                 url: format!("{base}{sep}token={token}{batch}"),
+                source,
                 user,
                 room: owner,
                 // Golden-ratio spacing spreads the clients' send instants over the period.
@@ -171,7 +229,7 @@ fn summary(
     stats: &Stats,
     start: &Snapshot,
     end: &Snapshot,
-    connect_phase_s: f64,
+    connect: &ConnectPhase,
     open_at_end: u64,
     errors_before: std::collections::BTreeMap<String, u64>,
     server: Option<serde_json::Value>,
@@ -200,8 +258,11 @@ fn summary(
         "duration_s": round2(secs),
         "entered": stats.entered.load(Relaxed),
         "open_at_end": open_at_end,
-        "connect_phase_s": round2(connect_phase_s),
+        "connect_phase_s": round2(connect.seconds),
         "connect_enter_ms": stats.connect.summary(),
+        "connect_enter_per_s": round2(stats.entered.load(Relaxed) as f64 / connect.seconds.max(1e-9)),
+        "connect_enter_per_s_by_second": connect.throughput_percentiles(),
+        "server_rss_per_entered_kb": connect.rss_per_entered_kb(args.server_pid, stats.entered.load(Relaxed)),
         "moves_sent": moves,
         "moves_per_s": round2(moves as f64 / secs),
         "moves_per_s_planned": round2(plan.clients() as f64 * plan.rate),

@@ -8,7 +8,10 @@
 # Env: OUT (results dir, default target/bench-results), PORT (18210),
 # DURATION, WARMUP, CONNECTIONS (conn scenario, 10000), SERVER_CORE (0),
 # LOADGEN_CORE (1), TICK_MS (25), NO_BUILD=1 to skip the release build,
-# SERVER (another server binary to measure, e.g. a patched build).
+# SERVER (another server binary to measure, e.g. a patched build),
+# NOFILE (open-file limit of both processes, default the hard limit),
+# SOURCE_IPS (conn scenario: clients spread over 127.0.0.1..N, default 32,
+# so no address runs out of ephemeral ports or over the per-IP cap).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +23,7 @@ CONNECTIONS=${CONNECTIONS:-10000}
 SERVER_CORE=${SERVER_CORE:-0}
 LOADGEN_CORE=${LOADGEN_CORE:-1}
 TICK_MS=${TICK_MS:-25}
+SOURCE_IPS=${SOURCE_IPS:-32}
 SECRET=myroom-bench-secret-not-for-production
 FIXTURES=/tmp/bench-users.json
 SERVER=${SERVER:-target/release/examples/server}
@@ -43,8 +47,12 @@ if [ -z "${NO_BUILD:-}" ]; then
     cargo build --release --example server --example loadgen
 fi
 mkdir -p "$OUT"
-# 10,000 sockets need 10,000 descriptors on each side.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+# 10,000 sockets need 10,000 descriptors on each side. NOFILE raises the
+# limit for both processes (root may raise the hard limit too).
+if [ -n "${NOFILE:-}" ]; then
+    ulimit -Hn "$NOFILE" 2>/dev/null || true
+fi
+ulimit -n "${NOFILE:-$(ulimit -Hn)}" 2>/dev/null || true
 echo "open files limit: $(ulimit -n)" >&2
 
 users=$CONNECTIONS
@@ -75,7 +83,7 @@ for run in "${RUNS[@]}"; do
     idle_rss=$(awk '/VmRSS/ {print $2}' "/proc/$server_pid/status")
     extra=()
     [ "$batch" = 1 ] && extra+=(--batch)
-    [ "$scenario" = conn ] && extra+=(--connections "$CONNECTIONS" --connect-concurrency 256)
+    [ "$scenario" = conn ] && extra+=(--connections "$CONNECTIONS" --connect-concurrency 256 --source-ips "$SOURCE_IPS")
     echo "== $name (server pid $server_pid, idle RSS ${idle_rss} kB)" >&2
     taskset -c "$LOADGEN_CORE" "$LOADGEN" --scenario "$scenario" --url "ws://127.0.0.1:$PORT/library" \
         --jwt-secret "$SECRET" --duration "$DURATION" --warmup "$WARMUP" --server-pid "$server_pid" \

@@ -4,13 +4,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use adapter_ws::{FrontDoor, JwtVerifier, RateConfig, WsConfig};
-use axum::serve::ListenerExt;
+use adapter_ws::{CancellationToken, FdBudget, FrontDoor, JwtVerifier, RateConfig, ServeConfig, WsConfig};
 use metrics_exporter_prometheus::PrometheusHandle;
 use room_core::RoomLimits;
 use room_node::{DiskMapStore, Engine, EngineConfig};
 use room_ports::{MapStore, UserSeed};
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::fixtures::{FixturesError, demo_users, load_fixtures};
@@ -61,7 +59,8 @@ pub enum StartError {
 pub struct RunningServer {
     addr: SocketAddr,
     engine: Engine,
-    stop: Option<oneshot::Sender<()>>,
+    stop: CancellationToken,
+    drain: Duration,
     task: JoinHandle<()>,
 }
 
@@ -76,13 +75,27 @@ impl RunningServer {
         &self.engine
     }
 
-    /// Close every socket with 1001, let rooms finish storing, stop listening.
+    /// Stop accepting, close every socket with 1001, let rooms finish
+    /// storing, and wait for the connections to close: all within the drain
+    /// time (`--drain-ms`), whatever the peers do; what is still open then
+    /// is dropped.
     pub async fn shutdown(mut self) {
-        self.engine.shutdown(Duration::from_secs(5)).await;
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+        let deadline = tokio::time::Instant::now() + self.drain;
+        self.stop.cancel();
+        if tokio::time::timeout_at(deadline, self.engine.shutdown(self.drain))
+            .await
+            .is_err()
+        {
+            tracing::warn!("drain time is over before every room was stored and every socket closed");
         }
-        let _ = (&mut self.task).await;
+        // The serve loop ends by itself at its own drain deadline; the margin
+        // only covers scheduling, and aborting is the answer if it passes.
+        if tokio::time::timeout_at(deadline + Duration::from_millis(500), &mut self.task)
+            .await
+            .is_err()
+        {
+            self.task.abort();
+        }
     }
 
     /// Run until the listener fails (or forever).
@@ -175,24 +188,15 @@ pub async fn start(args: ServerArgs) -> Result<RunningServer, StartError> {
     });
     let router = door.router(&args.ws_path).merge(web);
 
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        // Small frames must not wait for the peer's delayed ACK (about 40 ms on Linux).
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let serve = axum::serve(listener, router).with_graceful_shutdown(async {
-            let _ = stopped.await;
-        });
-        if let Err(e) = serve.await {
-            tracing::error!(error = %e, "server stopped");
-        }
-    });
+    let stop = CancellationToken::new();
+    let serve_config = serve_config(&args);
+    let task = tokio::spawn(adapter_ws::serve(listener, router, serve_config, stop.clone()));
     tracing::info!(%addr, users = users.len(), "listening; WebSocket at ws://{addr}{}", args.ws_path);
     Ok(RunningServer {
         addr,
         engine,
-        stop: Some(stop),
+        stop,
+        drain: Duration::from_millis(args.drain_ms),
         task,
     })
 }
@@ -289,5 +293,42 @@ fn ws_config(args: &ServerArgs) -> WsConfig {
         dead_peer_timeout: Duration::from_millis(args.dead_peer_ms.max(10)),
         write_timeout: Duration::from_millis(args.write_timeout_ms.max(10)),
         ..WsConfig::default()
+    }
+}
+
+/// The accept loop's limits; the total cap is the smaller of
+/// `--max-connections` and what the descriptor budget leaves after the reserve.
+fn serve_config(args: &ServerArgs) -> ServeConfig {
+    let mut max_connections = args.max_connections.max(1);
+    match FdBudget::raise() {
+        Some(budget) => {
+            let fd_cap = budget.connection_cap(args.fd_reserve);
+            tracing::info!(
+                soft_before = budget.soft_before,
+                soft = budget.soft,
+                hard = budget.hard,
+                open = budget.open_at_start,
+                reserve = args.fd_reserve,
+                fd_cap,
+                "open-file limit (RLIMIT_NOFILE): soft {} -> {}, hard {}",
+                budget.soft_before,
+                budget.soft,
+                budget.hard
+            );
+            if fd_cap < max_connections {
+                tracing::info!(
+                    max_connections = fd_cap,
+                    "connections capped by the open-file limit, not by --max-connections"
+                );
+                max_connections = fd_cap;
+            }
+        }
+        None => tracing::info!("open-file limit unknown here: only --max-connections caps connections"),
+    }
+    ServeConfig {
+        header_timeout: Duration::from_millis(args.header_timeout_ms.max(1)),
+        max_connections,
+        max_connections_per_ip: args.max_connections_per_ip,
+        drain: Duration::from_millis(args.drain_ms),
     }
 }

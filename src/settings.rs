@@ -162,6 +162,31 @@ pub struct ServerArgs {
     /// Milliseconds a socket may refuse our writes before it is dropped.
     #[arg(long, env = "MYROOM_WRITE_TIMEOUT_MS", default_value_t = 10_000)]
     pub write_timeout_ms: u64,
+
+    /// Milliseconds a client has to send a request's headers (the WebSocket
+    /// upgrade's too) after connecting or after the previous response.
+    #[arg(long, env = "MYROOM_HEADER_TIMEOUT_MS", default_value_t = 5000)]
+    pub header_timeout_ms: u64,
+
+    /// Open connections (HTTP and WebSocket) at most; more are refused at
+    /// accept. The cap in force is the smaller of this and what the
+    /// file-descriptor limit leaves after --fd-reserve.
+    #[arg(long, env = "MYROOM_MAX_CONNECTIONS", default_value_t = 100_000)]
+    pub max_connections: usize,
+
+    /// Open connections from one client IP at most (0: no per-IP cap).
+    #[arg(long, env = "MYROOM_MAX_CONNECTIONS_PER_IP", default_value_t = 1000)]
+    pub max_connections_per_ip: usize,
+
+    /// File descriptors kept for the server's own files and backing-service
+    /// connections: never handed to client connections.
+    #[arg(long, env = "MYROOM_FD_RESERVE", default_value_t = 128)]
+    pub fd_reserve: u64,
+
+    /// Milliseconds shutdown may take (closing sockets, storing rooms,
+    /// draining connections); whatever is still open then is dropped.
+    #[arg(long, env = "MYROOM_DRAIN_MS", default_value_t = 10_000)]
+    pub drain_ms: u64,
 }
 
 impl ServerArgs {

@@ -56,6 +56,13 @@ pub struct Args {
     #[arg(long)]
     pub batch: bool,
 
+    /// Spread the clients' source addresses over 127.0.0.1 ..= 127.0.0.N
+    /// (round-robin), so one machine can open more connections than one
+    /// address's ephemeral ports allow (and per-IP caps see N clients).
+    /// 0: let the system choose.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8))]
+    pub source_ips: u8,
+
     /// Connections being opened (connect + ENTER) at the same time.
     #[arg(long, default_value_t = 64)]
     pub connect_concurrency: usize,

@@ -12,6 +12,7 @@ use room_core::{Direction, ServerMsg, UserId, parse_server_frame, split_batch};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::stats::Stats;
 
@@ -26,6 +27,8 @@ pub struct Shared {
 /// One client's identity and target.
 pub struct Target {
     pub url: String,
+    /// The local address to connect from (`None`: the system's choice).
+    pub source: Option<std::net::IpAddr>,
     pub user: u64,
     pub room: u64,
     /// 0..1: where in the move period this client sends, so clients do not move in lockstep.
@@ -97,9 +100,7 @@ pub async fn run(shared: Arc<Shared>, target: Target, mut stop: watch::Receiver<
 }
 
 async fn connect_and_enter(target: &Target, stats: &Stats) -> Result<(Ws, Walker), String> {
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(target.url.as_str(), None, true)
-        .await
-        .map_err(|e| format!("connect: {}", short(&e.to_string())))?;
+    let mut ws = connect(target).await?;
     let enter = format!("10{{\"room_id\":\"{}\"}}", target.room);
     ws.send(Message::Text(enter.into()))
         .await
@@ -134,6 +135,42 @@ async fn connect_and_enter(target: &Target, stats: &Stats) -> Result<(Ws, Walker
             }
         }
     }
+}
+
+/// The upgraded socket, from `target.source` if set.
+async fn connect(target: &Target) -> Result<Ws, String> {
+    let failed = |e: &dyn std::fmt::Display| format!("connect: {}", short(&e.to_string()));
+    let Some(source) = target.source else {
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(target.url.as_str(), None, true)
+            .await
+            .map_err(|e| failed(&e))?;
+        return Ok(ws);
+    };
+    let request = target
+        .url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| failed(&e))?;
+    let authority = request
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .unwrap_or_default();
+    let server = tokio::net::lookup_host(authority.as_str())
+        .await
+        .map_err(|e| failed(&e))?
+        .find(std::net::SocketAddr::is_ipv4)
+        .ok_or_else(|| failed(&"no IPv4 address for the server"))?;
+    let socket = tokio::net::TcpSocket::new_v4().map_err(|e| failed(&e))?;
+    socket
+        .bind(std::net::SocketAddr::new(source, 0))
+        .map_err(|e| failed(&e))?;
+    let stream = socket.connect(server).await.map_err(|e| failed(&e))?;
+    stream.set_nodelay(true).map_err(|e| failed(&e))?;
+    let (ws, _) = tokio_tungstenite::client_async(request, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+        .await
+        .map_err(|e| failed(&e))?;
+    Ok(ws)
 }
 
 async fn play(

@@ -90,8 +90,16 @@ pub fn server_summary(pid: u32, start: &Snapshot, end: &Snapshot) -> serde_json:
         _ => (None, None, None),
     };
     let mb = |kb: Option<u64>| kb.map(|kb| round2(kb as f64 / 1024.0));
+    let seconds = |ticks: u64| round2(ticks as f64 / clock_ticks_per_s());
+    let (user_s, sys_s) = match (start.server_cpu_ticks, end.server_cpu_ticks) {
+        (Some((u0, s0)), Some((u1, s1))) => (Some(seconds(u1 - u0)), Some(seconds(s1 - s0))),
+        _ => (None, None),
+    };
     serde_json::json!({
         "pid": pid,
+        "window_s": round2(secs),
+        "cpu_user_s": user_s,
+        "cpu_sys_s": sys_s,
         "cpu_pct_of_one_core": cpu_pct,
         "cpu_user_pct": user_pct,
         "cpu_sys_pct": sys_pct,

@@ -189,8 +189,24 @@ fn free_port() -> u16 {
 
 /// A GET that reports failure instead of panicking.
 pub async fn try_http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    try_http_get_from(None, addr, path).await
+}
+
+/// [`try_http_get`] from a chosen local address (`None`: the system's choice).
+pub async fn try_http_get_from(
+    source: Option<std::net::IpAddr>,
+    addr: SocketAddr,
+    path: &str,
+) -> Option<(u16, String)> {
     let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let mut stream = match source {
+            None => tokio::net::TcpStream::connect(addr).await.ok()?,
+            Some(ip) => {
+                let socket = tokio::net::TcpSocket::new_v4().ok()?;
+                socket.bind(SocketAddr::new(ip, 0)).ok()?;
+                socket.connect(addr).await.ok()?
+            }
+        };
         let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await.ok()?;
         let mut response = Vec::new();

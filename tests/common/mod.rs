@@ -107,12 +107,17 @@ impl TestServer {
     /// One counter or gauge value from /metrics (sum over label sets matching `labels`).
     pub async fn metric(&self, name: &str, labels: &str) -> f64 {
         let (_, body) = self.get("/metrics").await;
-        body.lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']) && l.contains(labels))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        metric_value(&body, name, labels)
     }
+}
+
+/// One counter or gauge value in a /metrics body (sum over label sets matching `labels`).
+pub fn metric_value(body: &str, name: &str, labels: &str) -> f64 {
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']) && l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 pub fn nickname(user: u64) -> String {
@@ -177,11 +182,16 @@ impl Client {
         let (ws, _) = tokio::time::timeout(PATIENCE, tokio_tungstenite::connect_async(request))
             .await
             .expect("handshake finished")?;
-        Ok(Client {
+        Ok(Client::from_stream(ws))
+    }
+
+    /// A client over a socket the test upgraded itself.
+    pub fn from_stream(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Client {
+        Client {
             ws,
             pending: Default::default(),
             frames_received: 0,
-        })
+        }
     }
 
     pub async fn connect_with_header(

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use room_core::{ClientMsg, ErrorCode, ServerMsg, parse_client_frame};
 use room_node::{CloseReason, Engine, Frame, Next, Outbox, Session, queue_message};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -16,6 +16,7 @@ use crate::auth::{Authenticate, Identity, strip_bearer};
 use crate::config::WsConfig;
 use crate::metrics_names as m;
 use crate::rate::{RateLimiter, Verdict};
+use crate::upkeep::{self, Due};
 
 /// Everything a connection needs from the server.
 #[derive(Clone)]
@@ -146,8 +147,13 @@ impl Reader<'_> {
         let mut limiter = RateLimiter::new(config.rate, std::time::Instant::now());
         let mut last_heard = Instant::now();
         let mut closing_since: Option<Instant> = None;
-        let mut upkeep = tokio::time::interval(config.ping_interval.min(Duration::from_secs(1)));
-        upkeep.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // One timer, re-armed only when it fires (see upkeep.rs).
+        let first = match self.due(last_heard, &config) {
+            Due::Nothing(next) => next,
+            Due::DeadPeer | Due::EnterDeadline => last_heard,
+        };
+        let upkeep = tokio::time::sleep_until(first);
+        tokio::pin!(upkeep);
         loop {
             let message = tokio::select! {
                 // Frames the peer sent before our close are still handled (a BUILD
@@ -160,18 +166,21 @@ impl Reader<'_> {
                 }
                 _ = tokio::time::sleep_until(closing_since.unwrap_or_else(Instant::now) + CLOSING_GRACE),
                     if closing_since.is_some() => return Stop::Closing,
-                _ = upkeep.tick() => {
-                    if last_heard.elapsed() > config.dead_peer_timeout {
+                _ = &mut upkeep => match self.due(last_heard, &config) {
+                    Due::Nothing(next) => {
+                        upkeep.as_mut().reset(next);
+                        continue;
+                    }
+                    Due::DeadPeer => {
                         tracing::debug!("peer silent past the dead-peer timeout");
                         self.outbox.close(CloseReason::DeadPeer);
                         return Stop::PeerGone;
                     }
-                    if let Auth::Pending { deadline } = self.auth && Instant::now() >= deadline {
+                    Due::EnterDeadline => {
                         self.outbox.close(CloseReason::Policy);
                         return Stop::Closing;
                     }
-                    continue;
-                }
+                },
             };
             last_heard = Instant::now();
             let message = match message {
@@ -202,6 +211,19 @@ impl Reader<'_> {
                 return stop;
             }
         }
+    }
+
+    fn due(&self, last_heard: Instant, config: &WsConfig) -> Due {
+        let enter_deadline = match self.auth {
+            Auth::Pending { deadline } => Some(deadline),
+            Auth::Ready(_) => None,
+        };
+        upkeep::due(
+            Instant::now(),
+            last_heard,
+            enter_deadline,
+            config.dead_peer_timeout,
+        )
     }
 
     fn rate_check(&self, limiter: &mut RateLimiter) -> Admit {
@@ -401,7 +423,14 @@ async fn timed<F: std::future::Future<Output = Result<(), axum::Error>>>(
     future: F,
     config: &WsConfig,
 ) -> Result<(), ()> {
-    match tokio::time::timeout(config.write_timeout, future).await {
+    let mut future = std::pin::pin!(future);
+    // Most writes complete at once (the kernel takes the bytes): those never
+    // arm a timer; only a write that has to wait for the peer gets its deadline.
+    let outcome = match future.as_mut().now_or_never() {
+        Some(done) => Ok(done),
+        None => tokio::time::timeout(config.write_timeout, future).await,
+    };
+    match outcome {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "socket write failed");

@@ -13,17 +13,27 @@
 //!
 //! [`FrontDoor::router`] is the whole service: the WebSocket at a path of
 //! your choice plus the HTTP routes, with our HS256 tokens ([`JwtVerifier`]).
+//! [`serve`] runs it with the accept-side limits of PROTOCOL.md §7 (header
+//! deadline, connection caps in total and per IP, a bounded drain on
+//! shutdown); any other server (`axum::serve`, your own hyper loop) works too,
+//! without those limits.
 //!
 //! ```no_run
 //! # async fn wire() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! use adapter_ws::{FrontDoor, JwtVerifier, WsConfig};
+//! use adapter_ws::{CancellationToken, FdBudget, FrontDoor, JwtVerifier, ServeConfig, WsConfig};
 //! use room_node::{DiskMapStore, Engine, EngineConfig};
 //!
 //! let engine = Engine::new(Arc::new(DiskMapStore::open("data")?), EngineConfig::default());
 //! let door = FrontDoor::new(engine, Arc::new(JwtVerifier::new(b"secret")?), WsConfig::default());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8210").await?;
-//! axum::serve(listener, door.router("/library")).await?;
+//! // Never more connections than the open-file limit leaves after a reserve.
+//! let mut limits = ServeConfig::default();
+//! if let Some(budget) = FdBudget::raise() {
+//!     limits.max_connections = limits.max_connections.min(budget.connection_cap(128));
+//! }
+//! let shutdown = CancellationToken::new(); // cancel it to stop and drain
+//! adapter_ws::serve(listener, door.router("/library"), limits, shutdown).await;
 //! # Ok(()) }
 //! ```
 //!
@@ -79,17 +89,24 @@
 mod auth;
 mod config;
 mod connection;
+mod fd_budget;
 mod handshake;
 mod http;
 pub mod metrics_names;
 mod rate;
 mod readiness;
+mod serve;
+mod slots;
+mod upkeep;
 
 pub use auth::{
     AuthError, Authenticate, Identity, JwtVerifier, TokenClaims, sign_claims, sign_token, strip_bearer,
 };
 pub use config::WsConfig;
+pub use fd_budget::FdBudget;
 pub use handshake::SUBPROTOCOL;
 pub use http::{FrontDoor, install_metrics};
 pub use rate::{RateConfig, RateLimiter, Verdict};
 pub use readiness::{ReadinessCheck, StoreReady};
+pub use serve::{ServeConfig, serve};
+pub use tokio_util::sync::CancellationToken;
