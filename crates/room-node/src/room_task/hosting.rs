@@ -134,7 +134,9 @@ impl RoomTask {
         let missing: Vec<(UserId, Cell, String)> = shadow
             .users
             .iter()
-            .filter(|(user, _)| self.room.occupant_of_user(**user).is_none() && !members.iter().any(|m| m.user == **user))
+            .filter(|(user, _)| {
+                self.room.occupant_of_user(**user).is_none() && !members.iter().any(|m| m.user == **user)
+            })
             .map(|(user, (cell, nickname))| (*user, *cell, nickname.clone()))
             .collect();
         if missing.is_empty() {

@@ -294,10 +294,17 @@ fn a_host_killed_before_its_snapshot_caught_up_still_tells_everyone_who_left() {
             let mut verdict = checks::all(&world).await;
             for user in [2, 4, 5, 6] {
                 let heard: Vec<u64> = world.clients.get(&user).map_or(Vec::new(), |c| {
-                    lock(&c.log).leaves.iter().filter(|(at, _)| *at >= killed).map(|(_, u)| *u).collect()
+                    lock(&c.log)
+                        .leaves
+                        .iter()
+                        .filter(|(at, _)| *at >= killed)
+                        .map(|(_, u)| *u)
+                        .collect()
                 });
                 if verdict.is_ok() && !(heard.contains(&1) && heard.contains(&3)) {
-                    verdict = Err(format!("u{user} heard only {heard:?} leave, not u1 and u3 of the killed node"));
+                    verdict = Err(format!(
+                        "u{user} heard only {heard:?} leave, not u1 and u3 of the killed node"
+                    ));
                 }
             }
             if verdict.is_ok() {
