@@ -268,17 +268,22 @@ impl Relay<'_> {
     }
 
     async fn send_command(&self, session: SessionId, user: UserId, nickname: &str, msg: &ClientMsg) -> bool {
-        let command = NodeMessage::Command {
+        let command = self.command(session, user, nickname.to_owned(), msg);
+        self.ports.bus.send_to_node(&self.host, &command).await.is_ok()
+    }
+
+    /// `msg` of a local session, as the host receives it.
+    fn command(&self, session: SessionId, user: UserId, nickname: String, msg: &ClientMsg) -> NodeMessage {
+        NodeMessage::Command {
             room: self.room,
             from: SessionAt {
                 node: self.ports.node.clone(),
                 session,
             },
             user,
-            nickname: nickname.to_owned(),
+            nickname,
             frame: msg.encode(),
-        };
-        self.ports.bus.send_to_node(&self.host, &command).await.is_ok()
+        }
     }
 
     /// Deliver `event` to the local sessions it is for; returns the local
@@ -486,16 +491,7 @@ impl Relay<'_> {
     }
 
     fn leave_on_host(&self, session: SessionId, user: UserId, nickname: String) {
-        let command = NodeMessage::Command {
-            room: self.room,
-            from: SessionAt {
-                node: self.ports.node.clone(),
-                session,
-            },
-            user,
-            nickname,
-            frame: ClientMsg::Leave.encode(),
-        };
+        let command = self.command(session, user, nickname, &ClientMsg::Leave);
         let (bus, host) = (self.ports.bus.clone(), self.host.clone());
         self.tasks.spawn(async move {
             let _ = bus.send_to_node(&host, &command).await;
