@@ -134,9 +134,7 @@ impl RoomTask {
         let missing: Vec<(UserId, Cell, String)> = shadow
             .users
             .iter()
-            .filter(|(user, _)| {
-                self.room.occupant_of_user(**user).is_none() && !members.iter().any(|m| m.user == **user)
-            })
+            .filter(|(user, _)| self.room.occupant_of_user(**user).is_none())
             .map(|(user, (cell, nickname))| (*user, *cell, nickname.clone()))
             .collect();
         if missing.is_empty() {
@@ -145,16 +143,24 @@ impl RoomTask {
         let mut occupants = self.room.occupants().to_vec();
         let deadline = Instant::now() + self.hosting.as_ref().map_or(Duration::ZERO, |h| h.ports.node_ttl);
         for (user, cell, nickname) in missing {
-            let placeholder = SessionId(u64::MAX - user.0);
+            // This node's own sessions keep theirs (entering them again below keeps
+            // their cell); another node's users wait, under a placeholder, for their relay.
+            let session = match members.iter().find(|m| m.user == user) {
+                Some(member) => member.session,
+                None => {
+                    let placeholder = SessionId(u64::MAX - user.0);
+                    if let Some(hosting) = &mut self.hosting {
+                        hosting.unconfirmed.insert(placeholder, deadline);
+                    }
+                    placeholder
+                }
+            };
             occupants.push(Occupant {
                 user,
                 nickname,
-                session: placeholder,
+                session,
                 cell,
             });
-            if let Some(hosting) = &mut self.hosting {
-                hosting.unconfirmed.insert(placeholder, deadline);
-            }
         }
         tracing::info!(room = %self.room.id(), users = occupants.len(), seq = shadow.seq, "took over from what the relayed events showed");
         self.room = Room::restore(

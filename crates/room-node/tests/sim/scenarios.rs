@@ -286,8 +286,12 @@ fn a_host_killed_before_its_snapshot_caught_up_still_tells_everyone_who_left() {
                 world.enter(user, 1);
                 world.run_for(Duration::from_millis(5)).await;
             }
-            world.step(2, Direction::Right);
+            for user in [2, 4, 5, 6] {
+                world.step(user, Direction::Right);
+            }
+            world.step(5, Direction::Right);
             world.run_for(Duration::from_millis(20)).await;
+            let before = world.truth(1).await.map(|(_, view)| view.users);
             let killed = tokio::time::Instant::now();
             world.kill(0).await;
             world.run_for(RECOVER).await;
@@ -309,6 +313,25 @@ fn a_host_killed_before_its_snapshot_caught_up_still_tells_everyone_who_left() {
             }
             if verdict.is_ok() {
                 verdict = checks::kept(&world, &[2, 4, 5, 6], killed);
+            }
+            // The survivors stand where they stood: their moves were not lost with the host.
+            let after = world.truth(1).await.map(|(_, view)| view.users);
+            let cells = |users: &Option<Vec<room_core::UserView>>| -> Vec<(u64, room_core::Cell)> {
+                let mut cells: Vec<(u64, room_core::Cell)> = users
+                    .iter()
+                    .flatten()
+                    .filter(|u| [2, 4, 5, 6].contains(&u.user.0))
+                    .map(|u| (u.user.0, u.cell))
+                    .collect();
+                cells.sort_by_key(|c| c.0);
+                cells
+            };
+            if verdict.is_ok() && cells(&before) != cells(&after) {
+                verdict = Err(format!(
+                    "positions before the kill {:?}, after {:?}",
+                    cells(&before),
+                    cells(&after)
+                ));
             }
             (world, verdict)
         }),
