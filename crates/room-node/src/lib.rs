@@ -74,7 +74,6 @@ pub mod metrics_names;
 mod observer;
 mod ordered;
 mod outbox;
-mod relay_task;
 mod room_task;
 mod session;
 mod tasks;

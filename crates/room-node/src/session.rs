@@ -2,6 +2,7 @@
 //! what it asks for.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use room_core::{ClientMsg, Command, ErrorCode, MapDoc, RoomId, ServerMsg, SessionId, UserId};
@@ -11,7 +12,25 @@ use crate::engine::Engine;
 use crate::fanout::{Encoded, code_label, send_to};
 use crate::metrics_names as m;
 use crate::outbox::{CloseReason, Outbox};
-use crate::room_task::{EnterReply, RoomMsg, RoomSender};
+use crate::room_task::{EnterReply, RoomMsg, RoomSender, lock};
+
+/// Sessions are opened by the engine; this is here, beside `Session`, so the
+/// engine needs nothing of the sessions it hands out.
+impl Engine {
+    /// Open a session for an authenticated `user`. Its outbox receives
+    /// everything meant for the socket; dropping the session leaves its room.
+    pub fn open_session(&self, user: UserId, nickname: String) -> Session {
+        self.open_session_with_outbox(user, nickname, self.new_outbox())
+    }
+
+    /// Open a session that writes into an existing `outbox`.
+    pub fn open_session_with_outbox(&self, user: UserId, nickname: String, outbox: Arc<Outbox>) -> Session {
+        let id = SessionId(self.shared.next_session.fetch_add(1, Ordering::Relaxed) + 1);
+        lock(&self.shared.sessions).insert(id, outbox.clone());
+        metrics::gauge!(m::SESSIONS).increment(1.0);
+        Session::new(self.clone(), id, user, nickname, outbox)
+    }
+}
 
 /// A socket's session. Created by [`Engine::open_session`]; dropping it is
 /// the same as LEAVE (PROTOCOL.md §8).

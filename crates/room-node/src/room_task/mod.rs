@@ -22,14 +22,16 @@ use tokio::sync::{mpsc, oneshot};
 mod batch;
 mod builds;
 mod hosting;
+mod node;
+mod relay;
 
 use crate::cluster::ClusterPorts;
-use crate::engine::Shared;
 use crate::fanout::{self, Encoded, send_to};
 use crate::metrics_names as m;
 use crate::observer::{Observers, RoomEvent};
 use crate::outbox::{CloseReason, Outbox};
 use crate::tasks::Tasks;
+pub(crate) use node::{Shared, lock};
 
 /// The answer to an ENTER sent to a room task.
 #[derive(Debug)]
@@ -304,7 +306,7 @@ pub(crate) async fn run(
                 .await
             }
             Ok(Acquired::HeldBy { node, epoch }) if node != ports.node => {
-                crate::relay_task::relay(&ctx, &mut inbox, &ports, node, epoch, members).await
+                relay::relay(&ctx, &mut inbox, &ports, node, epoch, members).await
             }
             Ok(Acquired::HeldBy { .. }) | Err(_) => {
                 attempts += 1;

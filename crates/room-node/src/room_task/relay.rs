@@ -13,10 +13,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::cluster::ClusterPorts;
 
+use super::{Ended, EnterReply, Member, RoomContext, RoomMsg, Shadow, Upkeep, close_inbox, queue_error};
 use crate::outbox::{CloseReason, Frame, Outbox, Pushed};
-use crate::room_task::{
-    Ended, EnterReply, Member, RoomContext, RoomMsg, Shadow, Upkeep, close_inbox, queue_error,
-};
 
 struct Relay<'a> {
     room: RoomId,

@@ -1,44 +1,30 @@
 //! The node engine: the registry of loaded rooms and open sessions.
 
+mod cluster_link;
+
 use crate::ordered::{IdMap, IdSet};
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use room_core::{Map, Room, RoomId, RoomView, SessionId, UserId};
+use room_core::{Map, Room, RoomId, RoomView, SessionId};
 use room_ports::{MapStore, NodeId, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::cluster::{self, ClusterPorts, RegistryTrust, Route};
+use crate::cluster::{ClusterPorts, RegistryTrust, Route};
 use crate::config::EngineConfig;
 use crate::metrics_names as m;
 use crate::observer::{Observers, RoomObserver};
 use crate::outbox::{CloseReason, Outbox};
-use crate::room_task::{self, RoomMsg, RoomSender};
-use crate::session::Session;
+use crate::room_task::{self, RoomMsg, RoomSender, Shared, lock};
 use crate::tasks::Tasks;
 use tracing::Span;
 
 /// The engine of one server node. Cheap to clone; all clones share one state.
 #[derive(Clone)]
 pub struct Engine {
-    shared: Arc<Shared>,
-}
-
-pub(crate) struct Shared {
-    pub(crate) config: EngineConfig,
-    pub(crate) store: Arc<dyn MapStore>,
-    pub(crate) observers: Observers,
-    pub(crate) cluster: Option<ClusterPorts>,
-    pub(crate) trust: Arc<RegistryTrust>,
-    pub(crate) tasks: Tasks,
-    rooms: Mutex<IdMap<RoomId, RoomSender>>,
-    hosted: Mutex<IdSet<RoomId>>,
-    sessions: Mutex<IdMap<SessionId, Arc<Outbox>>>,
-    next_session: AtomicU64,
-    /// This process: the upper half of its session ids (heartbeats say it).
-    pub(crate) instance: u64,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl Engine {
@@ -71,12 +57,6 @@ impl Engine {
         &self.shared.store
     }
 
-    /// Open a session for an authenticated `user`. Its outbox receives
-    /// everything meant for the socket; dropping the session leaves its room.
-    pub fn open_session(&self, user: UserId, nickname: String) -> Session {
-        self.open_session_with_outbox(user, nickname, self.new_outbox())
-    }
-
     /// An outbox of the configured capacity, for a socket that needs one
     /// before it has a session (legacy mode, before its ENTER).
     pub fn new_outbox(&self) -> Arc<Outbox> {
@@ -92,14 +72,6 @@ impl Engine {
             Outbox::batched(self.shared.config.outbox_capacity)
                 .with_byte_budget(self.shared.config.outbox_bytes),
         )
-    }
-
-    /// Open a session that writes into an existing `outbox`.
-    pub fn open_session_with_outbox(&self, user: UserId, nickname: String, outbox: Arc<Outbox>) -> Session {
-        let id = SessionId(self.shared.next_session.fetch_add(1, Ordering::Relaxed) + 1);
-        lock(&self.shared.sessions).insert(id, outbox.clone());
-        metrics::gauge!(m::SESSIONS).increment(1.0);
-        Session::new(self.clone(), id, user, nickname, outbox)
     }
 
     /// Open sessions on this node.
@@ -203,7 +175,7 @@ impl Engine {
     /// Where a client should connect for `room`: its host, else the least
     /// loaded live node. `None` outside a cluster or when the registry is away.
     pub async fn route(&self, room: RoomId) -> Option<Route> {
-        cluster::route(self.shared.cluster.as_ref()?, room).await
+        cluster_link::route(self.shared.cluster.as_ref()?, room).await
     }
 
     /// This process among the node's incarnations (see `NodeInfo::instance`).
@@ -397,40 +369,12 @@ impl EngineBuilder {
             engine
                 .shared
                 .tasks
-                .spawn(cluster::heartbeat(engine.clone(), ports.clone()));
+                .spawn(cluster_link::heartbeat(engine.clone(), ports.clone()));
             engine
                 .shared
                 .tasks
-                .spawn(cluster::dispatch(engine.clone(), ports));
+                .spawn(cluster_link::dispatch(engine.clone(), ports));
         }
         engine
     }
-}
-
-impl Shared {
-    /// Record whether this node hosts `room`.
-    pub(crate) fn set_hosted(&self, room: RoomId, hosted: bool) {
-        let mut rooms = lock(&self.hosted);
-        if hosted {
-            rooms.insert(room);
-        } else {
-            rooms.remove(&room);
-        }
-    }
-
-    /// Remove `room` from the registry if `sender` is still its current task.
-    pub(crate) fn forget_room(&self, room: RoomId, sender: &RoomSender) {
-        let mut rooms = lock(&self.rooms);
-        if rooms
-            .get(&room)
-            .is_some_and(|current| current.same_channel(sender))
-        {
-            rooms.remove(&room);
-        }
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The registries stay consistent even if a holder panicked: every update is one insert or remove.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

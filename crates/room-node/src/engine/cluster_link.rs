@@ -1,0 +1,156 @@
+//! The engine's side of a cluster: its heartbeat in the node registry, the
+//! dispatch of what the bus delivers to the rooms and sessions it is for,
+//! and the route a client should take to a room.
+
+use std::time::Duration;
+
+use room_core::RoomId;
+use room_ports::{BusInbound, NodeInfo, NodeMessage};
+
+use super::Engine;
+use crate::cluster::{ClusterPorts, Route};
+use crate::room_task::RoomMsg;
+
+/// Keep this node listed in the registry with its current load.
+pub(crate) async fn heartbeat(engine: Engine, ports: ClusterPorts) {
+    let mut every = tokio::time::interval((ports.node_ttl / 3).max(Duration::from_millis(50)));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let info = NodeInfo {
+            id: ports.node.clone(),
+            url: ports.advertise.clone(),
+            connections: engine.session_count() as u64,
+            rooms: engine.hosted_rooms(),
+            instance: engine.instance(),
+        };
+        let result = ports.registry.heartbeat(&info).await;
+        engine.registry_trust().heard(result.is_ok());
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "node heartbeat failed");
+        }
+    }
+}
+
+/// Hand what the bus delivers to the rooms and sessions it is for.
+pub(crate) async fn dispatch(engine: Engine, ports: ClusterPorts) {
+    let Some(mut inbound) = ports.bus.take_inbound() else {
+        tracing::error!("the bus's inbound stream was already taken; this node cannot relay");
+        return;
+    };
+    while let Some(message) = inbound.recv().await {
+        match message {
+            BusInbound::Event(event) => {
+                engine.send_if_loaded(event.room, RoomMsg::BusEvent(event));
+            }
+            BusInbound::Gap { rooms } => {
+                for room in rooms {
+                    engine.send_if_loaded(room, RoomMsg::Gap);
+                }
+            }
+            BusInbound::Node(message) => on_node_message(&engine, &ports, message).await,
+        }
+    }
+}
+
+async fn on_node_message(engine: &Engine, ports: &ClusterPorts, message: NodeMessage) {
+    match message {
+        NodeMessage::Command {
+            room,
+            from,
+            user,
+            nickname,
+            frame,
+        } => {
+            let reply_to = from.node.clone();
+            let session = from.session;
+            let delivered = engine.send_if_loaded(
+                room,
+                RoomMsg::Remote {
+                    from,
+                    user,
+                    nickname,
+                    frame,
+                },
+            );
+            if !delivered {
+                // Not hosted here (any more): the relay will find the new host.
+                let error = room_core::ServerMsg::error(
+                    room_core::ErrorCode::Unavailable,
+                    "the room is moving to another node; try again",
+                );
+                let refused = NodeMessage::EnterRefused {
+                    room,
+                    session,
+                    frame: error.encode(),
+                };
+                let _ = ports.bus.send_to_node(&reply_to, &refused).await;
+            }
+        }
+        NodeMessage::Reply { session, frame } => engine.deliver_to_session(session, frame, None),
+        NodeMessage::CloseSession {
+            session,
+            frame,
+            code: _,
+        } => {
+            engine.deliver_to_session(
+                session,
+                frame.unwrap_or_default(),
+                Some(crate::CloseReason::Replaced),
+            );
+        }
+        NodeMessage::EnterRefused { room, session, frame } => {
+            engine.send_if_loaded(room, RoomMsg::Refused { session, frame });
+        }
+        NodeMessage::Members {
+            room,
+            node,
+            entered,
+            entering,
+        } => {
+            engine.send_if_loaded(
+                room,
+                RoomMsg::Members {
+                    node,
+                    entered,
+                    entering,
+                },
+            );
+        }
+        NodeMessage::AskMembers { room, host } => {
+            if !engine.send_if_loaded(room, RoomMsg::AskMembers { host: host.clone() }) {
+                // Nothing of the room here: none of the sessions the host has of this node are in it.
+                let nobody = NodeMessage::Members {
+                    room,
+                    node: ports.node.clone(),
+                    entered: Vec::new(),
+                    entering: Vec::new(),
+                };
+                engine.send_to_node(host, nobody);
+            }
+        }
+        NodeMessage::Resync { room, node } => {
+            engine.send_if_loaded(room, RoomMsg::Resync { node });
+        }
+    }
+}
+
+/// The URL a client should use for `room`.
+pub(crate) async fn route(ports: &ClusterPorts, room: RoomId) -> Option<Route> {
+    let live = ports.registry.live_nodes().await.ok()?;
+    if let Ok(Some((host, _))) = ports.hosting.holder(room).await
+        && let Some(info) = live.iter().find(|n| n.id == host)
+    {
+        return Some(Route {
+            url: info.url.clone(),
+            node: host,
+            hosted: true,
+        });
+    }
+    let least = live.into_iter().next()?;
+    Some(Route {
+        url: least.url,
+        node: least.id,
+        hosted: false,
+    })
+}
