@@ -17,26 +17,12 @@ const ROOM_1: &str = r#"{"roomId":"1","userCount":1,"users":{"1":{"nickname":"al
 
 /// `GET path` with `Authorization: Bearer bearer`.
 async fn get_with_bearer(server: &TestServer, path: &str, bearer: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(server.server.addr())
-        .await
-        .unwrap();
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {bearer}\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    tokio::time::timeout(common::PATIENCE, stream.read_to_end(&mut raw))
-        .await
-        .unwrap()
-        .unwrap();
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let status = raw[9..12].parse().unwrap();
-    let body = raw
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    common::http_get_with(
+        server.server.addr(),
+        path,
+        &format!("Authorization: Bearer {bearer}\r\n"),
+    )
+    .await
 }
 
 #[tokio::test]

@@ -56,11 +56,6 @@ impl Tasks {
         self.tracker.close();
     }
 
-    /// Whether [`Tasks::halt`] was called.
-    pub(crate) fn halted(&self) -> bool {
-        self.halt.is_cancelled()
-    }
-
     /// Wait until every task has ended (after a halt).
     pub(crate) async fn wait(&self) {
         self.tracker.wait().await;

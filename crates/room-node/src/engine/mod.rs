@@ -162,11 +162,6 @@ impl Engine {
         lock(&self.shared.hosted).clear();
     }
 
-    /// Whether [`Engine::halt`] was called.
-    pub fn is_halted(&self) -> bool {
-        self.shared.tasks.halted()
-    }
-
     /// The rooms this node hosts now (in a cluster).
     pub fn hosted_rooms(&self) -> Vec<RoomId> {
         lock(&self.shared.hosted).iter().copied().collect()

@@ -225,7 +225,6 @@ impl RoomTask {
     }
 
     pub(super) fn on_upkeep(&mut self, result: Upkeep) {
-        tracing::trace!("upkeep answer");
         match result {
             Upkeep::Renewed(result) => self.on_renewed(result),
             Upkeep::Reacquired(result) => self.on_reacquired(result),

@@ -89,10 +89,10 @@ pub fn one_writer_per_room(world: &World) -> Result<(), String> {
                     "{} applied a command of room {} at {:?} while {} held its lease (epoch {}, granted at {:?})",
                     applied.node,
                     applied.room,
-                    applied.at - world_start(world),
+                    applied.at - world.start,
                     grant.node,
                     grant.epoch,
-                    grant.at - world_start(world)
+                    grant.at - world.start
                 ));
             }
             None => {
@@ -104,10 +104,6 @@ pub fn one_writer_per_room(world: &World) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-fn world_start(world: &World) -> Instant {
-    world.start
 }
 
 /// Everyone in `room` is there once, nobody else is (no ghosts), and every

@@ -304,15 +304,21 @@ pub struct FaultyHosting {
     pub faults: Arc<Faults>,
 }
 
-fn hosting_down(e: String) -> HostingError {
-    HostingError::Unavailable(e)
+impl FaultyHosting {
+    /// Wait as Redis is slow, fail as it is down.
+    async fn reach(&self) -> Result<(), HostingError> {
+        let down = self.faults.plan().hosting_down;
+        self.faults
+            .redis(&self.node, down)
+            .await
+            .map_err(HostingError::Unavailable)
+    }
 }
 
 #[async_trait]
 impl RoomHosting for FaultyHosting {
     async fn acquire(&self, room: RoomId, node: &NodeId) -> Result<Acquired, HostingError> {
-        let down = self.faults.plan().hosting_down;
-        self.faults.redis(&self.node, down).await.map_err(hosting_down)?;
+        self.reach().await?;
         let acquired = self.inner.acquire(room, node).await?;
         if let Acquired::Granted(lease) = &acquired {
             let order = self.faults.ticket();
@@ -328,32 +334,27 @@ impl RoomHosting for FaultyHosting {
     }
 
     async fn renew(&self, lease: &Lease) -> Result<(), HostingError> {
-        let down = self.faults.plan().hosting_down;
-        self.faults.redis(&self.node, down).await.map_err(hosting_down)?;
+        self.reach().await?;
         self.inner.renew(lease).await
     }
 
     async fn release(&self, lease: &Lease) -> Result<(), HostingError> {
-        let down = self.faults.plan().hosting_down;
-        self.faults.redis(&self.node, down).await.map_err(hosting_down)?;
+        self.reach().await?;
         self.inner.release(lease).await
     }
 
     async fn holder(&self, room: RoomId) -> Result<Option<(NodeId, u64)>, HostingError> {
-        let down = self.faults.plan().hosting_down;
-        self.faults.redis(&self.node, down).await.map_err(hosting_down)?;
+        self.reach().await?;
         self.inner.holder(room).await
     }
 
     async fn save_snapshot(&self, lease: &Lease, snapshot: &RoomSnapshot) -> Result<(), HostingError> {
-        let down = self.faults.plan().hosting_down;
-        self.faults.redis(&self.node, down).await.map_err(hosting_down)?;
+        self.reach().await?;
         self.inner.save_snapshot(lease, snapshot).await
     }
 
     async fn load_snapshot(&self, room: RoomId) -> Result<Option<RoomSnapshot>, HostingError> {
-        let down = self.faults.plan().hosting_down;
-        self.faults.redis(&self.node, down).await.map_err(hosting_down)?;
+        self.reach().await?;
         self.inner.load_snapshot(room).await
     }
 }
@@ -365,41 +366,36 @@ pub struct FaultyNodes {
     pub faults: Arc<Faults>,
 }
 
-#[async_trait]
-impl NodeRegistry for FaultyNodes {
-    async fn heartbeat(&self, info: &NodeInfo) -> Result<(), RegistryError> {
+impl FaultyNodes {
+    /// Wait as Redis is slow, fail as it is down.
+    async fn reach(&self) -> Result<(), RegistryError> {
         let down = self.faults.plan().registry_down;
         self.faults
             .redis(&self.node, down)
             .await
-            .map_err(RegistryError::Unavailable)?;
+            .map_err(RegistryError::Unavailable)
+    }
+}
+
+#[async_trait]
+impl NodeRegistry for FaultyNodes {
+    async fn heartbeat(&self, info: &NodeInfo) -> Result<(), RegistryError> {
+        self.reach().await?;
         self.inner.heartbeat(info).await
     }
 
     async fn deregister(&self, node: &NodeId) -> Result<(), RegistryError> {
-        let down = self.faults.plan().registry_down;
-        self.faults
-            .redis(&self.node, down)
-            .await
-            .map_err(RegistryError::Unavailable)?;
+        self.reach().await?;
         self.inner.deregister(node).await
     }
 
     async fn is_live(&self, node: &NodeId) -> Result<bool, RegistryError> {
-        let down = self.faults.plan().registry_down;
-        self.faults
-            .redis(&self.node, down)
-            .await
-            .map_err(RegistryError::Unavailable)?;
+        self.reach().await?;
         self.inner.is_live(node).await
     }
 
     async fn live_nodes(&self) -> Result<Vec<NodeInfo>, RegistryError> {
-        let down = self.faults.plan().registry_down;
-        self.faults
-            .redis(&self.node, down)
-            .await
-            .map_err(RegistryError::Unavailable)?;
+        self.reach().await?;
         self.inner.live_nodes().await
     }
 }

@@ -49,45 +49,35 @@ pub async fn run(seed: u64) -> (World, Result<(), String>) {
             530..560 if rooms.contains(&user) => world.build(user, rng.random_range(4..12)),
             560..600 => {
                 let drop = [0.0, 0.05, 0.2][rng.random_range(0..3)];
-                world.trace.line(format!("fault: bus drops {drop}"));
-                world.faults.change(|p| p.bus_drop = drop);
+                world.fault("bus drops", drop, |p, v| p.bus_drop = v);
             }
             600..630 => {
                 let delay = Duration::from_millis([0, 50, 400][rng.random_range(0..3)]);
-                world.trace.line(format!("fault: bus delays up to {delay:?}"));
-                world.faults.change(|p| p.bus_delay = delay);
+                world.fault("bus delays up to", delay, |p, v| p.bus_delay = v);
             }
             630..650 => {
                 let dup = [0.0, 0.1][rng.random_range(0..2)];
-                world.trace.line(format!("fault: bus duplicates {dup}"));
-                world.faults.change(|p| p.bus_duplicate = dup);
+                world.fault("bus duplicates", dup, |p, v| p.bus_duplicate = v);
             }
             650..670 => {
                 let down = rng.random_bool(0.5);
-                world.trace.line(format!("fault: lease registry down {down}"));
-                world.faults.change(|p| p.hosting_down = down);
+                world.fault("lease registry down", down, |p, v| p.hosting_down = v);
             }
             670..690 => {
                 let down = rng.random_bool(0.5);
-                world.trace.line(format!("fault: node registry down {down}"));
-                world.faults.change(|p| p.registry_down = down);
+                world.fault("node registry down", down, |p, v| p.registry_down = v);
             }
             690..710 => {
                 let down = rng.random_bool(0.5);
-                world.trace.line(format!("fault: map store down {down}"));
-                world.faults.change(|p| p.store_down = down);
+                world.fault("map store down", down, |p, v| p.store_down = v);
             }
             710..720 => {
                 let lose = [0.0, 0.5][rng.random_range(0..2)];
-                world
-                    .trace
-                    .line(format!("fault: commits lose their answer {lose}"));
-                world.faults.change(|p| p.store_lose_answer = lose);
+                world.fault("commits lose their answer", lose, |p, v| p.store_lose_answer = v);
             }
             720..730 => {
                 let slow = Duration::from_millis([0, 300][rng.random_range(0..2)]);
-                world.trace.line(format!("fault: redis answers after {slow:?}"));
-                world.faults.change(|p| p.redis_slow = slow);
+                world.fault("redis answers after", slow, |p, v| p.redis_slow = v);
             }
             730..740 => {
                 let running = world.running();

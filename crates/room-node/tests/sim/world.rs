@@ -399,6 +399,17 @@ impl World {
         tokio::time::sleep(d).await;
     }
 
+    /// Change one fault of the plan, and say so in the trace.
+    pub fn fault<T: std::fmt::Debug>(
+        &self,
+        what: &str,
+        value: T,
+        set: impl FnOnce(&mut crate::faults::FaultPlan, T),
+    ) {
+        self.trace.line(format!("fault: {what} {value:?}"));
+        self.faults.change(|plan| set(plan, value));
+    }
+
     /// Redis restarted without its data: every lease, epoch counter, snapshot
     /// and heartbeat is gone.
     pub fn wipe_redis(&self) {
