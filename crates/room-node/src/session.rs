@@ -120,7 +120,13 @@ impl Session {
             self.send_error(ErrorCode::NotInRoom, "not in a room yet: send ENTER first");
             return;
         };
-        match sender.try_send(RoomMsg::Act { command, received }) {
+        let sender = sender.clone();
+        self.send_to_room(&sender, RoomMsg::Act { command, received });
+    }
+
+    /// Hand `msg` to the room: refused with 76503 when its mailbox is full.
+    fn send_to_room(&mut self, sender: &RoomSender, msg: RoomMsg) {
+        match sender.try_send(msg) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 metrics::counter!(m::QUEUE_FULL, "queue" => "room").increment(1);
@@ -195,16 +201,8 @@ impl Session {
             self.send_error(ErrorCode::NotInRoom, "not in a room yet: send ENTER first");
             return;
         };
-        if sender
-            .try_send(RoomMsg::Build {
-                session: self.id,
-                doc,
-            })
-            .is_err()
-        {
-            metrics::counter!(m::QUEUE_FULL, "queue" => "room").increment(1);
-            self.send_error(ErrorCode::Unavailable, "the room is too busy; try again");
-        }
+        let (sender, session) = (sender.clone(), self.id);
+        self.send_to_room(&sender, RoomMsg::Build { session, doc });
     }
 
     fn leave_room(&mut self) {
