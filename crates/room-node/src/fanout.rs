@@ -5,7 +5,7 @@
 //! one increment, and every label is a `&'static str`, so counting never
 //! allocates.
 
-use room_core::{ErrorCode, ServerMsg};
+use room_core::{ErrorCode, ServerMsg, UserId};
 
 use crate::metrics_names as m;
 use crate::outbox::{Frame, Outbox, Pushed};
@@ -30,6 +30,24 @@ impl Encoded {
         Encoded {
             frame: Frame::message(msg.encode(), mover),
             code: code_label(msg.code()),
+            error_code,
+        }
+    }
+
+    /// A frame another node encoded (a relayed event), counted like one of ours.
+    pub(crate) fn relayed(text: String, mover: Option<UserId>) -> Encoded {
+        let code = text.get(..2).and_then(|c| c.parse::<u8>().ok()).unwrap_or(0);
+        let error_code = match code {
+            // Errors are rare: parsing one for its label costs nothing that matters.
+            99 => match room_core::parse_server_frame(&text) {
+                Ok(ServerMsg::Error { code, .. }) => Some(error_label(code)),
+                _ => None,
+            },
+            _ => None,
+        };
+        Encoded {
+            frame: Frame::message(text, mover),
+            code: code_label(code),
             error_code,
         }
     }

@@ -69,6 +69,7 @@ mod config;
 mod disk_store;
 mod engine;
 mod fanout;
+mod machine;
 pub mod memory;
 pub mod metrics_names;
 mod observer;

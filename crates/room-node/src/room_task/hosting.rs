@@ -240,7 +240,6 @@ impl RoomTask {
             Upkeep::Listed(Some(listed)) => self.remove_gone_sessions(&listed),
             Upkeep::Listed(None) => {}
             Upkeep::Owned { id, owned } => self.on_owned(id, owned),
-            Upkeep::Holder(_) => {}
         }
     }
 

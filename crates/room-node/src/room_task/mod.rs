@@ -21,12 +21,14 @@ use tokio::sync::{mpsc, oneshot};
 
 mod batch;
 mod builds;
+mod delivery;
 mod hosting;
 mod node;
 mod relay;
 
 use crate::cluster::ClusterPorts;
 use crate::fanout::{self, Encoded, send_to};
+pub(crate) use crate::machine::Shadow;
 use crate::metrics_names as m;
 use crate::observer::{Observers, RoomEvent};
 use crate::outbox::{CloseReason, Outbox};
@@ -120,7 +122,6 @@ pub(crate) enum Upkeep {
     SnapshotSaved(Result<(), HostingError>),
     /// The nodes the registry lists now (`None`: it did not answer).
     Listed(Option<Vec<room_ports::NodeInfo>>),
-    Holder(Option<(NodeId, u64)>),
     /// The owner's library, looked up for the pending BUILD `id`.
     Owned {
         id: u64,
@@ -154,15 +155,6 @@ pub(crate) enum Ended {
     Done,
     /// Another node hosts the room now (or may): these local members carry on.
     Moved(Vec<Member>, Shadow),
-}
-
-/// The newest positions this node saw relayed, more recent than a snapshot
-/// written behind by a host that died: a new host prefers them.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Shadow {
-    pub seq: u64,
-    /// Who was in the room, where, and under which nickname.
-    pub users: IdMap<UserId, (room_core::Cell, String)>,
 }
 
 /// Everything a room task needs from its engine.

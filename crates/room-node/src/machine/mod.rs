@@ -1,0 +1,35 @@
+//! The pure state machines of a room on one node. Each takes inputs (a local
+//! session's command, a message of another node, a port's answer, and `now`
+//! as a value) and queues effects (deliver to sockets, send to a node, ask a
+//! port) that its driver task in `room_task` carries out. Nothing here
+//! awaits, reads a clock or touches a socket, so unit tests and the cluster
+//! simulator drive the room's logic step by step (the shape of quinn-proto
+//! under quinn; STYLE.md). `purity` is the test that keeps it so.
+
+pub(crate) mod relay;
+mod shadow;
+
+#[cfg(test)]
+mod purity;
+#[cfg(test)]
+mod relay_tests;
+
+pub(crate) use shadow::Shadow;
+
+use room_core::ErrorCode;
+
+/// How a room lets a socket go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Closing {
+    /// The same user entered on a newer socket.
+    Replaced,
+    /// The room cannot serve it now; the client may enter again.
+    TryAgainLater,
+}
+
+/// The answer to a local session's ENTER.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EnterAnswer {
+    Entered,
+    Refused(ErrorCode, String),
+}

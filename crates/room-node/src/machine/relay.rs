@@ -1,0 +1,606 @@
+//! A room hosted by another node, as this node sees it: the local sessions'
+//! commands go to the host, the host's events come to them. The relay checks
+//! the order of the host's events itself (whatever the bus does), keeps its
+//! members' view in step with the host's, and notices when the host changes.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use room_core::{Audience, ClientMsg, Command, ErrorCode, MapDoc, RoomId, ServerMsg, SessionId, UserId};
+use room_ports::{NodeId, NodeMessage, RoomEvent, SequenceCheck, SequenceTracker, SessionAt};
+
+use super::{Closing, EnterAnswer, Shadow};
+use crate::ordered::{IdMap, IdSet};
+
+/// How many replaced sessions a relay remembers, for their BUILDs in flight.
+const REPLACED_REMEMBERED: usize = 64;
+
+const UNREACHABLE: &str = "the room's host cannot be reached; try again";
+
+/// What a relay is told.
+#[derive(Debug)]
+pub(crate) enum RelayInput {
+    /// A local session asks to enter.
+    Enter {
+        session: SessionId,
+        user: UserId,
+        nickname: String,
+    },
+    /// A local session's SYNC, MOVE or LEAVE.
+    Command(Command),
+    /// A local session's BUILD (the host checks it).
+    Build { session: SessionId, doc: MapDoc },
+    /// An event of the room, as the bus delivered it.
+    Event(RoomEvent),
+    /// The bus says events of the room may have been lost.
+    Gap,
+    /// The host refused a forwarded ENTER, or no longer knows the session.
+    EnterRefused { session: SessionId, frame: String },
+    /// A host asks which of this node's sessions are in the room.
+    AskMembers { host: NodeId },
+    /// Another node's command, sent here as if this node hosted the room.
+    Remote { from: SessionAt },
+    /// Who holds the room's lease now (`None`: nobody).
+    Holder(Option<(NodeId, u64)>),
+    /// A message for the host could not be sent for `session`.
+    Unsent { session: SessionId },
+    /// `session` stopped waiting for the answer to its ENTER.
+    Abandoned { session: SessionId },
+}
+
+/// What a relay asks its driver to do, in order.
+#[derive(Debug, PartialEq)]
+pub(crate) enum RelayEffect {
+    /// Answer the ENTER of a local session.
+    Answer { session: SessionId, answer: EnterAnswer },
+    /// From now on `session`'s socket gets the room's events.
+    Attach { session: SessionId },
+    /// An event of the host for the attached sockets it reaches.
+    Deliver {
+        audience: Audience,
+        frame: String,
+        mover: Option<UserId>,
+    },
+    /// An ERROR for one local socket.
+    Error {
+        session: SessionId,
+        code: ErrorCode,
+        message: String,
+    },
+    /// Deliver `frame` (if any) to `session`'s socket, then close it.
+    Close {
+        session: SessionId,
+        frame: Option<String>,
+        closing: Closing,
+    },
+    /// Send `message` to `node`; when it cannot be sent, tell the relay
+    /// `Unsent` for `session`.
+    ToNode {
+        node: NodeId,
+        message: NodeMessage,
+        session: Option<SessionId>,
+    },
+    /// Ask the hosting registry who holds the room.
+    AskHolder,
+}
+
+/// How a relay ended.
+#[derive(Debug)]
+pub(crate) enum RelayEnd {
+    /// Nobody here needs the room any more.
+    Done,
+    /// The host is gone (or this node holds the lease): these local sessions
+    /// carry on under the next host, which may start from what they saw.
+    Moved {
+        members: Vec<(SessionId, UserId, String)>,
+        shadow: Shadow,
+    },
+}
+
+#[derive(Debug)]
+struct Member {
+    user: UserId,
+    nickname: String,
+    /// `Some(deadline)` while the host has not answered its ENTER.
+    entering: Option<Instant>,
+}
+
+/// The relay of one room on this node.
+#[derive(Debug)]
+pub(crate) struct Relay {
+    room: RoomId,
+    node: NodeId,
+    host: NodeId,
+    epoch: u64,
+    forward_timeout: Duration,
+    check_every: Duration,
+    next_check: Instant,
+    /// Every local session in (or entering) the room.
+    members: IdMap<SessionId, Member>,
+    /// Where the host's event numbers stand here.
+    order: SequenceTracker,
+    /// Members that missed events and have had no fresh SYNC since: asked
+    /// for again at every check until each has one (a SYNC can be lost too).
+    stale: IdSet<SessionId>,
+    /// Where everyone stands, as the relayed events say.
+    shadow: Shadow,
+    /// Local sessions replaced by a newer one of their user.
+    replaced: IdMap<SessionId, (UserId, String)>,
+    effects: VecDeque<RelayEffect>,
+    ended: Option<RelayEnd>,
+}
+
+/// What a relay needs to start.
+pub(crate) struct RelaySetup {
+    pub room: RoomId,
+    pub node: NodeId,
+    pub host: NodeId,
+    pub epoch: u64,
+    pub forward_timeout: Duration,
+    /// How often the host is checked and told this node's members.
+    pub check_every: Duration,
+}
+
+impl Relay {
+    /// Start relaying to `setup.host`; `carried` sessions (from an earlier
+    /// phase of the room here) are entered on the host again.
+    pub(crate) fn new(setup: RelaySetup, carried: Vec<(SessionId, UserId, String)>, now: Instant) -> Relay {
+        let mut relay = Relay {
+            room: setup.room,
+            node: setup.node,
+            host: setup.host,
+            epoch: setup.epoch,
+            forward_timeout: setup.forward_timeout,
+            check_every: setup.check_every,
+            next_check: now + setup.check_every,
+            members: IdMap::default(),
+            order: SequenceTracker::new(),
+            stale: IdSet::default(),
+            shadow: Shadow::default(),
+            replaced: IdMap::default(),
+            effects: VecDeque::new(),
+            ended: None,
+        };
+        for (session, user, nickname) in carried {
+            relay.send_command(
+                session,
+                user,
+                &nickname,
+                ClientMsg::Enter {
+                    room_id: setup.room,
+                    authorization: None,
+                },
+            );
+            relay.members.insert(
+                session,
+                Member {
+                    user,
+                    nickname,
+                    entering: None,
+                },
+            );
+            relay.effects.push_back(RelayEffect::Attach { session });
+        }
+        relay
+    }
+
+    /// The next effect to carry out.
+    pub(crate) fn poll_effect(&mut self) -> Option<RelayEffect> {
+        self.effects.pop_front()
+    }
+
+    /// When `on_timeout` is due.
+    pub(crate) fn poll_timeout(&self) -> Instant {
+        self.next_check
+    }
+
+    /// How the relay ended, once it has.
+    pub(crate) fn take_end(&mut self) -> Option<RelayEnd> {
+        self.ended.take()
+    }
+
+    /// Whether no local session needs the room (entered or entering).
+    pub(crate) fn is_idle(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// Nobody here needs the room: tell the host, which forgets whatever it
+    /// still has of this node (a LEAVE lost on the way), and end.
+    pub(crate) fn finish(&mut self) {
+        self.send_members_to(self.host.clone());
+        self.ended = Some(RelayEnd::Done);
+    }
+
+    /// The periodic check: who hosts the room, ENTERs not answered in time,
+    /// the member list for the host, SYNCs still owed.
+    pub(crate) fn on_timeout(&mut self, now: Instant) {
+        if now < self.next_check {
+            return;
+        }
+        self.next_check = now + self.check_every;
+        self.effects.push_back(RelayEffect::AskHolder);
+        self.refuse_late_enters(now);
+        self.send_members_to(self.host.clone());
+        let members = &self.members;
+        self.stale
+            .retain(|session| members.get(session).is_some_and(|m| m.entering.is_none()));
+        if !self.stale.is_empty() {
+            self.ask_resync();
+        }
+    }
+
+    pub(crate) fn handle(&mut self, input: RelayInput, now: Instant) {
+        match input {
+            RelayInput::Enter {
+                session,
+                user,
+                nickname,
+            } => self.enter(session, user, nickname, now),
+            RelayInput::Command(command) => match command {
+                Command::Sync { session } => self.forward(session, ClientMsg::Sync),
+                Command::Move { session, direction } => self.forward(session, ClientMsg::Move { direction }),
+                Command::Leave { session } => {
+                    // Also while entering: the host may have entered it already.
+                    if let Some(member) = self.members.remove(&session) {
+                        self.send_command(session, member.user, &member.nickname, ClientMsg::Leave);
+                    }
+                    self.stale.remove(&session);
+                }
+                Command::Enter { .. } => {}
+            },
+            RelayInput::Build { session, doc } => self.forward(session, ClientMsg::Build { map: doc }),
+            RelayInput::Event(event) => self.on_event(event),
+            RelayInput::Gap => {
+                self.all_stale();
+                self.ask_resync();
+            }
+            RelayInput::EnterRefused { session, frame } => self.refused(session, frame),
+            RelayInput::AskMembers { host } => self.send_members_to(host),
+            RelayInput::Remote { from } => {
+                // Relays apply nothing; the sender's node will find the host.
+                let error =
+                    ServerMsg::error(ErrorCode::Unavailable, "the room is moving; try again").encode();
+                self.effects.push_back(RelayEffect::ToNode {
+                    node: from.node,
+                    message: NodeMessage::EnterRefused {
+                        room: self.room,
+                        session: from.session,
+                        frame: error,
+                    },
+                    session: None,
+                });
+            }
+            RelayInput::Holder(holder) => self.on_holder(holder),
+            RelayInput::Unsent { session } => self.unsent(session),
+            RelayInput::Abandoned { session } => {
+                if let Some(member) = self.members.remove(&session) {
+                    // It is not in the room as far as its socket knows: the host must forget it.
+                    self.send_command(session, member.user, &member.nickname, ClientMsg::Leave);
+                }
+            }
+        }
+    }
+
+    fn enter(&mut self, session: SessionId, user: UserId, nickname: String, now: Instant) {
+        if let Some(member) = self.members.get(&session) {
+            if member.entering.is_none() {
+                self.forward(session, ClientMsg::Sync);
+                self.answer(session, EnterAnswer::Entered);
+            }
+            return;
+        }
+        self.send_command(
+            session,
+            user,
+            &nickname,
+            ClientMsg::Enter {
+                room_id: self.room,
+                authorization: None,
+            },
+        );
+        self.members.insert(
+            session,
+            Member {
+                user,
+                nickname,
+                entering: Some(now + self.forward_timeout),
+            },
+        );
+    }
+
+    fn answer(&mut self, session: SessionId, answer: EnterAnswer) {
+        self.effects.push_back(RelayEffect::Answer { session, answer });
+    }
+
+    fn forward(&mut self, session: SessionId, msg: ClientMsg) {
+        let (user, nickname) = match (self.members.get(&session), self.replaced.get(&session)) {
+            (Some(member), _) if member.entering.is_none() => (member.user, member.nickname.clone()),
+            // Sent just before the socket was replaced: the host answers the user's newer session.
+            (None, Some((user, nickname))) if matches!(msg, ClientMsg::Build { .. }) => {
+                (*user, nickname.clone())
+            }
+            _ => return,
+        };
+        self.send_command(session, user, &nickname, msg);
+    }
+
+    fn send_command(&mut self, session: SessionId, user: UserId, nickname: &str, msg: ClientMsg) {
+        let message = NodeMessage::Command {
+            room: self.room,
+            from: SessionAt {
+                node: self.node.clone(),
+                session,
+            },
+            user,
+            nickname: nickname.to_owned(),
+            frame: msg.encode(),
+        };
+        self.effects.push_back(RelayEffect::ToNode {
+            node: self.host.clone(),
+            message,
+            session: Some(session),
+        });
+    }
+
+    fn unsent(&mut self, session: SessionId) {
+        match self.members.get(&session) {
+            Some(member) if member.entering.is_some() => {
+                self.members.remove(&session);
+                self.answer(
+                    session,
+                    EnterAnswer::Refused(ErrorCode::Unavailable, UNREACHABLE.to_owned()),
+                );
+            }
+            Some(_) => self.effects.push_back(RelayEffect::Error {
+                session,
+                code: ErrorCode::Unavailable,
+                message: UNREACHABLE.to_owned(),
+            }),
+            None => {}
+        }
+    }
+
+    fn on_event(&mut self, event: RoomEvent) {
+        match self.order.check(self.room, event.epoch, event.seq) {
+            // Already delivered (a duplicate), or older than what was (reordered): the gap it left was seen.
+            SequenceCheck::Stale => return,
+            SequenceCheck::Deliver if !event.frame.is_empty() => {}
+            // Events were lost, or a new host numbers them: fresh SYNCs repair what the clients show.
+            SequenceCheck::Deliver | SequenceCheck::Gap { .. } => {
+                tracing::debug!(room = %self.room, epoch = event.epoch, seq = event.seq, "events of the room were lost");
+                self.all_stale();
+                self.ask_resync();
+            }
+        }
+        if event.frame.is_empty() {
+            // The host's marker of its last event number carries nothing to deliver.
+            return;
+        }
+        if event.epoch > self.epoch {
+            self.epoch = event.epoch;
+        }
+        let msg = room_core::parse_server_frame(&event.frame).ok();
+        let gone = msg.as_ref().and_then(|msg| self.shadow.follow(event.seq, msg));
+        let mover = match &msg {
+            Some(ServerMsg::Move { user, .. }) => Some(*user),
+            _ => None,
+        };
+        match event.audience {
+            Audience::Session(session) => {
+                if matches!(msg, Some(ServerMsg::Sync { .. })) {
+                    // What was lost before this SYNC no longer matters to its socket.
+                    self.stale.remove(&session);
+                }
+                self.for_one(session, event.frame, msg.as_ref());
+            }
+            audience => self.effects.push_back(RelayEffect::Deliver {
+                audience,
+                frame: event.frame,
+                mover,
+            }),
+        }
+        if let Some(user) = gone {
+            self.reenter_evicted(user);
+        }
+    }
+
+    /// An event for one session: the answer to its ENTER, a reply, or the
+    /// host replacing it.
+    fn for_one(&mut self, session: SessionId, frame: String, msg: Option<&ServerMsg>) {
+        let Some(member) = self.members.get_mut(&session) else {
+            return;
+        };
+        if member.entering.take().is_some() {
+            self.answer(session, EnterAnswer::Entered);
+            self.effects.push_back(RelayEffect::Attach { session });
+        }
+        if msg.is_some_and(|msg| msg.closes_with().is_some()) {
+            let Some(gone) = self.members.remove(&session) else {
+                return;
+            };
+            self.stale.remove(&session);
+            if self.replaced.len() >= REPLACED_REMEMBERED {
+                self.replaced.clear();
+            }
+            self.replaced.insert(session, (gone.user, gone.nickname));
+            self.effects.push_back(RelayEffect::Close {
+                session,
+                frame: Some(frame),
+                closing: Closing::Replaced,
+            });
+            return;
+        }
+        self.effects.push_back(RelayEffect::Deliver {
+            audience: Audience::Session(session),
+            frame,
+            mover: None,
+        });
+    }
+
+    /// The host announced `user` as gone while their socket here is alive
+    /// (it wrongly thought this node dead): put them back.
+    fn reenter_evicted(&mut self, user: UserId) {
+        let evicted: Vec<(SessionId, String)> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.user == user && m.entering.is_none())
+            .map(|(session, m)| (*session, m.nickname.clone()))
+            .collect();
+        for (session, nickname) in evicted {
+            self.send_command(
+                session,
+                user,
+                &nickname,
+                ClientMsg::Enter {
+                    room_id: self.room,
+                    authorization: None,
+                },
+            );
+        }
+    }
+
+    fn refused(&mut self, session: SessionId, frame: String) {
+        let Some(member) = self.members.remove(&session) else {
+            return;
+        };
+        self.stale.remove(&session);
+        if member.entering.is_some() {
+            let (code, message) = match room_core::parse_server_frame(&frame) {
+                Ok(ServerMsg::Error { code, message }) => (code, message),
+                _ => (ErrorCode::Unavailable, "the room refused the ENTER".to_owned()),
+            };
+            self.answer(session, EnterAnswer::Refused(code, message));
+        } else {
+            // The host no longer knows this session (it moved): the client must enter again.
+            self.effects.push_back(RelayEffect::Close {
+                session,
+                frame: Some(frame),
+                closing: Closing::TryAgainLater,
+            });
+        }
+    }
+
+    /// Every entered member may have missed events.
+    fn all_stale(&mut self) {
+        self.stale = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.entering.is_none())
+            .map(|(session, _)| *session)
+            .collect();
+    }
+
+    fn ask_resync(&mut self) {
+        tracing::debug!(room = %self.room, host = %self.host, "asking for fresh SYNCs");
+        self.effects.push_back(RelayEffect::ToNode {
+            node: self.host.clone(),
+            message: NodeMessage::Resync {
+                room: self.room,
+                node: self.node.clone(),
+            },
+            session: None,
+        });
+    }
+
+    fn on_holder(&mut self, holder: Option<(NodeId, u64)>) {
+        match holder {
+            // Nobody hosts it (the host died or handed over), or this node
+            // does: the room moves on with this node's sessions.
+            None => self.moved(),
+            Some((node, _)) if node == self.node => self.moved(),
+            Some((node, epoch)) if node != self.host || epoch != self.epoch => {
+                tracing::info!(room = %self.room, %node, epoch, "room has a new host");
+                self.host = node;
+                self.epoch = epoch;
+                // The new host may have an older picture: enter everyone again (it answers SYNC).
+                let everyone: Vec<(SessionId, UserId, String)> = self
+                    .members
+                    .iter()
+                    .map(|(session, m)| (*session, m.user, m.nickname.clone()))
+                    .collect();
+                for (session, user, nickname) in everyone {
+                    self.send_command(
+                        session,
+                        user,
+                        &nickname,
+                        ClientMsg::Enter {
+                            room_id: self.room,
+                            authorization: None,
+                        },
+                    );
+                }
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn moved(&mut self) {
+        let mut members = Vec::with_capacity(self.members.len());
+        for (session, member) in self.members.drain() {
+            if member.entering.is_some() {
+                // Answered now; the next host enters them with the others.
+                self.effects.push_back(RelayEffect::Answer {
+                    session,
+                    answer: EnterAnswer::Entered,
+                });
+                self.effects.push_back(RelayEffect::Attach { session });
+            }
+            members.push((session, member.user, member.nickname));
+        }
+        members.sort_unstable_by_key(|(session, _, _)| *session);
+        self.ended = Some(RelayEnd::Moved {
+            members,
+            shadow: std::mem::take(&mut self.shadow),
+        });
+    }
+
+    /// ENTERs the host did not answer in time are refused (76503); the host
+    /// is told to forget them, in case only its answer was lost.
+    fn refuse_late_enters(&mut self, now: Instant) {
+        let mut late: Vec<SessionId> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.entering.is_some_and(|deadline| deadline <= now))
+            .map(|(session, _)| *session)
+            .collect();
+        late.sort_unstable();
+        for session in late {
+            let Some(member) = self.members.remove(&session) else {
+                continue;
+            };
+            tracing::info!(room = %self.room, %session, host = %self.host, "the host did not answer an ENTER in time");
+            self.answer(
+                session,
+                EnterAnswer::Refused(
+                    ErrorCode::Unavailable,
+                    "the room's host did not answer in time; try again".to_owned(),
+                ),
+            );
+            self.send_command(session, member.user, &member.nickname, ClientMsg::Leave);
+        }
+    }
+
+    /// Tell `host` (the one this relay knows, or one that asked) which sessions this node has in the room.
+    fn send_members_to(&mut self, host: NodeId) {
+        let mut entered = Vec::new();
+        let mut entering = Vec::new();
+        for (session, member) in &self.members {
+            match member.entering {
+                None => entered.push(*session),
+                Some(_) => entering.push(*session),
+            }
+        }
+        entered.sort_unstable();
+        entering.sort_unstable();
+        self.effects.push_back(RelayEffect::ToNode {
+            node: host,
+            message: NodeMessage::Members {
+                room: self.room,
+                node: self.node.clone(),
+                entered,
+                entering,
+            },
+            session: None,
+        });
+    }
+}

@@ -1,0 +1,453 @@
+//! The relay machine, step by step: inputs in, effects out, time as a value.
+
+use std::time::{Duration, Instant};
+
+use room_core::{
+    Audience, Cell, Command, Direction, ErrorCode, Map, RoomId, RoomView, ServerMsg, SessionId, UserId,
+    UserView,
+};
+use room_ports::{NodeId, NodeMessage, RoomEvent, SessionAt};
+
+use super::relay::{Relay, RelayEffect, RelayEnd, RelayInput, RelaySetup};
+use super::{Closing, EnterAnswer};
+
+const ROOM: RoomId = RoomId(7);
+const TIMEOUT: Duration = Duration::from_secs(5);
+const CHECK: Duration = Duration::from_secs(1);
+
+fn node(name: &str) -> NodeId {
+    NodeId(name.to_owned())
+}
+
+fn relay(now: Instant) -> Relay {
+    let setup = RelaySetup {
+        room: ROOM,
+        node: node("here"),
+        host: node("host"),
+        epoch: 1,
+        forward_timeout: TIMEOUT,
+        check_every: CHECK,
+    };
+    Relay::new(setup, Vec::new(), now)
+}
+
+fn effects(relay: &mut Relay) -> Vec<RelayEffect> {
+    std::iter::from_fn(|| relay.poll_effect()).collect()
+}
+
+/// The client frames the relay sent to `to`, as (session, frame).
+fn commands(effects: &[RelayEffect], to: &str) -> Vec<(SessionId, String)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            RelayEffect::ToNode {
+                node,
+                message: NodeMessage::Command { from, frame, .. },
+                ..
+            } if node.0 == to => Some((from.session, frame.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn resyncs(effects: &[RelayEffect]) -> usize {
+    effects
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                RelayEffect::ToNode {
+                    message: NodeMessage::Resync { .. },
+                    ..
+                }
+            )
+        })
+        .count()
+}
+
+fn enter_frame() -> String {
+    room_core::ClientMsg::Enter {
+        room_id: ROOM,
+        authorization: None,
+    }
+    .encode()
+}
+
+fn leave_frame() -> String {
+    room_core::ClientMsg::Leave.encode()
+}
+
+fn event(epoch: u64, seq: u64, audience: Audience, msg: &ServerMsg) -> RelayInput {
+    RelayInput::Event(RoomEvent {
+        room: ROOM,
+        epoch,
+        seq,
+        audience,
+        frame: msg.encode(),
+    })
+}
+
+fn sync_for(users: &[(u64, u16)]) -> ServerMsg {
+    ServerMsg::Sync {
+        room: RoomView {
+            room_id: ROOM,
+            users: users
+                .iter()
+                .map(|&(user, x)| UserView {
+                    user: UserId(user),
+                    nickname: format!("u{user}"),
+                    cell: Cell { x, y: 0 },
+                })
+                .collect(),
+            map: Map::empty(),
+        },
+    }
+}
+
+fn moved(user: u64, x: u16) -> ServerMsg {
+    ServerMsg::Move {
+        user: UserId(user),
+        direction: Direction::Right,
+        cell: Cell { x, y: 0 },
+    }
+}
+
+/// A relay whose session 1 (user 10) has entered: the host answered with a SYNC at seq 1.
+fn entered(now: Instant) -> Relay {
+    let mut relay = relay(now);
+    relay.handle(
+        RelayInput::Enter {
+            session: SessionId(1),
+            user: UserId(10),
+            nickname: "u10".into(),
+        },
+        now,
+    );
+    relay.handle(
+        event(1, 1, Audience::Session(SessionId(1)), &sync_for(&[(10, 0)])),
+        now,
+    );
+    effects(&mut relay);
+    relay
+}
+
+#[test]
+fn an_enter_goes_to_the_host_and_is_answered_by_its_sync() {
+    let now = Instant::now();
+    let mut relay = relay(now);
+    relay.handle(
+        RelayInput::Enter {
+            session: SessionId(1),
+            user: UserId(10),
+            nickname: "u10".into(),
+        },
+        now,
+    );
+    let sent = effects(&mut relay);
+    assert_eq!(commands(&sent, "host"), vec![(SessionId(1), enter_frame())]);
+    assert!(!sent.iter().any(|e| matches!(e, RelayEffect::Answer { .. })));
+    // Events for the room reach nobody here until the host answered.
+    relay.handle(event(1, 1, Audience::All, &moved(99, 1)), now);
+    assert!(
+        !effects(&mut relay)
+            .iter()
+            .any(|e| matches!(e, RelayEffect::Attach { .. } | RelayEffect::Answer { .. }))
+    );
+    relay.handle(
+        event(
+            1,
+            2,
+            Audience::Session(SessionId(1)),
+            &sync_for(&[(10, 0), (99, 1)]),
+        ),
+        now,
+    );
+    let answered = effects(&mut relay);
+    assert_eq!(
+        answered[0],
+        RelayEffect::Answer {
+            session: SessionId(1),
+            answer: EnterAnswer::Entered
+        }
+    );
+    assert_eq!(
+        answered[1],
+        RelayEffect::Attach {
+            session: SessionId(1)
+        }
+    );
+    assert!(
+        matches!(&answered[2], RelayEffect::Deliver { audience: Audience::Session(SessionId(1)), frame, .. } if frame.starts_with("11"))
+    );
+}
+
+#[test]
+fn an_enter_the_host_never_answers_is_refused_at_its_deadline_and_forgotten_on_the_host() {
+    let now = Instant::now();
+    let mut relay = relay(now);
+    relay.handle(
+        RelayInput::Enter {
+            session: SessionId(1),
+            user: UserId(10),
+            nickname: "u10".into(),
+        },
+        now,
+    );
+    effects(&mut relay);
+    relay.on_timeout(now + CHECK);
+    assert!(
+        !effects(&mut relay)
+            .iter()
+            .any(|e| matches!(e, RelayEffect::Answer { .. }))
+    );
+    relay.on_timeout(now + TIMEOUT + CHECK);
+    let late = effects(&mut relay);
+    assert!(late.contains(&RelayEffect::Answer {
+        session: SessionId(1),
+        answer: EnterAnswer::Refused(
+            ErrorCode::Unavailable,
+            "the room's host did not answer in time; try again".into()
+        )
+    }));
+    assert_eq!(commands(&late, "host"), vec![(SessionId(1), leave_frame())]);
+    assert!(relay.is_idle());
+}
+
+#[test]
+fn lost_events_make_the_relay_ask_for_syncs_until_every_member_has_one() {
+    let now = Instant::now();
+    let mut relay = entered(now);
+    relay.handle(event(1, 2, Audience::All, &moved(10, 1)), now);
+    assert_eq!(resyncs(&effects(&mut relay)), 0);
+    // Seq 3 never came.
+    relay.handle(event(1, 4, Audience::All, &moved(10, 2)), now);
+    assert_eq!(resyncs(&effects(&mut relay)), 1);
+    // The SYNC was lost too: asked again at the next check, and the next.
+    relay.on_timeout(now + CHECK);
+    assert_eq!(resyncs(&effects(&mut relay)), 1);
+    relay.handle(
+        event(1, 5, Audience::Session(SessionId(1)), &sync_for(&[(10, 2)])),
+        now,
+    );
+    effects(&mut relay);
+    relay.on_timeout(now + 2 * CHECK);
+    assert_eq!(resyncs(&effects(&mut relay)), 0, "the member has had its SYNC");
+}
+
+#[test]
+fn duplicated_and_reordered_events_are_not_delivered_twice() {
+    let now = Instant::now();
+    let mut relay = entered(now);
+    relay.handle(event(1, 2, Audience::All, &moved(10, 1)), now);
+    relay.handle(event(1, 2, Audience::All, &moved(10, 1)), now);
+    relay.handle(event(1, 1, Audience::All, &moved(10, 0)), now);
+    // An older host's event.
+    relay.handle(event(0, 9, Audience::All, &moved(10, 5)), now);
+    let delivered = effects(&mut relay)
+        .into_iter()
+        .filter(|e| matches!(e, RelayEffect::Deliver { .. }))
+        .count();
+    assert_eq!(delivered, 1);
+}
+
+#[test]
+fn a_new_host_gets_every_member_entered_again() {
+    let now = Instant::now();
+    let mut relay = entered(now);
+    relay.handle(RelayInput::Holder(Some((node("other"), 2))), now);
+    let sent = effects(&mut relay);
+    assert_eq!(commands(&sent, "other"), vec![(SessionId(1), enter_frame())]);
+    // What it sends from now on goes to the new host.
+    relay.handle(
+        RelayInput::Command(Command::Move {
+            session: SessionId(1),
+            direction: Direction::Down,
+        }),
+        now,
+    );
+    assert_eq!(commands(&effects(&mut relay), "other").len(), 1);
+}
+
+#[test]
+fn a_host_gone_ends_the_relay_with_its_members_and_what_they_saw() {
+    let now = Instant::now();
+    let mut relay = entered(now);
+    relay.handle(event(1, 2, Audience::All, &moved(10, 3)), now);
+    relay.handle(
+        RelayInput::Enter {
+            session: SessionId(2),
+            user: UserId(20),
+            nickname: "u20".into(),
+        },
+        now,
+    );
+    effects(&mut relay);
+    relay.handle(RelayInput::Holder(None), now);
+    let answered = effects(&mut relay);
+    // The one still entering is answered now; the next host enters it with the others.
+    assert!(answered.contains(&RelayEffect::Answer {
+        session: SessionId(2),
+        answer: EnterAnswer::Entered
+    }));
+    let Some(RelayEnd::Moved { members, shadow }) = relay.take_end() else {
+        panic!("the relay moves on")
+    };
+    assert_eq!(
+        members,
+        vec![
+            (SessionId(1), UserId(10), "u10".to_owned()),
+            (SessionId(2), UserId(20), "u20".to_owned())
+        ]
+    );
+    assert_eq!(shadow.seq, 2);
+    assert_eq!(
+        shadow.users.get(&UserId(10)).map(|(cell, _)| *cell),
+        Some(Cell { x: 3, y: 0 })
+    );
+}
+
+#[test]
+fn an_enter_that_cannot_be_sent_is_refused_at_once() {
+    let now = Instant::now();
+    let mut relay = relay(now);
+    relay.handle(
+        RelayInput::Enter {
+            session: SessionId(1),
+            user: UserId(10),
+            nickname: "u10".into(),
+        },
+        now,
+    );
+    effects(&mut relay);
+    relay.handle(
+        RelayInput::Unsent {
+            session: SessionId(1),
+        },
+        now,
+    );
+    assert!(matches!(
+        &effects(&mut relay)[..],
+        [RelayEffect::Answer {
+            answer: EnterAnswer::Refused(ErrorCode::Unavailable, _),
+            ..
+        }]
+    ));
+    assert!(relay.is_idle());
+}
+
+#[test]
+fn a_session_that_stopped_waiting_is_left_on_the_host() {
+    let now = Instant::now();
+    let mut relay = relay(now);
+    relay.handle(
+        RelayInput::Enter {
+            session: SessionId(1),
+            user: UserId(10),
+            nickname: "u10".into(),
+        },
+        now,
+    );
+    effects(&mut relay);
+    relay.handle(
+        RelayInput::Abandoned {
+            session: SessionId(1),
+        },
+        now,
+    );
+    assert_eq!(
+        commands(&effects(&mut relay), "host"),
+        vec![(SessionId(1), leave_frame())]
+    );
+    assert!(relay.is_idle());
+}
+
+#[test]
+fn a_replaced_socket_is_closed_and_its_build_still_reaches_the_host() {
+    let now = Instant::now();
+    let mut relay = entered(now);
+    let replaced = ServerMsg::ClosePreConnection {
+        message: "replaced".into(),
+    };
+    relay.handle(event(1, 2, Audience::Session(SessionId(1)), &replaced), now);
+    assert!(matches!(
+        &effects(&mut relay)[..],
+        [RelayEffect::Close {
+            session: SessionId(1),
+            closing: Closing::Replaced,
+            ..
+        }]
+    ));
+    relay.handle(
+        RelayInput::Command(Command::Sync {
+            session: SessionId(1),
+        }),
+        now,
+    );
+    assert!(
+        commands(&effects(&mut relay), "host").is_empty(),
+        "it speaks for nobody now"
+    );
+    relay.handle(
+        RelayInput::Build {
+            session: SessionId(1),
+            doc: room_core::MapDoc::default(),
+        },
+        now,
+    );
+    assert_eq!(
+        commands(&effects(&mut relay), "host").len(),
+        1,
+        "the host answers the user's newer socket"
+    );
+}
+
+#[test]
+fn a_user_the_host_dropped_while_their_socket_is_here_is_entered_again() {
+    let now = Instant::now();
+    let mut relay = entered(now);
+    relay.handle(
+        event(1, 2, Audience::All, &ServerMsg::Leave { user: UserId(10) }),
+        now,
+    );
+    let sent = effects(&mut relay);
+    assert_eq!(commands(&sent, "host"), vec![(SessionId(1), enter_frame())]);
+}
+
+#[test]
+fn a_command_for_a_room_this_node_only_relays_is_refused_to_its_node() {
+    let now = Instant::now();
+    let mut relay = relay(now);
+    relay.handle(
+        RelayInput::Remote {
+            from: SessionAt {
+                node: node("third"),
+                session: SessionId(5),
+            },
+        },
+        now,
+    );
+    assert!(matches!(
+        &effects(&mut relay)[..],
+        [RelayEffect::ToNode { node, message: NodeMessage::EnterRefused { session: SessionId(5), .. }, .. }] if node.0 == "third"
+    ));
+}
+
+#[test]
+fn finishing_tells_the_host_this_node_has_nobody_left() {
+    let now = Instant::now();
+    let mut relay = entered(now);
+    relay.handle(
+        RelayInput::Command(Command::Leave {
+            session: SessionId(1),
+        }),
+        now,
+    );
+    assert!(relay.is_idle());
+    effects(&mut relay);
+    relay.finish();
+    assert!(matches!(
+        &effects(&mut relay)[..],
+        [RelayEffect::ToNode { message: NodeMessage::Members { entered, entering, .. }, .. }] if entered.is_empty() && entering.is_empty()
+    ));
+    assert!(matches!(relay.take_end(), Some(RelayEnd::Done)));
+}

@@ -1,0 +1,102 @@
+//! The sockets of this node that a room delivers to, hosted or relayed:
+//! each event is encoded once and queued to every socket it reaches now, or
+//! logged for the tick's one joined frame to the batch=1 sockets.
+
+use std::sync::Arc;
+
+use room_core::{Audience, SessionId};
+use tokio::time::Instant;
+
+use super::batch::Batch;
+use crate::fanout::{self, Encoded, send_to};
+use crate::ordered::IdMap;
+use crate::outbox::Outbox;
+
+pub(super) struct Delivery {
+    outboxes: IdMap<SessionId, Arc<Outbox>>,
+    /// The batch=1 sockets among `outboxes` and the messages of the current tick.
+    batch: Batch,
+}
+
+impl Delivery {
+    pub(super) fn new(tick: std::time::Duration) -> Delivery {
+        Delivery {
+            outboxes: IdMap::default(),
+            batch: Batch::new(tick),
+        }
+    }
+
+    /// From now on `session`'s socket gets what reaches it.
+    pub(super) fn attach(&mut self, session: SessionId, outbox: Arc<Outbox>) {
+        if outbox.is_batched() {
+            self.batch.add(session, outbox.clone());
+        }
+        self.outboxes.insert(session, outbox);
+    }
+
+    /// `session` stops getting the room's events: what its tick holds for it goes out first.
+    pub(super) fn detach(&mut self, session: SessionId) -> Option<Arc<Outbox>> {
+        self.batch.remove(session);
+        self.outboxes.remove(&session)
+    }
+
+    pub(super) fn is_attached(&self, session: SessionId) -> bool {
+        self.outboxes.contains_key(&session)
+    }
+
+    /// Queue `encoded` to the attached sockets `audience` reaches.
+    pub(super) fn deliver(&mut self, audience: Audience, encoded: &Encoded) {
+        match audience {
+            Audience::Session(session) => self.send_one(session, encoded),
+            Audience::All | Audience::AllExcept(_) => {
+                let except = match audience {
+                    Audience::AllExcept(except) => Some(except),
+                    _ => None,
+                };
+                // Sockets that are not batching get the frame now; counted once per event.
+                let mut sent = 0;
+                if self.outboxes.len() > self.batch.len() {
+                    for (session, outbox) in &self.outboxes {
+                        if Some(*session) != except
+                            && !self.batch.contains(*session)
+                            && fanout::push(outbox, encoded.frame.clone())
+                        {
+                            sent += 1;
+                        }
+                    }
+                }
+                encoded.count(sent);
+                self.batch.log(audience, encoded);
+            }
+        }
+    }
+
+    /// Queue `encoded` to `session` alone (after what its tick already holds for it).
+    pub(super) fn send_one(&mut self, session: SessionId, encoded: &Encoded) {
+        if self.batch.contains(session) {
+            self.batch.log(Audience::Session(session), encoded);
+        } else if let Some(outbox) = self.outboxes.get(&session) {
+            send_to(outbox, encoded);
+        }
+    }
+
+    /// Whether the tick has something to send (its timer runs only then).
+    pub(super) fn tick_pending(&self) -> bool {
+        self.batch.pending()
+    }
+
+    pub(super) fn tick_deadline(&self) -> Instant {
+        self.batch.deadline()
+    }
+
+    /// End of a tick: one joined frame per batching socket.
+    pub(super) fn flush(&mut self) {
+        self.batch.flush();
+    }
+
+    /// Send what the tick holds and let every socket go.
+    pub(super) fn detach_all(&mut self) -> IdMap<SessionId, Arc<Outbox>> {
+        self.batch.flush_all();
+        std::mem::take(&mut self.outboxes)
+    }
+}
