@@ -6,14 +6,20 @@
 //! simulator drive the room's logic step by step (the shape of quinn-proto
 //! under quinn; STYLE.md). `purity` is the test that keeps it so.
 
+pub(crate) mod builds;
+pub(crate) mod host;
+mod host_cluster;
 pub(crate) mod relay;
 mod shadow;
 
+#[cfg(test)]
+mod host_tests;
 #[cfg(test)]
 mod purity;
 #[cfg(test)]
 mod relay_tests;
 
+pub(crate) use host_cluster::TakeOver;
 pub(crate) use shadow::Shadow;
 
 use room_core::ErrorCode;

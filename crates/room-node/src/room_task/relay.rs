@@ -204,12 +204,7 @@ impl Driver<'_> {
                 return;
             }
             // The live view is the host's; the engine falls back to the stored room.
-            RoomMsg::View { .. }
-            | RoomMsg::Resync { .. }
-            | RoomMsg::Members { .. }
-            | RoomMsg::Saved { .. }
-            | RoomMsg::ReadBack { .. }
-            | RoomMsg::Upkeep(_) => return,
+            RoomMsg::View { .. } | RoomMsg::Resync { .. } | RoomMsg::Members { .. } => return,
         };
         self.machine.handle(input, now);
     }

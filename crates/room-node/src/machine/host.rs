@@ -1,0 +1,710 @@
+//! A room hosted on this node: every command of the room, local or relayed,
+//! is applied here to its `room_core::Room`, in arrival order, and its events
+//! go out as effects. The cluster duties (lease, snapshots, other nodes) are
+//! in `host_cluster`; this file is the room's own life.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use room_core::{
+    ApprovedBuild, Audience, Command, ErrorCode, GameId, Map, MapDoc, Outgoing, Reject, Room, RoomId,
+    RoomView, ServerMsg, SessionId, UserId,
+};
+use room_ports::{
+    Acquired, HostingError, Lease, NodeId, NodeInfo, NodeMessage, RoomSnapshot, SessionAt, StoreError,
+    StoredRoom,
+};
+
+use super::builds::{self, store_error_reply};
+use super::{Closing, EnterAnswer};
+use crate::observer::RoomEvent as Observed;
+use crate::ordered::IdMap;
+
+const NOT_IN_ROOM: &str = "not in a room yet: send ENTER first";
+
+/// How many replaced sessions are remembered, for their commands still in flight.
+const REPLACED_REMEMBERED: usize = 64;
+
+/// What a hosted room is told.
+#[derive(Debug)]
+pub(crate) enum HostInput {
+    /// A local session asks to enter.
+    Enter {
+        session: SessionId,
+        user: UserId,
+        nickname: String,
+    },
+    /// A local session's SYNC, MOVE or LEAVE.
+    Command(Command),
+    /// A local session's BUILD, not checked yet.
+    Build { session: SessionId, doc: MapDoc },
+    /// A command relayed from another node's session.
+    Remote {
+        from: SessionAt,
+        user: UserId,
+        nickname: String,
+        frame: String,
+    },
+    /// A relay lost events and asks for fresh SYNCs for its sessions.
+    Resync { node: NodeId },
+    /// A relay's sessions in the room now.
+    Members {
+        node: NodeId,
+        entered: Vec<SessionId>,
+        entering: Vec<SessionId>,
+    },
+    /// The answer of a call the room asked for.
+    Answer(HostAnswer),
+}
+
+/// The answers of the calls a hosted room asks its driver for.
+#[derive(Debug)]
+pub(crate) enum HostAnswer {
+    Renewed(Result<(), HostingError>),
+    Reacquired(Result<Acquired, HostingError>),
+    SnapshotSaved(Result<(), HostingError>),
+    /// The nodes the registry lists now (`None`: it did not answer, or is not trusted yet).
+    Listed(Option<Vec<NodeInfo>>),
+    /// The owner's library, looked up for the pending BUILD `id`.
+    Owned {
+        id: u64,
+        owned: Result<BTreeSet<GameId>, StoreError>,
+    },
+    Saved {
+        session: SessionId,
+        build: ApprovedBuild,
+        expected: u64,
+        result: Result<u64, StoreError>,
+    },
+    /// The stored room, read back after a save met a conflict or lost its answer.
+    ReadBack {
+        session: SessionId,
+        build: ApprovedBuild,
+        expected: u64,
+        stored: Result<Option<StoredRoom>, StoreError>,
+    },
+}
+
+/// A call to a port, answered later with a [`HostAnswer`].
+#[derive(Debug)]
+pub(crate) enum HostCall {
+    Renew(Lease),
+    /// Take the lease again (it expired).
+    Reacquire,
+    SaveSnapshot(Lease, RoomSnapshot),
+    ListNodes,
+    OwnedGames {
+        id: u64,
+        user: UserId,
+    },
+    /// Store `build` over version `expected`, fenced by the host's `epoch`.
+    SaveMap {
+        session: SessionId,
+        build: ApprovedBuild,
+        expected: u64,
+        epoch: u64,
+    },
+    ReadBack {
+        session: SessionId,
+        build: ApprovedBuild,
+        expected: u64,
+    },
+}
+
+/// What a hosted room asks its driver to do, in order.
+#[derive(Debug)]
+pub(crate) enum HostEffect {
+    /// Answer the ENTER of a local session.
+    Answer {
+        session: SessionId,
+        answer: EnterAnswer,
+    },
+    /// From now on `session`'s socket gets the room's events.
+    Attach {
+        session: SessionId,
+    },
+    /// `session`'s socket no longer gets them (what its tick holds goes first).
+    Detach {
+        session: SessionId,
+    },
+    /// An event for the attached sockets it reaches, published for the
+    /// relays under `(epoch, seq)` when `publish` says so.
+    Event {
+        audience: Audience,
+        msg: ServerMsg,
+        publish: Option<(u64, u64)>,
+    },
+    /// Close a local socket (after what it was sent).
+    Close {
+        session: SessionId,
+        closing: Closing,
+    },
+    /// Send `message` to `node`.
+    ToNode {
+        node: NodeId,
+        message: NodeMessage,
+    },
+    /// Tell the relays the number of the room's last event.
+    Marker {
+        epoch: u64,
+        seq: u64,
+    },
+    Call(HostCall),
+    /// Tell the embedding code's observers.
+    Observe(Observed),
+}
+
+/// Where a session of the room is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum At {
+    /// A socket of this node.
+    Local,
+    /// A socket of another node, known since `since` (a relay's member list
+    /// older than the ENTER may not name it yet).
+    Remote { node: NodeId, since: Instant },
+    /// A user restored from relayed events at a takeover, under a
+    /// placeholder session, who leaves at `until` unless a relay enters them again.
+    Unconfirmed { until: Instant },
+}
+
+/// A BUILD admitted in the order it came, waiting for its library lookup
+/// (`owned`) and for the BUILDs before it to be stored.
+#[derive(Debug)]
+struct PendingBuild {
+    id: u64,
+    session: SessionId,
+    doc: MapDoc,
+    owned: Option<BTreeSet<GameId>>,
+}
+
+/// How a hosted room ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum HostEnd {
+    /// Another node holds the lease now: these local sessions carry on.
+    Moved(Vec<(SessionId, UserId, String)>),
+}
+
+/// What a hosted room needs to start.
+pub(crate) struct HostSetup {
+    pub room: Room,
+    /// Why the stored layout was not used, told to the owner when they enter.
+    pub stored_map_problem: Option<String>,
+    pub builds_in_flight: usize,
+    /// Whether anyone observes the room (events are not built for nobody).
+    pub observe: bool,
+    /// The lease, when this node hosts the room in a cluster.
+    pub cluster: Option<ClusterSetup>,
+}
+
+/// The cluster side of a hosted room's setup.
+pub(crate) struct ClusterSetup {
+    pub node: NodeId,
+    pub lease: Lease,
+    pub lease_ttl: Duration,
+    pub node_ttl: Duration,
+    /// When the lease was asked for: it lasts a TTL from then at least.
+    pub asked_at: Instant,
+}
+
+/// A room hosted on this node.
+pub(crate) struct Host {
+    pub(super) room: Room,
+    /// Every session of the room, and where it is: the one members table.
+    pub(super) at: IdMap<SessionId, At>,
+    stored_map_problem: Option<String>,
+    saving: bool,
+    pending_builds: VecDeque<PendingBuild>,
+    builds: builds::InFlight,
+    next_build: u64,
+    observe: bool,
+    /// Sessions recently replaced by a newer one of the same user (newest last).
+    replaced: VecDeque<(SessionId, UserId)>,
+    pub(super) cluster: Option<super::host_cluster::Hosting>,
+    pub(super) now: Instant,
+    pub(super) effects: VecDeque<HostEffect>,
+    pub(super) ended: Option<HostEnd>,
+}
+
+impl Host {
+    pub(crate) fn new(setup: HostSetup, now: Instant) -> Host {
+        Host {
+            room: setup.room,
+            at: IdMap::default(),
+            stored_map_problem: setup.stored_map_problem,
+            saving: false,
+            pending_builds: VecDeque::new(),
+            builds: builds::InFlight::new(setup.builds_in_flight),
+            next_build: 0,
+            observe: setup.observe,
+            replaced: VecDeque::new(),
+            cluster: setup.cluster.map(super::host_cluster::Hosting::new),
+            now,
+            effects: VecDeque::new(),
+            ended: None,
+        }
+    }
+
+    /// The next effect to carry out.
+    pub(crate) fn poll_effect(&mut self) -> Option<HostEffect> {
+        self.effects.pop_front()
+    }
+
+    /// How the room ended here, once it has.
+    pub(crate) fn take_end(&mut self) -> Option<HostEnd> {
+        self.ended.take()
+    }
+
+    /// The room as everyone in it sees it.
+    pub(crate) fn view(&self) -> RoomView {
+        self.room.view()
+    }
+
+    /// Whether nobody needs the room here and nothing is being stored.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.room.is_empty() && !self.at.values().any(|at| matches!(at, At::Remote { .. })) && !self.saving
+    }
+
+    pub(crate) fn handle(&mut self, input: HostInput, now: Instant) {
+        self.now = now;
+        let input = if self.fenced() {
+            match self.refuse_while_fenced(input) {
+                Some(input) => input,
+                None => return,
+            }
+        } else {
+            input
+        };
+        match input {
+            HostInput::Enter {
+                session,
+                user,
+                nickname,
+            } => self.enter(session, user, nickname),
+            HostInput::Command(command) => self.act(command),
+            HostInput::Build { session, doc } => {
+                let session = self.current_session(session);
+                match self.room.occupant_of_session(session) {
+                    Some(occupant) => self.check_build(session, occupant.user, doc),
+                    None => self.send_error(session, ErrorCode::NotInRoom, NOT_IN_ROOM.to_owned()),
+                }
+            }
+            HostInput::Remote {
+                from,
+                user,
+                nickname,
+                frame,
+            } => self.remote(from, user, nickname, &frame),
+            HostInput::Resync { node } => self.resync(&node),
+            HostInput::Members {
+                node,
+                entered,
+                entering,
+            } => self.reconcile(&node, &entered, &entering),
+            HostInput::Answer(answer) => self.on_answer(answer),
+        }
+    }
+
+    fn on_answer(&mut self, answer: HostAnswer) {
+        match answer {
+            HostAnswer::Owned { id, owned } => self.on_owned(id, owned),
+            HostAnswer::Saved {
+                session,
+                build,
+                expected,
+                result,
+            } => match builds::after_save(&result) {
+                builds::AfterSave::Commit(version) => self.build_done(session, Ok((build, version))),
+                builds::AfterSave::Refuse(code, message) => {
+                    tracing::warn!(room = %self.room.id(), error = ?result.err(), "BUILD not stored");
+                    self.build_done(session, Err((code, message)));
+                }
+                builds::AfterSave::ReadBack => {
+                    // Still saving: no other BUILD starts from a version that may be stale.
+                    tracing::info!(room = %self.room.id(), error = ?result.err(), "BUILD answer unclear; reading the stored map back");
+                    self.call(HostCall::ReadBack {
+                        session,
+                        build,
+                        expected,
+                    });
+                }
+            },
+            HostAnswer::ReadBack {
+                session,
+                build,
+                expected,
+                stored,
+            } => match builds::resolve(self.room.id(), expected, build.map(), stored) {
+                builds::Resolved::Committed(version) => self.build_done(session, Ok((build, version))),
+                builds::Resolved::Refuse(code, message) => self.build_done(session, Err((code, message))),
+                builds::Resolved::Reload(map, version, problem) => {
+                    tracing::warn!(room = %self.room.id(), version, "the stored map is newer than the room's; reloaded it");
+                    let events = self.room.reload(map, version);
+                    self.stored_map_problem = problem;
+                    self.deliver(events);
+                    self.build_done(
+                        session,
+                        Err((ErrorCode::Unavailable, builds::CONFLICT.to_owned())),
+                    );
+                }
+            },
+            cluster => self.on_cluster_answer(cluster),
+        }
+    }
+
+    pub(super) fn call(&mut self, call: HostCall) {
+        self.effects.push_back(HostEffect::Call(call));
+    }
+
+    pub(super) fn act(&mut self, command: Command) {
+        if self.fenced() {
+            if let Command::Leave { session } = command {
+                self.defer_leave(session);
+            }
+            return;
+        }
+        let session = match &command {
+            Command::Enter { session, .. }
+            | Command::Sync { session }
+            | Command::Move { session, .. }
+            | Command::Leave { session } => *session,
+        };
+        let leaving = matches!(command, Command::Leave { .. });
+        if leaving && self.at.get(&session) == Some(&At::Local) {
+            // What it was sent before it leaves goes out now, and nothing after.
+            self.effects.push_back(HostEffect::Detach { session });
+        }
+        match self.room.apply(command) {
+            Ok(events) => self.deliver(events),
+            // A replaced session's late LEAVE or move: it no longer speaks for anyone here.
+            Err(Reject::NotInRoom) if leaving => {}
+            Err(reject) => self.refuse(session, &reject),
+        }
+        if leaving {
+            self.at.remove(&session);
+        }
+    }
+
+    fn enter(&mut self, session: SessionId, user: UserId, nickname: String) {
+        match self.apply_enter(session, user, nickname) {
+            Ok(events) => {
+                self.at.insert(session, At::Local);
+                self.effects.push_back(HostEffect::Answer {
+                    session,
+                    answer: EnterAnswer::Entered,
+                });
+                self.effects.push_back(HostEffect::Attach { session });
+                self.after_enter(session, user, events);
+            }
+            Err(reject) => self.effects.push_back(HostEffect::Answer {
+                session,
+                answer: EnterAnswer::Refused(reject.code(), reject.to_string()),
+            }),
+        }
+    }
+
+    pub(super) fn apply_enter(
+        &mut self,
+        session: SessionId,
+        user: UserId,
+        nickname: String,
+    ) -> Result<Vec<Outgoing>, Reject> {
+        self.room.apply(Command::Enter {
+            session,
+            user,
+            nickname,
+        })
+    }
+
+    pub(super) fn after_enter(&mut self, session: SessionId, user: UserId, events: Vec<Outgoing>) {
+        let replaced = events.iter().any(|e| e.msg.closes_with().is_some());
+        for event in events.iter().filter(|e| e.msg.closes_with().is_some()) {
+            if let Audience::Session(old) = event.audience {
+                if self.replaced.len() == REPLACED_REMEMBERED {
+                    self.replaced.pop_front();
+                }
+                self.replaced.push_back((old, user));
+            }
+        }
+        self.deliver(events);
+        if replaced {
+            self.notify(|room| Observed::Replaced { room, user });
+        }
+        if user == self.room.id().owner()
+            && let Some(problem) = self.stored_map_problem.clone()
+        {
+            self.send_error(session, ErrorCode::InvalidMap, problem);
+        }
+    }
+
+    /// A command from a session on another node.
+    fn remote(&mut self, from: SessionAt, user: UserId, nickname: String, frame: &str) {
+        let session = from.session;
+        let msg = match room_core::parse_client_frame(frame) {
+            Ok(msg) => msg,
+            Err(e) => {
+                return self.send_remote(&from.node, session, ServerMsg::error(e.code(), e.to_string()));
+            }
+        };
+        match msg {
+            room_core::ClientMsg::Enter { .. } => match self.apply_enter(session, user, nickname) {
+                Ok(events) => {
+                    if self.cluster.is_some() {
+                        self.at.insert(
+                            session,
+                            At::Remote {
+                                node: from.node.clone(),
+                                since: self.now,
+                            },
+                        );
+                    }
+                    self.after_enter(session, user, events);
+                }
+                Err(reject) => self.refuse_enter(&from.node, session, reject.code(), &reject.to_string()),
+            },
+            // Its relay believes it is in; the host does not know it (it moved, or
+            // the ENTER was refused): answered on its node, not lost.
+            room_core::ClientMsg::Sync | room_core::ClientMsg::Move { .. }
+                if self.room.occupant_of_session(session).is_none() =>
+            {
+                self.send_remote(
+                    &from.node,
+                    session,
+                    ServerMsg::error(ErrorCode::NotInRoom, NOT_IN_ROOM),
+                );
+            }
+            room_core::ClientMsg::Sync => self.act(Command::Sync { session }),
+            room_core::ClientMsg::Move { direction } => self.act(Command::Move { session, direction }),
+            room_core::ClientMsg::Leave => self.act(Command::Leave { session }),
+            room_core::ClientMsg::Build { map } => {
+                let session = self.current_session(session);
+                tracing::debug!(room = %self.room.id(), from = %from.session, %session, "relayed BUILD");
+                if self.room.occupant_of_session(session).is_none() {
+                    let error = ServerMsg::error(ErrorCode::NotInRoom, NOT_IN_ROOM);
+                    return self.send_remote(&from.node, session, error);
+                }
+                self.check_build(session, user, map);
+            }
+        }
+    }
+
+    pub(super) fn refuse_enter(&mut self, node: &NodeId, session: SessionId, code: ErrorCode, message: &str) {
+        let refused = NodeMessage::EnterRefused {
+            room: self.room.id(),
+            session,
+            frame: ServerMsg::error(code, message).encode(),
+        };
+        self.effects.push_back(HostEffect::ToNode {
+            node: node.clone(),
+            message: refused,
+        });
+    }
+
+    /// Check a BUILD of an occupant (local or relayed) in the order of
+    /// PROTOCOL.md §5: owner, structure, then ownership, which needs the
+    /// owner's library from the store (looked up in the background, so the
+    /// room keeps serving moves), then queue it for storing.
+    fn check_build(&mut self, session: SessionId, user: UserId, doc: MapDoc) {
+        if user != self.room.id().owner() {
+            return self.refuse(session, &Reject::NotOwner);
+        }
+        if let Err(e) = Map::validate(&doc, self.room.limits().max_side) {
+            return self.refuse(session, &Reject::InvalidMap(e));
+        }
+        if !self.builds.admit() {
+            return self.send_error(session, ErrorCode::RateLimited, builds::TOO_MANY.to_owned());
+        }
+        // Queued now, so BUILDs are stored in the order they came whenever their lookups end.
+        self.next_build += 1;
+        let id = self.next_build;
+        self.pending_builds.push_back(PendingBuild {
+            id,
+            session,
+            doc,
+            owned: None,
+        });
+        self.call(HostCall::OwnedGames { id, user });
+    }
+
+    /// The library lookup of pending BUILD `id` ended.
+    fn on_owned(&mut self, id: u64, owned: Result<BTreeSet<GameId>, StoreError>) {
+        let Some(index) = self.pending_builds.iter().position(|b| b.id == id) else {
+            return;
+        };
+        match owned {
+            Ok(owned) => self.pending_builds[index].owned = Some(owned),
+            Err(e) => {
+                let Some(build) = self.pending_builds.remove(index) else {
+                    return;
+                };
+                self.builds.finish();
+                let (code, message) = store_error_reply(&e);
+                self.send_error(self.current_session(build.session), code, message);
+            }
+        }
+        self.start_next_build();
+    }
+
+    /// A BUILD got its final answer: committed (everyone gets SYNC) or refused.
+    fn build_done(&mut self, session: SessionId, outcome: Result<(ApprovedBuild, u64), (ErrorCode, String)>) {
+        self.saving = false;
+        self.builds.finish();
+        match outcome {
+            Ok((build, version)) => {
+                tracing::debug!(room = %self.room.id(), version, side = build.map().side(), "BUILD stored");
+                let events = self.room.commit_build(build, version);
+                self.stored_map_problem = None;
+                self.deliver(events);
+                self.notify(|room| Observed::Built { room, version });
+            }
+            Err((code, message)) => self.send_error(session, code, message),
+        }
+        self.start_next_build();
+    }
+
+    fn start_next_build(&mut self) {
+        while !self.saving && self.pending_builds.front().is_some_and(|b| b.owned.is_some()) {
+            let Some(PendingBuild {
+                session,
+                doc,
+                owned: Some(owned),
+                ..
+            }) = self.pending_builds.pop_front()
+            else {
+                return;
+            };
+            let session = self.current_session(session);
+            let approved = self.room.approve_build(session, &doc, &owned);
+            tracing::debug!(room = %self.room.id(), %session, ok = approved.is_ok(), "BUILD checked");
+            match approved {
+                Ok(build) => {
+                    // Stored before anyone is told; the room keeps serving moves meanwhile.
+                    self.saving = true;
+                    let expected = self.room.map_version();
+                    let epoch = self.cluster.as_ref().map_or(0, |c| c.lease.epoch);
+                    self.call(HostCall::SaveMap {
+                        session,
+                        build,
+                        expected,
+                        epoch,
+                    });
+                }
+                Err(reject) => {
+                    self.builds.finish();
+                    self.refuse(session, &reject);
+                }
+            }
+        }
+    }
+
+    /// The session speaking for `session`'s user now: a BUILD sent just before
+    /// its socket was replaced by the same user's newer one is the user's, and
+    /// is answered on the newer socket rather than lost with the old one.
+    fn current_session(&self, session: SessionId) -> SessionId {
+        if self.room.occupant_of_session(session).is_some() {
+            return session;
+        }
+        self.replaced
+            .iter()
+            .rev()
+            .find(|(old, _)| *old == session)
+            .and_then(|(_, user)| self.room.occupant_of_user(*user))
+            .map_or(session, |occupant| occupant.session)
+    }
+
+    pub(super) fn deliver(&mut self, events: Vec<Outgoing>) {
+        if self.observe {
+            self.observe(&events);
+        }
+        if let Some(cluster) = &mut self.cluster {
+            cluster.snapshot_dirty = true;
+        }
+        for event in events {
+            let publish = self.publishes(&event);
+            let closes = event.msg.closes_with().is_some();
+            self.effects.push_back(HostEffect::Event {
+                audience: event.audience,
+                msg: event.msg,
+                publish,
+            });
+            if closes
+                && let Audience::Session(session) = event.audience
+                && self.at.remove(&session) == Some(At::Local)
+            {
+                self.effects.push_back(HostEffect::Close {
+                    session,
+                    closing: Closing::Replaced,
+                });
+            }
+        }
+    }
+
+    /// Under which `(epoch, seq)` `event` is published for the relays: while
+    /// any session of another node is in the room, or it is for one.
+    fn publishes(&self, event: &Outgoing) -> Option<(u64, u64)> {
+        let cluster = self.cluster.as_ref()?;
+        let remote = |session: &SessionId| matches!(self.at.get(session), Some(At::Remote { .. }));
+        let addressed_remote = matches!(event.audience, Audience::Session(s) if remote(&s));
+        if !addressed_remote && !self.at.keys().any(remote) {
+            return None;
+        }
+        Some((cluster.lease.epoch, event.seq))
+    }
+
+    pub(super) fn send_remote(&mut self, node: &NodeId, session: SessionId, msg: ServerMsg) {
+        self.effects.push_back(HostEffect::ToNode {
+            node: node.clone(),
+            message: NodeMessage::Reply {
+                session,
+                frame: msg.encode(),
+            },
+        });
+    }
+
+    /// Tell the observers what `events` changed (ENTER, MOVE, LEAVE; the rest is told by its caller).
+    fn observe(&mut self, events: &[Outgoing]) {
+        let room = self.room.id();
+        for event in events {
+            let observed = match &event.msg {
+                ServerMsg::Enter { user, nickname, .. } => Observed::Entered {
+                    room,
+                    user: *user,
+                    nickname: nickname.clone(),
+                },
+                ServerMsg::Move { user, cell, .. } => Observed::Moved {
+                    room,
+                    user: *user,
+                    cell: *cell,
+                },
+                ServerMsg::Leave { user } => Observed::Left { room, user: *user },
+                _ => continue,
+            };
+            self.effects.push_back(HostEffect::Observe(observed));
+        }
+    }
+
+    fn notify(&mut self, event: impl FnOnce(RoomId) -> Observed) {
+        if self.observe {
+            let observed = event(self.room.id());
+            self.effects.push_back(HostEffect::Observe(observed));
+        }
+    }
+
+    pub(super) fn refuse(&mut self, session: SessionId, reject: &Reject) {
+        self.send_error(session, reject.code(), reject.to_string());
+    }
+
+    pub(super) fn send_error(&mut self, session: SessionId, code: ErrorCode, message: String) {
+        match self.at.get(&session) {
+            Some(At::Remote { node, .. }) => {
+                let node = node.clone();
+                self.send_remote(&node, session, ServerMsg::error(code, message));
+            }
+            // A local socket, or one not in the room yet: the driver knows whether it has it.
+            _ => self.effects.push_back(HostEffect::Event {
+                audience: Audience::Session(session),
+                msg: ServerMsg::error(code, message),
+                publish: None,
+            }),
+        }
+    }
+}

@@ -1,0 +1,464 @@
+//! The driver of a hosted room (`machine::host` decides): it loads the room
+//! and what a takeover needs, feeds the mailbox, the ports' answers and the
+//! time to the machine, and carries its effects out. Port calls run in tasks
+//! of their own and answer through a channel, so the room never waits on a
+//! backing service; bus messages go through one bounded publisher queue.
+
+use std::sync::Arc;
+
+use room_core::{Audience, SessionId};
+use room_ports::{Lease, NodeMessage, RoomEvent as BusRoomEvent};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant as Clock;
+
+use super::delivery::Delivery;
+use super::{Ended, EnterReply, Member, RoomContext, RoomMsg, Shadow, close_inbox, load, queue_error};
+use crate::cluster::ClusterPorts;
+use crate::fanout::Encoded;
+use crate::machine::host::{
+    ClusterSetup, Host, HostAnswer, HostCall, HostEffect, HostEnd, HostInput, HostSetup,
+};
+use crate::machine::{Closing, EnterAnswer, TakeOver};
+use crate::metrics_names as m;
+use crate::ordered::{IdMap, IdSet};
+use crate::outbox::{CloseReason, Outbox};
+
+/// Messages a hosted room may have waiting for the bus. Past it they are
+/// dropped: relays see the gap in event numbers and ask for fresh SYNCs, so
+/// a slow or blocked broker costs bounded memory, not a backlog of moves.
+const PUBLISH_QUEUE: usize = 4096;
+
+/// Answers of the room's calls to ports. A call waits for room here rather
+/// than being lost; each kind has at most one or a few in flight.
+const ANSWERS: usize = 64;
+
+/// Work for the host's publisher task, done in order.
+enum Publish {
+    Event(BusRoomEvent),
+    ToNode(room_ports::NodeId, NodeMessage),
+}
+
+struct Driver<'a> {
+    ctx: &'a RoomContext,
+    ports: Option<ClusterPorts>,
+    machine: Host,
+    delivery: Delivery,
+    /// Local sockets whose ENTER is being answered, with where the answer goes.
+    entering: IdMap<SessionId, (Arc<Outbox>, oneshot::Sender<EnterReply>)>,
+    /// Local sockets in the room.
+    sockets: IdMap<SessionId, Arc<Outbox>>,
+    publisher: Option<mpsc::Sender<Publish>>,
+    answers: mpsc::Sender<HostAnswer>,
+}
+
+/// Host the room: load it, serve it, until it empties (or its lease is lost).
+pub(super) async fn host(
+    ctx: &RoomContext,
+    inbox: &mut mpsc::Receiver<RoomMsg>,
+    lease: Option<(ClusterPorts, Lease, Clock)>,
+    members: Vec<Member>,
+    shadow: Shadow,
+) -> Ended {
+    let id = ctx.id;
+    let (room, stored_map_problem) = match load(id, ctx.shared.store.as_ref(), &ctx.shared).await {
+        Ok(loaded) => loaded,
+        Err((code, message)) => {
+            tracing::debug!(room = %id, %message, "room not loaded");
+            if let Some((ports, lease, _)) = &lease {
+                let _ = ports.hosting.release(lease).await;
+            }
+            for member in &members {
+                queue_error(&member.outbox, code, message.clone());
+                member.outbox.close(CloseReason::TryAgainLater);
+            }
+            close_inbox(ctx, inbox, || EnterReply::Refused(code, message.clone()));
+            return Ended::Done;
+        }
+    };
+    metrics::gauge!(m::ROOMS).increment(1.0);
+    let (answers, mut answered) = mpsc::channel(ANSWERS);
+    let cluster = lease.as_ref().map(|(ports, lease, asked_at)| ClusterSetup {
+        node: ports.node.clone(),
+        lease: lease.clone(),
+        lease_ttl: ports.lease_ttl,
+        node_ttl: ports.node_ttl,
+        asked_at: asked_at.into_std(),
+    });
+    let setup = HostSetup {
+        room,
+        stored_map_problem,
+        builds_in_flight: ctx.shared.config.builds_in_flight,
+        observe: !ctx.shared.observers.is_empty(),
+        cluster,
+    };
+    let ports = lease.map(|(ports, lease, _)| {
+        tracing::info!(room = %lease.room, epoch = lease.epoch, "hosting room");
+        ctx.shared.set_hosted(id, true);
+        ports
+    });
+    let mut driver = Driver {
+        ctx,
+        publisher: ports.as_ref().map(|ports| start_publisher(ctx, ports)),
+        ports,
+        machine: Host::new(setup, Clock::now().into_std()),
+        delivery: Delivery::new(ctx.shared.config.tick),
+        entering: IdMap::default(),
+        sockets: IdMap::default(),
+        answers,
+    };
+    if driver.ports.is_some() {
+        driver.take_over(members, shadow).await;
+    }
+    let ended = loop {
+        driver.carry_out();
+        if let Some(HostEnd::Moved(carried)) = driver.machine.take_end() {
+            break Ended::Moved(driver.carry(carried), Shadow::default());
+        }
+        let upkeep = driver.machine.poll_timeout().map(Clock::from_std);
+        // Biased, timers first: the order of what is ready never depends on
+        // the runtime's random pick (so a simulated run replays), and a busy
+        // inbox cannot starve the tick or the lease renewal.
+        tokio::select! {
+            biased;
+            // The tick timer exists only while batching sockets have something pending.
+            _ = tokio::time::sleep_until(driver.delivery.tick_deadline()), if driver.delivery.tick_pending() => {
+                driver.delivery.flush();
+                continue;
+            }
+            _ = tokio::time::sleep_until(upkeep.unwrap_or_else(Clock::now)), if upkeep.is_some() => {
+                driver.machine.on_timeout(Clock::now().into_std());
+                continue;
+            }
+            Some(answer) = answered.recv() => {
+                driver.machine.handle(HostInput::Answer(answer), Clock::now().into_std());
+            }
+            msg = inbox.recv() => match msg {
+                None => {
+                    driver.delivery.detach_all();
+                    break Ended::Done;
+                }
+                Some(RoomMsg::HandOver { done }) => {
+                    driver.hand_over().await;
+                    close_inbox(ctx, inbox, || EnterReply::Gone);
+                    let _ = done.send(());
+                    break Ended::Done;
+                }
+                Some(msg) => driver.on_message(msg),
+            },
+        }
+        driver.carry_out();
+        if let Some(HostEnd::Moved(carried)) = driver.machine.take_end() {
+            break Ended::Moved(driver.carry(carried), Shadow::default());
+        }
+        if driver.machine.is_idle() && inbox.is_empty() {
+            driver.release().await;
+            close_inbox(ctx, inbox, || EnterReply::Gone);
+            break Ended::Done;
+        }
+    };
+    if driver.ports.is_some() {
+        ctx.shared.set_hosted(id, false);
+    }
+    metrics::gauge!(m::ROOMS).decrement(1.0);
+    ended
+}
+
+/// One task per hosted room publishes in order; the room itself never waits on the broker.
+fn start_publisher(ctx: &RoomContext, ports: &ClusterPorts) -> mpsc::Sender<Publish> {
+    let (publisher, mut jobs) = mpsc::channel::<Publish>(PUBLISH_QUEUE);
+    let bus = ports.bus.clone();
+    ctx.shared.tasks.spawn(async move {
+        while let Some(job) = jobs.recv().await {
+            let result = match &job {
+                Publish::Event(event) => bus.publish(event).await,
+                Publish::ToNode(node, message) => bus.send_to_node(node, message).await,
+            };
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "bus send failed; receivers will resynchronise");
+            }
+        }
+    });
+    publisher
+}
+
+impl Driver<'_> {
+    /// Gather what a takeover needs (the snapshot, which of its nodes are
+    /// alive) and hand it to the machine with this node's carried sessions.
+    async fn take_over(&mut self, members: Vec<Member>, shadow: Shadow) {
+        let Some(ports) = self.ports.clone() else { return };
+        let snapshot = match ports.hosting.load_snapshot(self.ctx.id).await {
+            Ok(snapshot) => snapshot,
+            Err(e) => {
+                tracing::warn!(room = %self.ctx.id, error = %e, "no snapshot to take over from");
+                None
+            }
+        };
+        let mut live = IdSet::default();
+        let trusted = self.ctx.shared.trust.trusted();
+        for user in snapshot.iter().flat_map(|s| &s.users) {
+            let node = &user.session.node;
+            if *node != ports.node
+                && !live.contains(node)
+                && (!trusted || ports.registry.is_live(node).await.unwrap_or(true))
+            {
+                live.insert(node.clone());
+            }
+        }
+        let mut carried = Vec::with_capacity(members.len());
+        for member in members {
+            carried.push((member.session, member.user, member.nickname));
+            self.sockets.insert(member.session, member.outbox);
+        }
+        let takeover = TakeOver {
+            snapshot,
+            live,
+            members: carried,
+            shadow,
+        };
+        self.machine.take_over(takeover, Clock::now().into_std());
+    }
+
+    fn on_message(&mut self, msg: RoomMsg) {
+        let now = Clock::now().into_std();
+        let input = match msg {
+            RoomMsg::Enter {
+                session,
+                user,
+                nickname,
+                outbox,
+                reply,
+            } => {
+                self.entering.insert(session, (outbox, reply));
+                HostInput::Enter {
+                    session,
+                    user,
+                    nickname,
+                }
+            }
+            RoomMsg::Act { command, received } => {
+                self.machine.handle(HostInput::Command(command), now);
+                metrics::histogram!(m::COMMAND_SECONDS).record(received.elapsed().as_secs_f64());
+                return;
+            }
+            RoomMsg::Build { session, doc } => HostInput::Build { session, doc },
+            RoomMsg::View { reply } => {
+                let _ = reply.send(self.machine.view());
+                return;
+            }
+            RoomMsg::Remote {
+                from,
+                user,
+                nickname,
+                frame,
+            } => HostInput::Remote {
+                from,
+                user,
+                nickname,
+                frame,
+            },
+            RoomMsg::Resync { node } => HostInput::Resync { node },
+            RoomMsg::Members {
+                node,
+                entered,
+                entering,
+            } => HostInput::Members {
+                node,
+                entered,
+                entering,
+            },
+            // Both this node and the asker believe they host the room: the lease decides, not this.
+            RoomMsg::AskMembers { .. } => return,
+            // A host publishes; it does not consume its own room's events.
+            RoomMsg::BusEvent(_) | RoomMsg::Gap | RoomMsg::Refused { .. } | RoomMsg::HandOver { .. } => {
+                return;
+            }
+        };
+        self.machine.handle(input, now);
+    }
+
+    /// Carry out every effect the machine has queued.
+    fn carry_out(&mut self) {
+        while let Some(effect) = self.machine.poll_effect() {
+            self.apply(effect);
+        }
+    }
+
+    fn apply(&mut self, effect: HostEffect) {
+        match effect {
+            HostEffect::Answer { session, answer } => {
+                let Some((outbox, reply)) = self.entering.remove(&session) else {
+                    return;
+                };
+                let reply_with = match answer {
+                    EnterAnswer::Entered => {
+                        self.sockets.insert(session, outbox);
+                        EnterReply::Entered
+                    }
+                    EnterAnswer::Refused(code, message) => EnterReply::Refused(code, message),
+                };
+                let _ = reply.send(reply_with);
+            }
+            HostEffect::Attach { session } => {
+                if let Some(outbox) = self.sockets.get(&session) {
+                    self.delivery.attach(session, outbox.clone());
+                }
+            }
+            HostEffect::Detach { session } => {
+                self.delivery.detach(session);
+                self.sockets.remove(&session);
+            }
+            HostEffect::Event {
+                audience,
+                msg,
+                publish,
+            } => {
+                let encoded = Encoded::new(&msg);
+                self.delivery.deliver(audience, &encoded);
+                if let Some((epoch, seq)) = publish {
+                    self.publish(Publish::Event(BusRoomEvent {
+                        room: self.ctx.id,
+                        epoch,
+                        seq,
+                        audience,
+                        frame: encoded.text().to_owned(),
+                    }));
+                }
+            }
+            HostEffect::Close { session, closing } => {
+                let outbox = self
+                    .delivery
+                    .detach(session)
+                    .or_else(|| self.sockets.remove(&session));
+                self.sockets.remove(&session);
+                if let Some(outbox) = outbox {
+                    outbox.close(match closing {
+                        Closing::Replaced => CloseReason::Replaced,
+                        Closing::TryAgainLater => CloseReason::TryAgainLater,
+                    });
+                }
+            }
+            HostEffect::ToNode { node, message } => self.publish(Publish::ToNode(node, message)),
+            HostEffect::Marker { epoch, seq } => self.publish(Publish::Event(BusRoomEvent {
+                room: self.ctx.id,
+                epoch,
+                seq,
+                audience: Audience::All,
+                frame: String::new(),
+            })),
+            HostEffect::Call(call) => self.call(call),
+            HostEffect::Observe(event) => self.ctx.shared.observers.notify(&event),
+        }
+    }
+
+    /// Hand `job` to the room's publisher; dropped (and counted) when it is full.
+    fn publish(&self, job: Publish) {
+        let Some(publisher) = &self.publisher else { return };
+        if publisher.try_send(job).is_err() {
+            metrics::counter!(m::QUEUE_FULL, "queue" => "publish").increment(1);
+        }
+    }
+
+    /// Make `call` in a task of its own; its answer comes back through `answers`.
+    fn call(&self, call: HostCall) {
+        let answers = self.answers.clone();
+        let store = self.ctx.shared.store.clone();
+        let room = self.ctx.id;
+        let ports = self.ports.clone();
+        let trusted = self.ctx.shared.trust.trusted();
+        self.ctx.shared.tasks.spawn(async move {
+            let answer = match call {
+                HostCall::OwnedGames { id, user } => HostAnswer::Owned {
+                    id,
+                    owned: store
+                        .owned_games(user)
+                        .await
+                        .map(|games| games.into_iter().map(|g| g.id).collect()),
+                },
+                HostCall::SaveMap {
+                    session,
+                    build,
+                    expected,
+                    epoch,
+                } => {
+                    tracing::debug!(%room, expected, epoch, "storing a BUILD");
+                    let result = store.save_map(room, build.map(), expected).await;
+                    HostAnswer::Saved {
+                        session,
+                        build,
+                        expected,
+                        result,
+                    }
+                }
+                HostCall::ReadBack {
+                    session,
+                    build,
+                    expected,
+                } => HostAnswer::ReadBack {
+                    session,
+                    build,
+                    expected,
+                    stored: store.load_room(room).await,
+                },
+                cluster_call => {
+                    let Some(ports) = ports else { return };
+                    match cluster_call {
+                        HostCall::Renew(lease) => HostAnswer::Renewed(ports.hosting.renew(&lease).await),
+                        HostCall::Reacquire => {
+                            HostAnswer::Reacquired(ports.hosting.acquire(room, &ports.node).await)
+                        }
+                        HostCall::SaveSnapshot(lease, snapshot) => {
+                            HostAnswer::SnapshotSaved(ports.hosting.save_snapshot(&lease, &snapshot).await)
+                        }
+                        // Unknown (registry away, or not trusted yet) counts as alive: never evict on a guess.
+                        HostCall::ListNodes if !trusted => HostAnswer::Listed(None),
+                        HostCall::ListNodes => HostAnswer::Listed(ports.registry.live_nodes().await.ok()),
+                        HostCall::OwnedGames { .. }
+                        | HostCall::SaveMap { .. }
+                        | HostCall::ReadBack { .. } => return,
+                    }
+                }
+            };
+            let _ = answers.send(answer).await;
+        });
+    }
+
+    /// This node stops: store where everyone is, then let another node take the room.
+    async fn hand_over(&mut self) {
+        self.delivery.detach_all();
+        let (Some(ports), Some((lease, snapshot))) = (self.ports.clone(), self.machine.snapshot()) else {
+            return;
+        };
+        if let Err(e) = ports.hosting.save_snapshot(&lease, &snapshot).await {
+            tracing::warn!(room = %lease.room, error = %e, "final snapshot not written");
+        }
+        let _ = ports.hosting.release(&lease).await;
+        tracing::info!(room = %lease.room, users = snapshot.users.len(), "handed the room over");
+    }
+
+    /// The room emptied: give the lease back.
+    async fn release(&mut self) {
+        self.delivery.detach_all();
+        let (Some(ports), Some((lease, snapshot))) = (self.ports.clone(), self.machine.snapshot()) else {
+            return;
+        };
+        let _ = ports.hosting.save_snapshot(&lease, &snapshot).await;
+        let _ = ports.hosting.release(&lease).await;
+    }
+
+    /// The local sessions the machine carries over, with their sockets.
+    fn carry(&mut self, carried: Vec<(SessionId, room_core::UserId, String)>) -> Vec<Member> {
+        self.delivery.detach_all();
+        carried
+            .into_iter()
+            .filter_map(|(session, user, nickname)| {
+                let outbox = self.sockets.remove(&session)?;
+                Some(Member {
+                    session,
+                    user,
+                    nickname,
+                    outbox,
+                })
+            })
+            .collect()
+    }
+}
