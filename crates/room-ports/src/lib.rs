@@ -11,12 +11,10 @@ mod bus;
 mod hosting;
 mod nodes;
 mod presence;
-mod sequence;
 mod store;
 
-pub use bus::{Bus, BusError, BusInbound, NodeMessage, RoomEvent};
+pub use bus::{Bus, BusError, BusInbound};
 pub use hosting::{Acquired, HostingError, Lease, RoomHosting, RoomSnapshot, SnapshotUser};
 pub use nodes::{NodeId, NodeInfo, NodeRegistry, RegistryError};
 pub use presence::{Presence, PresenceError, SessionAt};
-pub use sequence::{SequenceCheck, SequenceTracker};
 pub use store::{GameInfo, MapStore, StoreError, StoredRoom, UserSeed, UserSummary};
