@@ -73,7 +73,7 @@ impl Cell {
 }
 
 /// One step of movement, numbered as on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Direction {
     /// 0: towards row 0.
     Up,

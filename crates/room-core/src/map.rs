@@ -6,6 +6,8 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use serde::{Deserialize, Serialize};
+
 use crate::ids::{Cell, GameId};
 
 /// The side of a map with no stored layout.
@@ -20,7 +22,7 @@ pub const MAX_ID_CHARS: usize = 32;
 pub const MAX_NAME_CHARS: usize = 64;
 
 /// An item as a client sent it: name and position, not yet checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemDoc {
     /// Display name.
     pub name: String,
@@ -32,7 +34,7 @@ pub struct ItemDoc {
 
 /// A map as a client sent it in BUILD: the MAP shape of PROTOCOL.md §4,
 /// with entries kept in the order they were written so duplicates can be seen.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct MapDoc {
     /// Cells per side, as sent.
     pub side: i64,

@@ -66,6 +66,7 @@
 
 mod cluster;
 mod config;
+mod contract;
 mod disk_store;
 mod engine;
 mod fanout;

@@ -4,11 +4,12 @@
 
 use std::time::Duration;
 
-use room_core::RoomId;
-use room_ports::{BusInbound, NodeInfo, NodeMessage};
+use room_core::{ErrorCode, RoomId};
+use room_ports::{BusInbound, NodeInfo};
 
 use super::Engine;
 use crate::cluster::{ClusterPorts, Route};
+use crate::contract::{self, HostEvent, NodeMessage};
 use crate::room_task::RoomMsg;
 
 /// Keep this node listed in the registry with its current load.
@@ -40,27 +41,37 @@ pub(crate) async fn dispatch(engine: Engine, ports: ClusterPorts) {
     };
     while let Some(message) = inbound.recv().await {
         match message {
-            BusInbound::Event(event) => {
-                engine.send_if_loaded(event.room, RoomMsg::BusEvent(event));
-            }
+            BusInbound::Event { room, payload } => match contract::decode::<HostEvent>(&payload) {
+                // Published for `room`: an event claiming another room is not trusted with it.
+                Ok(event) if event.room == room => {
+                    engine.send_if_loaded(room, RoomMsg::BusEvent(event));
+                }
+                Ok(_) | Err(_) => {
+                    tracing::warn!(%room, "an unreadable event of the room; resynchronising it");
+                    engine.send_if_loaded(room, RoomMsg::Gap);
+                }
+            },
             BusInbound::Gap { rooms } => {
                 for room in rooms {
                     engine.send_if_loaded(room, RoomMsg::Gap);
                 }
             }
-            BusInbound::Node(message) => on_node_message(&engine, &ports, message).await,
+            BusInbound::Node { payload } => match contract::decode::<NodeMessage>(&payload) {
+                Ok(message) => on_node_message(&engine, &ports, message),
+                Err(e) => tracing::warn!(error = %e, "dropped a message from another node"),
+            },
         }
     }
 }
 
-async fn on_node_message(engine: &Engine, ports: &ClusterPorts, message: NodeMessage) {
+fn on_node_message(engine: &Engine, ports: &ClusterPorts, message: NodeMessage) {
     match message {
         NodeMessage::Command {
             room,
             from,
             user,
             nickname,
-            frame,
+            command,
         } => {
             let reply_to = from.node.clone();
             let session = from.session;
@@ -70,37 +81,39 @@ async fn on_node_message(engine: &Engine, ports: &ClusterPorts, message: NodeMes
                     from,
                     user,
                     nickname,
-                    frame,
+                    command,
                 },
             );
             if !delivered {
                 // Not hosted here (any more): the relay will find the new host.
-                let error = room_core::ServerMsg::error(
-                    room_core::ErrorCode::Unavailable,
-                    "the room is moving to another node; try again",
-                );
                 let refused = NodeMessage::EnterRefused {
                     room,
                     session,
-                    frame: error.encode(),
+                    code: ErrorCode::Unavailable,
+                    message: "the room is moving to another node; try again".to_owned(),
                 };
-                let _ = ports.bus.send_to_node(&reply_to, &refused).await;
+                engine.send_to_node(reply_to, refused);
             }
         }
-        NodeMessage::Reply { session, frame } => engine.deliver_to_session(session, frame, None),
-        NodeMessage::CloseSession {
+        NodeMessage::Reply {
             session,
-            frame,
-            code: _,
+            code,
+            message,
+        } => engine.reply_to_session(session, code, message),
+        NodeMessage::EnterRefused {
+            room,
+            session,
+            code,
+            message,
         } => {
-            engine.deliver_to_session(
-                session,
-                frame.unwrap_or_default(),
-                Some(crate::CloseReason::Replaced),
+            engine.send_if_loaded(
+                room,
+                RoomMsg::Refused {
+                    session,
+                    code,
+                    message,
+                },
             );
-        }
-        NodeMessage::EnterRefused { room, session, frame } => {
-            engine.send_if_loaded(room, RoomMsg::Refused { session, frame });
         }
         NodeMessage::Members {
             room,

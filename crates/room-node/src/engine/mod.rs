@@ -205,12 +205,13 @@ impl Engine {
     }
 
     /// Send `message` to `node` in the background (the caller never waits on the broker).
-    pub(crate) fn send_to_node(&self, node: NodeId, message: room_ports::NodeMessage) {
+    pub(crate) fn send_to_node(&self, node: NodeId, message: crate::contract::NodeMessage) {
         let Some(ports) = self.shared.cluster.clone() else {
             return;
         };
+        let payload = crate::contract::encode(&message);
         self.shared.tasks.spawn(async move {
-            if let Err(e) = ports.bus.send_to_node(&node, &message).await {
+            if let Err(e) = ports.bus.send_to_node(&node, payload).await {
                 tracing::debug!(%node, error = %e, "node message not sent");
             }
         });
@@ -231,17 +232,12 @@ impl Engine {
         }
     }
 
-    /// Queue `frame` for a session of this node (optionally closing it after).
-    pub(crate) fn deliver_to_session(&self, session: SessionId, frame: String, close: Option<CloseReason>) {
+    /// Queue an ERROR a room's host sent for a session of this node.
+    pub(crate) fn reply_to_session(&self, session: SessionId, code: room_core::ErrorCode, message: String) {
         let Some(outbox) = lock(&self.shared.sessions).get(&session).cloned() else {
             return;
         };
-        if !frame.is_empty() {
-            outbox.push(crate::outbox::Frame::message(frame, None));
-        }
-        if let Some(reason) = close {
-            outbox.close(reason);
-        }
+        crate::room_task::queue_error(&outbox, code, message);
     }
 
     pub(crate) fn close_session(&self, id: SessionId) {

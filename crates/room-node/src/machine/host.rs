@@ -11,12 +11,12 @@ use room_core::{
     RoomView, ServerMsg, SessionId, UserId,
 };
 use room_ports::{
-    Acquired, HostingError, Lease, NodeId, NodeInfo, NodeMessage, RoomSnapshot, SessionAt, StoreError,
-    StoredRoom,
+    Acquired, HostingError, Lease, NodeId, NodeInfo, RoomSnapshot, SessionAt, StoreError, StoredRoom,
 };
 
 use super::builds::{self, store_error_reply};
 use super::{Closing, EnterAnswer};
+use crate::contract::{NodeCommand, NodeMessage};
 use crate::observer::RoomEvent as Observed;
 use crate::ordered::IdMap;
 
@@ -43,7 +43,7 @@ pub(crate) enum HostInput {
         from: SessionAt,
         user: UserId,
         nickname: String,
-        frame: String,
+        command: NodeCommand,
     },
     /// A relay lost events and asks for fresh SYNCs for its sessions.
     Resync { node: NodeId },
@@ -292,8 +292,8 @@ impl Host {
                 from,
                 user,
                 nickname,
-                frame,
-            } => self.remote(from, user, nickname, &frame),
+                command,
+            } => self.remote(from, user, nickname, command),
             HostInput::Resync { node } => self.resync(&node),
             HostInput::Members {
                 node,
@@ -437,16 +437,10 @@ impl Host {
     }
 
     /// A command from a session on another node.
-    fn remote(&mut self, from: SessionAt, user: UserId, nickname: String, frame: &str) {
+    fn remote(&mut self, from: SessionAt, user: UserId, nickname: String, command: NodeCommand) {
         let session = from.session;
-        let msg = match room_core::parse_client_frame(frame) {
-            Ok(msg) => msg,
-            Err(e) => {
-                return self.send_remote(&from.node, session, ServerMsg::error(e.code(), e.to_string()));
-            }
-        };
-        match msg {
-            room_core::ClientMsg::Enter { .. } => match self.apply_enter(session, user, nickname) {
+        match command {
+            NodeCommand::Enter => match self.apply_enter(session, user, nickname) {
                 Ok(events) => {
                     if self.cluster.is_some() {
                         self.at.insert(
@@ -463,24 +457,19 @@ impl Host {
             },
             // Its relay believes it is in; the host does not know it (it moved, or
             // the ENTER was refused): answered on its node, not lost.
-            room_core::ClientMsg::Sync | room_core::ClientMsg::Move { .. }
+            NodeCommand::Sync | NodeCommand::Move { .. }
                 if self.room.occupant_of_session(session).is_none() =>
             {
-                self.send_remote(
-                    &from.node,
-                    session,
-                    ServerMsg::error(ErrorCode::NotInRoom, NOT_IN_ROOM),
-                );
+                self.send_remote(&from.node, session, ErrorCode::NotInRoom, NOT_IN_ROOM);
             }
-            room_core::ClientMsg::Sync => self.act(Command::Sync { session }),
-            room_core::ClientMsg::Move { direction } => self.act(Command::Move { session, direction }),
-            room_core::ClientMsg::Leave => self.act(Command::Leave { session }),
-            room_core::ClientMsg::Build { map } => {
+            NodeCommand::Sync => self.act(Command::Sync { session }),
+            NodeCommand::Move { direction } => self.act(Command::Move { session, direction }),
+            NodeCommand::Leave => self.act(Command::Leave { session }),
+            NodeCommand::Build { map } => {
                 let session = self.current_session(session);
                 tracing::debug!(room = %self.room.id(), from = %from.session, %session, "relayed BUILD");
                 if self.room.occupant_of_session(session).is_none() {
-                    let error = ServerMsg::error(ErrorCode::NotInRoom, NOT_IN_ROOM);
-                    return self.send_remote(&from.node, session, error);
+                    return self.send_remote(&from.node, session, ErrorCode::NotInRoom, NOT_IN_ROOM);
                 }
                 self.check_build(session, user, map);
             }
@@ -491,7 +480,8 @@ impl Host {
         let refused = NodeMessage::EnterRefused {
             room: self.room.id(),
             session,
-            frame: ServerMsg::error(code, message).encode(),
+            code,
+            message: message.to_owned(),
         };
         self.effects.push_back(HostEffect::ToNode {
             node: node.clone(),
@@ -650,12 +640,13 @@ impl Host {
         Some((cluster.lease.epoch, event.seq))
     }
 
-    pub(super) fn send_remote(&mut self, node: &NodeId, session: SessionId, msg: ServerMsg) {
+    pub(super) fn send_remote(&mut self, node: &NodeId, session: SessionId, code: ErrorCode, message: &str) {
         self.effects.push_back(HostEffect::ToNode {
             node: node.clone(),
             message: NodeMessage::Reply {
                 session,
-                frame: msg.encode(),
+                code,
+                message: message.to_owned(),
             },
         });
     }
@@ -697,7 +688,7 @@ impl Host {
         match self.at.get(&session) {
             Some(At::Remote { node, .. }) => {
                 let node = node.clone();
-                self.send_remote(&node, session, ServerMsg::error(code, message));
+                self.send_remote(&node, session, code, &message);
             }
             // A local socket, or one not in the room yet: the driver knows whether it has it.
             _ => self.effects.push_back(HostEffect::Event {

@@ -5,13 +5,12 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use room_core::{Cell, Command, ErrorCode, Occupant, Room, ServerMsg, SessionId, UserId};
-use room_ports::{
-    Acquired, HostingError, Lease, NodeId, NodeInfo, NodeMessage, RoomSnapshot, SessionAt, SnapshotUser,
-};
+use room_core::{Cell, Command, ErrorCode, Occupant, Room, SessionId, UserId};
+use room_ports::{Acquired, HostingError, Lease, NodeId, NodeInfo, RoomSnapshot, SessionAt, SnapshotUser};
 
 use super::host::{At, ClusterSetup, Host, HostAnswer, HostCall, HostEffect, HostEnd, HostInput};
 use super::{EnterAnswer, Shadow};
+use crate::contract::{NodeCommand, NodeMessage};
 use crate::ordered::IdSet;
 
 /// How often the lease, the snapshot and the other nodes are looked after.
@@ -111,16 +110,12 @@ impl Host {
                 self.send_error(session, ErrorCode::Unavailable, FENCED.to_owned());
             }
             HostInput::Command(Command::Enter { .. }) => {}
-            HostInput::Remote { from, frame, .. } => match room_core::parse_client_frame(&frame) {
-                Ok(room_core::ClientMsg::Leave) => self.defer_leave(from.session),
-                Ok(room_core::ClientMsg::Enter { .. }) => {
+            HostInput::Remote { from, command, .. } => match command {
+                NodeCommand::Leave => self.defer_leave(from.session),
+                NodeCommand::Enter => {
                     self.refuse_enter(&from.node, from.session, ErrorCode::Unavailable, FENCED)
                 }
-                _ => self.send_remote(
-                    &from.node,
-                    from.session,
-                    ServerMsg::error(ErrorCode::Unavailable, FENCED),
-                ),
+                _ => self.send_remote(&from.node, from.session, ErrorCode::Unavailable, FENCED),
             },
             // The relay asks again when it sees it is still behind; it sends its members again.
             HostInput::Resync { .. } | HostInput::Members { .. } => {}

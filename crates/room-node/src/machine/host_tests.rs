@@ -4,13 +4,14 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use room_core::{
-    Audience, Cell, ClientMsg, Command, Direction, ErrorCode, Map, Room, RoomId, RoomLimits, ServerMsg,
-    SessionId, UserId,
+    Audience, Cell, Command, Direction, ErrorCode, Map, Room, RoomId, RoomLimits, ServerMsg, SessionId,
+    UserId,
 };
-use room_ports::{Acquired, HostingError, Lease, NodeId, NodeMessage, RoomSnapshot, SessionAt, SnapshotUser};
+use room_ports::{Acquired, HostingError, Lease, NodeId, RoomSnapshot, SessionAt, SnapshotUser};
 
 use super::host::{ClusterSetup, Host, HostAnswer, HostCall, HostEffect, HostEnd, HostInput, HostSetup};
 use super::{EnterAnswer, Shadow, TakeOver};
+use crate::contract::{NodeCommand, NodeMessage};
 use crate::ordered::IdSet;
 
 const ROOM: RoomId = RoomId(7);
@@ -62,7 +63,7 @@ fn remote(
     from: &str,
     session: u64,
     user: u64,
-    msg: ClientMsg,
+    command: NodeCommand,
     now: Instant,
 ) -> Vec<HostEffect> {
     host.handle(
@@ -73,18 +74,11 @@ fn remote(
             },
             user: UserId(user),
             nickname: format!("u{user}"),
-            frame: msg.encode(),
+            command,
         },
         now,
     );
     effects(host)
-}
-
-fn enter_msg() -> ClientMsg {
-    ClientMsg::Enter {
-        room_id: ROOM,
-        authorization: None,
-    }
 }
 
 fn left(effects: &[HostEffect]) -> Vec<UserId> {
@@ -164,7 +158,7 @@ fn events_are_published_under_the_epoch_while_another_node_has_a_session_in_the_
             .iter()
             .all(|e| !matches!(e, HostEffect::Event { publish: Some(_), .. }))
     );
-    remote(&mut host, "relay", 2, 20, enter_msg(), now);
+    remote(&mut host, "relay", 2, 20, NodeCommand::Enter, now);
     host.handle(
         HostInput::Command(Command::Move {
             session: SessionId(1),
@@ -246,7 +240,7 @@ fn a_lease_another_node_holds_now_ends_hosting_with_the_local_sessions() {
     let now = Instant::now();
     let mut host = host(true, now);
     enter(&mut host, 1, 10, now);
-    remote(&mut host, "relay", 2, 20, enter_msg(), now);
+    remote(&mut host, "relay", 2, 20, NodeCommand::Enter, now);
     host.handle(
         HostInput::Answer(HostAnswer::Renewed(Err(HostingError::LeaseLost {
             room: ROOM,
@@ -276,8 +270,8 @@ fn a_lease_another_node_holds_now_ends_hosting_with_the_local_sessions() {
 fn a_relay_that_no_longer_names_a_session_has_it_left_once_its_list_is_newer_than_the_enter() {
     let start = Instant::now();
     let mut host = host(true, start);
-    remote(&mut host, "relay", 2, 20, enter_msg(), start);
-    remote(&mut host, "relay", 3, 30, enter_msg(), start);
+    remote(&mut host, "relay", 2, 20, NodeCommand::Enter, start);
+    remote(&mut host, "relay", 3, 30, NodeCommand::Enter, start);
     let members = |host: &mut Host, at: Instant| {
         host.handle(
             HostInput::Members {
@@ -422,7 +416,7 @@ fn a_build_of_someone_not_the_owner_is_refused_without_asking_the_store() {
 fn a_relayed_enter_the_room_refuses_is_answered_to_its_node() {
     let now = Instant::now();
     let mut host = host(true, now);
-    let sent = remote(&mut host, "relay", 2, 20, ClientMsg::Sync, now);
+    let sent = remote(&mut host, "relay", 2, 20, NodeCommand::Sync, now);
     // Not in the room: the relay is told, not the host's own sockets.
     assert!(
         matches!(&sent[..], [HostEffect::ToNode { node, message: NodeMessage::Reply { session: SessionId(2), .. } }] if node.0 == "relay")

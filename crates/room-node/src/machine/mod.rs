@@ -10,6 +10,7 @@ pub(crate) mod builds;
 pub(crate) mod host;
 mod host_cluster;
 pub(crate) mod relay;
+mod sequence;
 mod shadow;
 
 #[cfg(test)]

@@ -6,10 +6,12 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use room_core::{Audience, ClientMsg, Command, ErrorCode, MapDoc, RoomId, ServerMsg, SessionId, UserId};
-use room_ports::{NodeId, NodeMessage, RoomEvent, SequenceCheck, SequenceTracker, SessionAt};
+use room_core::{Audience, Command, ErrorCode, MapDoc, RoomId, SessionId, UserId};
+use room_ports::{NodeId, SessionAt};
 
+use super::sequence::{Sequence, SequenceCheck};
 use super::{Closing, EnterAnswer, Shadow};
+use crate::contract::{Change, HostEvent, NodeCommand, NodeMessage};
 use crate::ordered::{IdMap, IdSet};
 
 /// How many replaced sessions a relay remembers, for their BUILDs in flight.
@@ -31,11 +33,15 @@ pub(crate) enum RelayInput {
     /// A local session's BUILD (the host checks it).
     Build { session: SessionId, doc: MapDoc },
     /// An event of the room, as the bus delivered it.
-    Event(RoomEvent),
+    Event(HostEvent),
     /// The bus says events of the room may have been lost.
     Gap,
     /// The host refused a forwarded ENTER, or no longer knows the session.
-    EnterRefused { session: SessionId, frame: String },
+    EnterRefused {
+        session: SessionId,
+        code: ErrorCode,
+        message: String,
+    },
     /// A host asks which of this node's sessions are in the room.
     AskMembers { host: NodeId },
     /// Another node's command, sent here as if this node hosted the room.
@@ -118,7 +124,7 @@ pub(crate) struct Relay {
     /// Every local session in (or entering) the room.
     members: IdMap<SessionId, Member>,
     /// Where the host's event numbers stand here.
-    order: SequenceTracker,
+    order: Sequence,
     /// Members that missed events and have had no fresh SYNC since: asked
     /// for again at every check until each has one (a SYNC can be lost too).
     stale: IdSet<SessionId>,
@@ -154,7 +160,7 @@ impl Relay {
             check_every: setup.check_every,
             next_check: now + setup.check_every,
             members: IdMap::default(),
-            order: SequenceTracker::new(),
+            order: Sequence::default(),
             stale: IdSet::default(),
             shadow: Shadow::default(),
             replaced: IdMap::default(),
@@ -162,15 +168,7 @@ impl Relay {
             ended: None,
         };
         for (session, user, nickname) in carried {
-            relay.send_command(
-                session,
-                user,
-                &nickname,
-                ClientMsg::Enter {
-                    room_id: setup.room,
-                    authorization: None,
-                },
-            );
+            relay.send_command(session, user, &nickname, NodeCommand::Enter);
             relay.members.insert(
                 session,
                 Member {
@@ -237,35 +235,40 @@ impl Relay {
                 nickname,
             } => self.enter(session, user, nickname, now),
             RelayInput::Command(command) => match command {
-                Command::Sync { session } => self.forward(session, ClientMsg::Sync),
-                Command::Move { session, direction } => self.forward(session, ClientMsg::Move { direction }),
+                Command::Sync { session } => self.forward(session, NodeCommand::Sync),
+                Command::Move { session, direction } => {
+                    self.forward(session, NodeCommand::Move { direction })
+                }
                 Command::Leave { session } => {
                     // Also while entering: the host may have entered it already.
                     if let Some(member) = self.members.remove(&session) {
-                        self.send_command(session, member.user, &member.nickname, ClientMsg::Leave);
+                        self.send_command(session, member.user, &member.nickname, NodeCommand::Leave);
                     }
                     self.stale.remove(&session);
                 }
                 Command::Enter { .. } => {}
             },
-            RelayInput::Build { session, doc } => self.forward(session, ClientMsg::Build { map: doc }),
+            RelayInput::Build { session, doc } => self.forward(session, NodeCommand::Build { map: doc }),
             RelayInput::Event(event) => self.on_event(event),
             RelayInput::Gap => {
                 self.all_stale();
                 self.ask_resync();
             }
-            RelayInput::EnterRefused { session, frame } => self.refused(session, frame),
+            RelayInput::EnterRefused {
+                session,
+                code,
+                message,
+            } => self.refused(session, code, message),
             RelayInput::AskMembers { host } => self.send_members_to(host),
             RelayInput::Remote { from } => {
                 // Relays apply nothing; the sender's node will find the host.
-                let error =
-                    ServerMsg::error(ErrorCode::Unavailable, "the room is moving; try again").encode();
                 self.effects.push_back(RelayEffect::ToNode {
                     node: from.node,
                     message: NodeMessage::EnterRefused {
                         room: self.room,
                         session: from.session,
-                        frame: error,
+                        code: ErrorCode::Unavailable,
+                        message: "the room is moving; try again".to_owned(),
                     },
                     session: None,
                 });
@@ -275,7 +278,7 @@ impl Relay {
             RelayInput::Abandoned { session } => {
                 if let Some(member) = self.members.remove(&session) {
                     // It is not in the room as far as its socket knows: the host must forget it.
-                    self.send_command(session, member.user, &member.nickname, ClientMsg::Leave);
+                    self.send_command(session, member.user, &member.nickname, NodeCommand::Leave);
                 }
             }
         }
@@ -284,20 +287,12 @@ impl Relay {
     fn enter(&mut self, session: SessionId, user: UserId, nickname: String, now: Instant) {
         if let Some(member) = self.members.get(&session) {
             if member.entering.is_none() {
-                self.forward(session, ClientMsg::Sync);
+                self.forward(session, NodeCommand::Sync);
                 self.answer(session, EnterAnswer::Entered);
             }
             return;
         }
-        self.send_command(
-            session,
-            user,
-            &nickname,
-            ClientMsg::Enter {
-                room_id: self.room,
-                authorization: None,
-            },
-        );
+        self.send_command(session, user, &nickname, NodeCommand::Enter);
         self.members.insert(
             session,
             Member {
@@ -312,11 +307,11 @@ impl Relay {
         self.effects.push_back(RelayEffect::Answer { session, answer });
     }
 
-    fn forward(&mut self, session: SessionId, msg: ClientMsg) {
+    fn forward(&mut self, session: SessionId, msg: NodeCommand) {
         let (user, nickname) = match (self.members.get(&session), self.replaced.get(&session)) {
             (Some(member), _) if member.entering.is_none() => (member.user, member.nickname.clone()),
             // Sent just before the socket was replaced: the host answers the user's newer session.
-            (None, Some((user, nickname))) if matches!(msg, ClientMsg::Build { .. }) => {
+            (None, Some((user, nickname))) if matches!(msg, NodeCommand::Build { .. }) => {
                 (*user, nickname.clone())
             }
             _ => return,
@@ -324,7 +319,7 @@ impl Relay {
         self.send_command(session, user, &nickname, msg);
     }
 
-    fn send_command(&mut self, session: SessionId, user: UserId, nickname: &str, msg: ClientMsg) {
+    fn send_command(&mut self, session: SessionId, user: UserId, nickname: &str, command: NodeCommand) {
         let message = NodeMessage::Command {
             room: self.room,
             from: SessionAt {
@@ -333,7 +328,7 @@ impl Relay {
             },
             user,
             nickname: nickname.to_owned(),
-            frame: msg.encode(),
+            command,
         };
         self.effects.push_back(RelayEffect::ToNode {
             node: self.host.clone(),
@@ -360,11 +355,11 @@ impl Relay {
         }
     }
 
-    fn on_event(&mut self, event: RoomEvent) {
-        match self.order.check(self.room, event.epoch, event.seq) {
+    fn on_event(&mut self, event: HostEvent) {
+        match self.order.check(event.epoch, event.seq) {
             // Already delivered (a duplicate), or older than what was (reordered): the gap it left was seen.
             SequenceCheck::Stale => return,
-            SequenceCheck::Deliver if !event.frame.is_empty() => {}
+            SequenceCheck::Deliver if event.change != Change::Marker => {}
             // Events were lost, or a new host numbers them: fresh SYNCs repair what the clients show.
             SequenceCheck::Deliver | SequenceCheck::Gap { .. } => {
                 tracing::debug!(room = %self.room, epoch = event.epoch, seq = event.seq, "events of the room were lost");
@@ -372,26 +367,25 @@ impl Relay {
                 self.ask_resync();
             }
         }
-        if event.frame.is_empty() {
+        if event.change == Change::Marker {
             // The host's marker of its last event number carries nothing to deliver.
             return;
         }
         if event.epoch > self.epoch {
             self.epoch = event.epoch;
         }
-        let msg = room_core::parse_server_frame(&event.frame).ok();
-        let gone = msg.as_ref().and_then(|msg| self.shadow.follow(event.seq, msg));
-        let mover = match &msg {
-            Some(ServerMsg::Move { user, .. }) => Some(*user),
+        let gone = self.shadow.follow(event.seq, &event.change);
+        let mover = match &event.change {
+            Change::Moved { user, .. } => Some(*user),
             _ => None,
         };
         match event.audience {
             Audience::Session(session) => {
-                if matches!(msg, Some(ServerMsg::Sync { .. })) {
+                if matches!(event.change, Change::Synced { .. }) {
                     // What was lost before this SYNC no longer matters to its socket.
                     self.stale.remove(&session);
                 }
-                self.for_one(session, event.frame, msg.as_ref());
+                self.for_one(session, event.frame, &event.change);
             }
             audience => self.effects.push_back(RelayEffect::Deliver {
                 audience,
@@ -406,7 +400,7 @@ impl Relay {
 
     /// An event for one session: the answer to its ENTER, a reply, or the
     /// host replacing it.
-    fn for_one(&mut self, session: SessionId, frame: String, msg: Option<&ServerMsg>) {
+    fn for_one(&mut self, session: SessionId, frame: String, change: &Change) {
         let Some(member) = self.members.get_mut(&session) else {
             return;
         };
@@ -414,7 +408,7 @@ impl Relay {
             self.answer(session, EnterAnswer::Entered);
             self.effects.push_back(RelayEffect::Attach { session });
         }
-        if msg.is_some_and(|msg| msg.closes_with().is_some()) {
+        if *change == Change::Replaced {
             let Some(gone) = self.members.remove(&session) else {
                 return;
             };
@@ -447,34 +441,22 @@ impl Relay {
             .map(|(session, m)| (*session, m.nickname.clone()))
             .collect();
         for (session, nickname) in evicted {
-            self.send_command(
-                session,
-                user,
-                &nickname,
-                ClientMsg::Enter {
-                    room_id: self.room,
-                    authorization: None,
-                },
-            );
+            self.send_command(session, user, &nickname, NodeCommand::Enter);
         }
     }
 
-    fn refused(&mut self, session: SessionId, frame: String) {
+    fn refused(&mut self, session: SessionId, code: ErrorCode, message: String) {
         let Some(member) = self.members.remove(&session) else {
             return;
         };
         self.stale.remove(&session);
         if member.entering.is_some() {
-            let (code, message) = match room_core::parse_server_frame(&frame) {
-                Ok(ServerMsg::Error { code, message }) => (code, message),
-                _ => (ErrorCode::Unavailable, "the room refused the ENTER".to_owned()),
-            };
             self.answer(session, EnterAnswer::Refused(code, message));
         } else {
             // The host no longer knows this session (it moved): the client must enter again.
             self.effects.push_back(RelayEffect::Close {
                 session,
-                frame: Some(frame),
+                frame: Some(room_core::ServerMsg::error(code, message).encode()),
                 closing: Closing::TryAgainLater,
             });
         }
@@ -519,15 +501,7 @@ impl Relay {
                     .map(|(session, m)| (*session, m.user, m.nickname.clone()))
                     .collect();
                 for (session, user, nickname) in everyone {
-                    self.send_command(
-                        session,
-                        user,
-                        &nickname,
-                        ClientMsg::Enter {
-                            room_id: self.room,
-                            authorization: None,
-                        },
-                    );
+                    self.send_command(session, user, &nickname, NodeCommand::Enter);
                 }
             }
             Some(_) => {}
@@ -576,7 +550,7 @@ impl Relay {
                     "the room's host did not answer in time; try again".to_owned(),
                 ),
             );
-            self.send_command(session, member.user, &member.nickname, ClientMsg::Leave);
+            self.send_command(session, member.user, &member.nickname, NodeCommand::Leave);
         }
     }
 

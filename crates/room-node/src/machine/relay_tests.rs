@@ -6,10 +6,11 @@ use room_core::{
     Audience, Cell, Command, Direction, ErrorCode, Map, RoomId, RoomView, ServerMsg, SessionId, UserId,
     UserView,
 };
-use room_ports::{NodeId, NodeMessage, RoomEvent, SessionAt};
+use room_ports::{NodeId, SessionAt};
 
 use super::relay::{Relay, RelayEffect, RelayEnd, RelayInput, RelaySetup};
 use super::{Closing, EnterAnswer};
+use crate::contract::{Change, HostEvent, NodeCommand, NodeMessage};
 
 const ROOM: RoomId = RoomId(7);
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -35,16 +36,16 @@ fn effects(relay: &mut Relay) -> Vec<RelayEffect> {
     std::iter::from_fn(|| relay.poll_effect()).collect()
 }
 
-/// The client frames the relay sent to `to`, as (session, frame).
-fn commands(effects: &[RelayEffect], to: &str) -> Vec<(SessionId, String)> {
+/// The commands the relay sent to `to`, as (session, command).
+fn commands(effects: &[RelayEffect], to: &str) -> Vec<(SessionId, NodeCommand)> {
     effects
         .iter()
         .filter_map(|e| match e {
             RelayEffect::ToNode {
                 node,
-                message: NodeMessage::Command { from, frame, .. },
+                message: NodeMessage::Command { from, command, .. },
                 ..
-            } if node.0 == to => Some((from.session, frame.clone())),
+            } if node.0 == to => Some((from.session, command.clone())),
             _ => None,
         })
         .collect()
@@ -65,24 +66,13 @@ fn resyncs(effects: &[RelayEffect]) -> usize {
         .count()
 }
 
-fn enter_frame() -> String {
-    room_core::ClientMsg::Enter {
-        room_id: ROOM,
-        authorization: None,
-    }
-    .encode()
-}
-
-fn leave_frame() -> String {
-    room_core::ClientMsg::Leave.encode()
-}
-
 fn event(epoch: u64, seq: u64, audience: Audience, msg: &ServerMsg) -> RelayInput {
-    RelayInput::Event(RoomEvent {
+    RelayInput::Event(HostEvent {
         room: ROOM,
         epoch,
         seq,
         audience,
+        change: Change::of(msg),
         frame: msg.encode(),
     })
 }
@@ -144,7 +134,7 @@ fn an_enter_goes_to_the_host_and_is_answered_by_its_sync() {
         now,
     );
     let sent = effects(&mut relay);
-    assert_eq!(commands(&sent, "host"), vec![(SessionId(1), enter_frame())]);
+    assert_eq!(commands(&sent, "host"), vec![(SessionId(1), NodeCommand::Enter)]);
     assert!(!sent.iter().any(|e| matches!(e, RelayEffect::Answer { .. })));
     // Events for the room reach nobody here until the host answered.
     relay.handle(event(1, 1, Audience::All, &moved(99, 1)), now);
@@ -209,7 +199,7 @@ fn an_enter_the_host_never_answers_is_refused_at_its_deadline_and_forgotten_on_t
             "the room's host did not answer in time; try again".into()
         )
     }));
-    assert_eq!(commands(&late, "host"), vec![(SessionId(1), leave_frame())]);
+    assert_eq!(commands(&late, "host"), vec![(SessionId(1), NodeCommand::Leave)]);
     assert!(relay.is_idle());
 }
 
@@ -256,7 +246,7 @@ fn a_new_host_gets_every_member_entered_again() {
     let mut relay = entered(now);
     relay.handle(RelayInput::Holder(Some((node("other"), 2))), now);
     let sent = effects(&mut relay);
-    assert_eq!(commands(&sent, "other"), vec![(SessionId(1), enter_frame())]);
+    assert_eq!(commands(&sent, "other"), vec![(SessionId(1), NodeCommand::Enter)]);
     // What it sends from now on goes to the new host.
     relay.handle(
         RelayInput::Command(Command::Move {
@@ -356,7 +346,7 @@ fn a_session_that_stopped_waiting_is_left_on_the_host() {
     );
     assert_eq!(
         commands(&effects(&mut relay), "host"),
-        vec![(SessionId(1), leave_frame())]
+        vec![(SessionId(1), NodeCommand::Leave)]
     );
     assert!(relay.is_idle());
 }
@@ -410,7 +400,7 @@ fn a_user_the_host_dropped_while_their_socket_is_here_is_entered_again() {
         now,
     );
     let sent = effects(&mut relay);
-    assert_eq!(commands(&sent, "host"), vec![(SessionId(1), enter_frame())]);
+    assert_eq!(commands(&sent, "host"), vec![(SessionId(1), NodeCommand::Enter)]);
 }
 
 #[test]

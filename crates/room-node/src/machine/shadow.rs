@@ -1,7 +1,8 @@
 //! What a relay learns of a room from its host's events.
 
-use room_core::{Cell, ServerMsg, UserId};
+use room_core::{Cell, UserId};
 
+use crate::contract::Change;
 use crate::ordered::IdMap;
 
 /// The newest positions this node saw relayed, more recent than a snapshot
@@ -15,27 +16,30 @@ pub(crate) struct Shadow {
 
 impl Shadow {
     /// Follow event `seq` of the room; returns the user it announced as gone.
-    pub(crate) fn follow(&mut self, seq: u64, msg: &ServerMsg) -> Option<UserId> {
+    pub(crate) fn follow(&mut self, seq: u64, change: &Change) -> Option<UserId> {
         self.seq = self.seq.max(seq);
-        match msg {
-            ServerMsg::Enter { user, nickname, cell } => {
+        match change {
+            Change::Entered { user, nickname, cell } => {
                 self.users.insert(*user, (*cell, nickname.clone()));
             }
-            ServerMsg::Move { user, cell, .. } => {
+            Change::Moved { user, cell } => {
                 if let Some(seen) = self.users.get_mut(user) {
                     seen.0 = *cell;
                 }
             }
-            ServerMsg::Leave { user } => {
+            Change::Left { user } => {
                 self.users.remove(user);
                 return Some(*user);
             }
-            ServerMsg::Sync { room } => {
+            Change::Synced { users } => {
                 self.users.clear();
-                self.users
-                    .extend(room.users.iter().map(|u| (u.user, (u.cell, u.nickname.clone()))));
+                self.users.extend(
+                    users
+                        .iter()
+                        .map(|(user, cell, nickname)| (*user, (*cell, nickname.clone()))),
+                );
             }
-            _ => {}
+            Change::Marker | Change::Replaced | Change::Reply => {}
         }
         None
     }

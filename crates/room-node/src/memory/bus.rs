@@ -2,8 +2,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use room_core::RoomId;
-use room_ports::{Bus, BusError, BusInbound, NodeId, NodeMessage, RoomEvent};
+use room_ports::{Bus, BusError, BusInbound, NodeId};
 use tokio::sync::mpsc;
 
 use super::lock;
@@ -50,11 +51,14 @@ impl MemoryBus {
 
 #[async_trait]
 impl Bus for MemoryBus {
-    async fn publish(&self, event: &RoomEvent) -> Result<(), BusError> {
+    async fn publish(&self, room: RoomId, payload: Bytes) -> Result<(), BusError> {
         let hub = lock(&self.hub);
         for (sender, rooms) in hub.nodes.values() {
-            if rooms.contains(&event.room) {
-                let _ = sender.try_send(BusInbound::Event(event.clone()));
+            if rooms.contains(&room) {
+                let _ = sender.try_send(BusInbound::Event {
+                    room,
+                    payload: payload.clone(),
+                });
             }
         }
         Ok(())
@@ -74,14 +78,14 @@ impl Bus for MemoryBus {
         Ok(())
     }
 
-    async fn send_to_node(&self, node: &NodeId, message: &NodeMessage) -> Result<(), BusError> {
+    async fn send_to_node(&self, node: &NodeId, payload: Bytes) -> Result<(), BusError> {
         let hub = lock(&self.hub);
         let (sender, _) = hub
             .nodes
             .get(node)
             .ok_or_else(|| BusError::Unavailable(format!("no node {node}")))?;
         sender
-            .try_send(BusInbound::Node(message.clone()))
+            .try_send(BusInbound::Node { payload })
             .map_err(|e| BusError::Unavailable(e.to_string()))
     }
 
@@ -93,17 +97,6 @@ impl Bus for MemoryBus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use room_core::Audience;
-
-    fn event(room: u64, seq: u64) -> RoomEvent {
-        RoomEvent {
-            room: RoomId(room),
-            epoch: 1,
-            seq,
-            audience: Audience::All,
-            frame: "19{}".into(),
-        }
-    }
 
     #[tokio::test]
     async fn a_node_receives_only_the_rooms_it_subscribed_to() {
@@ -111,9 +104,15 @@ mod tests {
         let b = a.join(NodeId("b".into()));
         let mut inbound = b.take_inbound().unwrap();
         b.subscribe_room(RoomId(1)).await.unwrap();
-        a.publish(&event(2, 1)).await.unwrap();
-        a.publish(&event(1, 1)).await.unwrap();
-        assert_eq!(inbound.recv().await, Some(BusInbound::Event(event(1, 1))));
+        a.publish(RoomId(2), Bytes::from_static(b"two")).await.unwrap();
+        a.publish(RoomId(1), Bytes::from_static(b"one")).await.unwrap();
+        assert_eq!(
+            inbound.recv().await,
+            Some(BusInbound::Event {
+                room: RoomId(1),
+                payload: Bytes::from_static(b"one")
+            })
+        );
         assert!(inbound.try_recv().is_err());
     }
 }

@@ -7,13 +7,14 @@
 use std::sync::Arc;
 
 use room_core::{Audience, SessionId};
-use room_ports::{Lease, NodeMessage, RoomEvent as BusRoomEvent};
+use room_ports::Lease;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant as Clock;
 
 use super::delivery::Delivery;
 use super::{Ended, EnterReply, Member, RoomContext, RoomMsg, Shadow, close_inbox, load, queue_error};
 use crate::cluster::ClusterPorts;
+use crate::contract::{self, Change, HostEvent, NodeMessage};
 use crate::fanout::Encoded;
 use crate::machine::host::{
     ClusterSetup, Host, HostAnswer, HostCall, HostEffect, HostEnd, HostInput, HostSetup,
@@ -34,7 +35,7 @@ const ANSWERS: usize = 64;
 
 /// Work for the host's publisher task, done in order.
 enum Publish {
-    Event(BusRoomEvent),
+    Event(HostEvent),
     ToNode(room_ports::NodeId, NodeMessage),
 }
 
@@ -170,8 +171,8 @@ fn start_publisher(ctx: &RoomContext, ports: &ClusterPorts) -> mpsc::Sender<Publ
     ctx.shared.tasks.spawn(async move {
         while let Some(job) = jobs.recv().await {
             let result = match &job {
-                Publish::Event(event) => bus.publish(event).await,
-                Publish::ToNode(node, message) => bus.send_to_node(node, message).await,
+                Publish::Event(event) => bus.publish(event.room, contract::encode(event)).await,
+                Publish::ToNode(node, message) => bus.send_to_node(node, contract::encode(message)).await,
             };
             if let Err(e) = result {
                 tracing::debug!(error = %e, "bus send failed; receivers will resynchronise");
@@ -249,12 +250,12 @@ impl Driver<'_> {
                 from,
                 user,
                 nickname,
-                frame,
+                command,
             } => HostInput::Remote {
                 from,
                 user,
                 nickname,
-                frame,
+                command,
             },
             RoomMsg::Resync { node } => HostInput::Resync { node },
             RoomMsg::Members {
@@ -315,11 +316,12 @@ impl Driver<'_> {
                 let encoded = Encoded::new(&msg);
                 self.delivery.deliver(audience, &encoded);
                 if let Some((epoch, seq)) = publish {
-                    self.publish(Publish::Event(BusRoomEvent {
+                    self.publish(Publish::Event(HostEvent {
                         room: self.ctx.id,
                         epoch,
                         seq,
                         audience,
+                        change: Change::of(&msg),
                         frame: encoded.text().to_owned(),
                     }));
                 }
@@ -338,11 +340,12 @@ impl Driver<'_> {
                 }
             }
             HostEffect::ToNode { node, message } => self.publish(Publish::ToNode(node, message)),
-            HostEffect::Marker { epoch, seq } => self.publish(Publish::Event(BusRoomEvent {
+            HostEffect::Marker { epoch, seq } => self.publish(Publish::Event(HostEvent {
                 room: self.ctx.id,
                 epoch,
                 seq,
                 audience: Audience::All,
+                change: Change::Marker,
                 frame: String::new(),
             })),
             HostEffect::Call(call) => self.call(call),

@@ -7,7 +7,7 @@ use std::time::Instant;
 use tokio::time::Instant as Clock;
 
 use room_core::{Command, ErrorCode, Map, MapDoc, Room, RoomId, RoomView, ServerMsg, SessionId, UserId};
-use room_ports::{Acquired, MapStore, NodeId, RoomEvent as BusRoomEvent, SessionAt, StoreError};
+use room_ports::{Acquired, MapStore, NodeId, SessionAt, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 mod batch;
@@ -16,6 +16,7 @@ mod host;
 mod node;
 mod relay;
 
+use crate::contract::{HostEvent, NodeCommand};
 use crate::fanout::{Encoded, send_to};
 pub(crate) use crate::machine::Shadow;
 use crate::metrics_names as m;
@@ -56,16 +57,17 @@ pub(crate) enum RoomMsg {
         from: SessionAt,
         user: UserId,
         nickname: String,
-        frame: String,
+        command: NodeCommand,
     },
     /// An event of the room from its host (this node relays the room).
-    BusEvent(BusRoomEvent),
+    BusEvent(HostEvent),
     /// Events of the room may have been lost on the way here.
     Gap,
     /// The host refused a relayed ENTER.
     Refused {
         session: SessionId,
-        frame: String,
+        code: ErrorCode,
+        message: String,
     },
     /// A relay's sessions in the room now (this node hosts it).
     Members {

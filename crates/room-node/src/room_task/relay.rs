@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use room_core::{ServerMsg, SessionId};
-use room_ports::{NodeId, NodeMessage};
+use room_ports::NodeId;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::delivery::Delivery;
 use super::{Ended, EnterReply, Member, RoomContext, RoomMsg, close_inbox, queue_error};
 use crate::cluster::ClusterPorts;
+use crate::contract::{self, NodeMessage};
 use crate::fanout::Encoded;
 use crate::machine::relay::{Relay, RelayEffect, RelayEnd, RelayInput, RelaySetup};
 use crate::machine::{Closing, EnterAnswer};
@@ -149,7 +150,7 @@ fn start_sender(
     let bus = ports.bus.clone();
     ctx.shared.tasks.spawn(async move {
         while let Some((node, message, session)) = queued.recv().await {
-            if let Err(e) = bus.send_to_node(&node, &message).await {
+            if let Err(e) = bus.send_to_node(&node, contract::encode(&message)).await {
                 tracing::debug!(%node, error = %e, "message for the host not sent");
                 if let Some(session) = session {
                     let _ = answers.send(RelayInput::Unsent { session }).await;
@@ -195,7 +196,15 @@ impl Driver<'_> {
             RoomMsg::Build { session, doc } => RelayInput::Build { session, doc },
             RoomMsg::BusEvent(event) => RelayInput::Event(event),
             RoomMsg::Gap => RelayInput::Gap,
-            RoomMsg::Refused { session, frame } => RelayInput::EnterRefused { session, frame },
+            RoomMsg::Refused {
+                session,
+                code,
+                message,
+            } => RelayInput::EnterRefused {
+                session,
+                code,
+                message,
+            },
             RoomMsg::AskMembers { host } => RelayInput::AskMembers { host },
             RoomMsg::Remote { from, .. } => RelayInput::Remote { from },
             RoomMsg::HandOver { done } => {

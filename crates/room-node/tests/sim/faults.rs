@@ -10,14 +10,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use room_core::{Map, RoomId, UserId};
 use room_node::memory::{MemoryHosting, MemoryMapStore, MemoryNodes};
 use room_ports::{
     Acquired, Bus, BusError, BusInbound, GameInfo, HostingError, Lease, MapStore, NodeId, NodeInfo,
-    NodeMessage, NodeRegistry, RegistryError, RoomEvent, RoomHosting, RoomSnapshot, StoreError, StoredRoom,
-    UserSeed, UserSummary,
+    NodeRegistry, RegistryError, RoomHosting, RoomSnapshot, StoreError, StoredRoom, UserSeed, UserSummary,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -250,18 +250,22 @@ impl SimBus {
 
 #[async_trait]
 impl Bus for FaultyBus {
-    async fn publish(&self, event: &RoomEvent) -> Result<(), BusError> {
+    async fn publish(&self, room: RoomId, payload: Bytes) -> Result<(), BusError> {
         self.bus.unblocked().await;
         if self.bus.faults.isolated(&self.node.0) {
             return Err(BusError::Unavailable("isolated (simulated)".into()));
         }
         let mut receivers: Vec<NodeId> = lock(&self.bus.subscriptions)
-            .get(&event.room)
+            .get(&room)
             .map(|nodes| nodes.iter().cloned().collect())
             .unwrap_or_default();
         receivers.sort_by(|a, b| a.0.cmp(&b.0));
         for to in receivers {
-            self.bus.later(&self.node, &to, BusInbound::Event(event.clone()));
+            let event = BusInbound::Event {
+                room,
+                payload: payload.clone(),
+            };
+            self.bus.later(&self.node, &to, event);
         }
         Ok(())
     }
@@ -281,14 +285,13 @@ impl Bus for FaultyBus {
         Ok(())
     }
 
-    async fn send_to_node(&self, node: &NodeId, message: &NodeMessage) -> Result<(), BusError> {
+    async fn send_to_node(&self, node: &NodeId, payload: Bytes) -> Result<(), BusError> {
         self.bus.unblocked().await;
         if self.bus.faults.isolated(&self.node.0) {
             return Err(BusError::Unavailable("isolated (simulated)".into()));
         }
         // Like a publish without confirms: a lost message is no error the sender sees.
-        self.bus
-            .later(&self.node, node, BusInbound::Node(message.clone()));
+        self.bus.later(&self.node, node, BusInbound::Node { payload });
         Ok(())
     }
 
