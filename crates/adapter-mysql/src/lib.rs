@@ -15,9 +15,14 @@
 //!
 //! # Schema
 //!
-//! Applied at every start by an embedded, idempotent migration runner (the
-//! SQL files are compiled in; applied versions are kept in `myroom_schema`;
-//! `GET_LOCK` serializes nodes that start together). Text is `utf8mb4`.
+//! Applied at every start by sqlx's `Migrator` from the SQL files compiled
+//! in (`migrations/`); applied versions are kept in `_sqlx_migrations`, and
+//! a named lock (`GET_LOCK`, up to 30 s) makes nodes that start together take
+//! turns. Every statement is idempotent, so a migration cut off halfway is
+//! run again at the next start, and a database migrated by the runner of
+//! earlier builds (`myroom_schema`) is taken over as it is (that table is
+//! dropped). A database a newer build migrated further is used as it is.
+//! Text is `utf8mb4`.
 //!
 //! | table | columns | notes |
 //! |---|---|---|

@@ -49,12 +49,16 @@ impl MysqlStore {
         let migrated = schema::migrate(&mut conn).await;
         // The connection only served the migration; a failed close changes nothing.
         let _ = conn.close().await;
-        let applied = migrated.map_err(|failure| MysqlError::Migrate {
-            target: target.clone(),
-            version: failure.version,
-            description: failure.description,
-            source: failure.source,
-        })?;
+        let schema = match migrated {
+            Ok(newest) => newest,
+            Err(schema::Failure::Locked) => {
+                return Err(MysqlError::MigrationLocked {
+                    target,
+                    after: schema::LOCK_WAIT,
+                });
+            }
+            Err(schema::Failure::Migrate(source)) => return Err(MysqlError::Migrate { target, source }),
+        };
 
         let lock_wait_secs = config.op_timeout.as_secs().max(1);
         let pool = MySqlPoolOptions::new()
@@ -75,7 +79,7 @@ impl MysqlStore {
             })
             .connect_lazy_with(options);
 
-        tracing::info!(server = %target, schema = schema::SCHEMA_VERSION, ?applied, "MySQL store ready");
+        tracing::info!(server = %target, schema, "MySQL store ready");
         Ok(MysqlStore {
             pool,
             op_timeout: config.op_timeout,
