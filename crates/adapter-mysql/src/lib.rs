@@ -29,13 +29,17 @@
 //! | `users` | `id BIGINT UNSIGNED` PK, `nickname VARCHAR(255)` | a room's id is its owner's id |
 //! | `games` | `id BIGINT UNSIGNED` PK, `name VARCHAR(255)` | |
 //! | `library` | `user_id`, `game_id` | PK `(user_id, game_id)`: one row per pair; FKs to both, cascading |
-//! | `room_maps` | `owner_id` PK/FK, `map_doc LONGTEXT NULL`, `version BIGINT UNSIGNED`, `updated_at DATETIME(3)` (UTC) | the MAP JSON of PROTOCOL.md §4 |
+//! | `room_maps` | `owner_id` PK/FK, `map_doc LONGTEXT NULL`, `version BIGINT UNSIGNED`, `epoch BIGINT UNSIGNED`, `updated_at DATETIME(3)` (UTC) | the MAP JSON of PROTOCOL.md §4; `epoch`: the highest fencing epoch that saved it |
+//! | `room_maps_set_aside` | `id` PK, `owner_id`, `version`, `map_doc`, `reason`, `set_aside_at` | stored maps that could not be read, never overwritten |
 //!
 //! # Guarantees
 //!
-//! - A save is one transaction: the room's row is locked (`FOR UPDATE`), its
-//!   version must be the one the caller loaded (optimistic concurrency: two
-//!   nodes never overwrite each other blindly), every game of the map must
+//! - A save is one transaction: the room's row is locked (`FOR UPDATE`), the
+//!   writer's fencing epoch must be at least the highest that saved the room
+//!   (else [`StoreError::Fenced`](room_ports::StoreError::Fenced): a host that
+//!   lost the room), its version must be the one the caller loaded
+//!   (optimistic concurrency: two nodes never overwrite each other blindly),
+//!   every game of the map must
 //!   still be in the owner's library (share-locked until the commit), and the
 //!   call returns only after the commit. A failure anywhere leaves the old map.
 //! - A stored map is returned as stored ([`room_core::MapDoc`], unvalidated),

@@ -47,10 +47,15 @@ pub(crate) const STEPS: &[Step] = &[
         description: "drop the old runner's myroom_schema",
         sql: include_str!("../migrations/0003_drop_myroom_schema.sql"),
     },
+    Step {
+        version: 4,
+        description: "room_maps.epoch",
+        sql: include_str!("../migrations/0004_room_maps_epoch.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Longest wait for another node's migration to finish.
 pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(30);

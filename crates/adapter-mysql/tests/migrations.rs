@@ -130,7 +130,7 @@ async fn a_migration_cut_off_halfway_runs_again() {
             .await
             .expect("seed");
         let saved = store
-            .save_map(RoomId(2), &common::maps::map(5, &[], &[]), 0)
+            .save_map(RoomId(2), &common::maps::map(5, &[], &[]), 0, 0)
             .await;
         assert_eq!(saved, Ok(1), "room_maps is usable again");
         store.close().await;
@@ -172,7 +172,7 @@ async fn a_database_the_old_runner_migrated_keeps_its_data() {
         let room = store.load_room(RoomId(3)).await.expect("load").expect("cy exists");
         assert_eq!((room.owner_nickname.as_str(), room.version), ("cy", 4));
         assert_eq!(room.map.map(|doc| doc.side), Some(7));
-        let saved = store.save_map(RoomId(3), &common::maps::map(9, &[], &[]), 4).await;
+        let saved = store.save_map(RoomId(3), &common::maps::map(9, &[], &[]), 4, 0).await;
         assert_eq!(saved, Ok(5));
         store.close().await;
     })

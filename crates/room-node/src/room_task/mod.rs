@@ -1046,9 +1046,10 @@ impl RoomTask {
                     self.saving = true;
                     let (store, sender, room) = (self.store.clone(), self.own_sender.clone(), self.room.id());
                     let expected = self.room.map_version();
+                    let epoch = self.hosting.as_ref().map_or(0, |h| h.lease.epoch);
                     // Stored before anyone is told; the room keeps serving moves meanwhile.
                     self.tasks.spawn(async move {
-                        let result = store.save_map(room, build.map(), expected).await;
+                        let result = store.save_map(room, build.map(), expected, epoch).await;
                         let _ = sender
                             .send(RoomMsg::Saved {
                                 session,
