@@ -90,8 +90,17 @@ impl MapStore for PendingStore {
         self.store().await?.owned_games(user).await
     }
 
-    async fn save_map(&self, room: RoomId, map: &Map, expected_version: u64) -> Result<u64, StoreError> {
-        self.store().await?.save_map(room, map, expected_version).await
+    async fn save_map(
+        &self,
+        room: RoomId,
+        map: &Map,
+        expected_version: u64,
+        epoch: u64,
+    ) -> Result<u64, StoreError> {
+        self.store()
+            .await?
+            .save_map(room, map, expected_version, epoch)
+            .await
     }
 
     async fn seed_users(&self, users: &[UserSeed]) -> Result<(), StoreError> {

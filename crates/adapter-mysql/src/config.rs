@@ -38,7 +38,8 @@ impl MysqlConfig {
     }
 }
 
-/// Exponential backoff between connection attempts at start.
+/// Exponential backoff between connection attempts at start (no limit on
+/// the number of attempts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
     /// The wait after the first failed attempt.
@@ -47,13 +48,20 @@ pub struct Backoff {
     pub max: Duration,
 }
 
+/// The shortest wait between two attempts, whatever [`Backoff`] says: a zero
+/// wait would retry in a busy loop.
+const LEAST: Duration = Duration::from_millis(1);
+
 impl Backoff {
-    /// The wait after `delay`: doubled, capped at [`Backoff::max`].
-    pub fn next(&self, delay: Duration) -> Duration {
-        delay
-            .saturating_mul(2)
-            .min(self.max)
-            .max(self.initial.min(self.max))
+    /// The waits, as backon's builder: doubling from [`Backoff::initial`] up
+    /// to [`Backoff::max`], without end.
+    pub(crate) fn policy(&self) -> backon::ExponentialBuilder {
+        let max = self.max.max(LEAST);
+        backon::ExponentialBuilder::new()
+            .with_factor(2.0)
+            .with_min_delay(self.initial.clamp(LEAST, max))
+            .with_max_delay(max)
+            .without_max_times()
     }
 }
 
@@ -69,27 +77,37 @@ impl Default for Backoff {
 
 #[cfg(test)]
 mod tests {
+    use backon::BackoffBuilder;
+
     use super::*;
 
-    #[test]
-    fn backoff_doubles_up_to_the_cap() {
-        let backoff = Backoff::default();
-        let mut delay = backoff.initial;
-        let mut seen = vec![delay];
-        for _ in 0..6 {
-            delay = backoff.next(delay);
-            seen.push(delay);
-        }
-        let ms: Vec<u128> = seen.iter().map(Duration::as_millis).collect();
-        assert_eq!(ms, [250, 500, 1000, 2000, 4000, 5000, 5000]);
+    fn first_waits(backoff: Backoff, n: usize) -> Vec<u128> {
+        backoff.policy().build().take(n).map(|d| d.as_millis()).collect()
     }
 
     #[test]
-    fn backoff_never_stalls_at_zero() {
-        let backoff = Backoff {
-            initial: Duration::from_millis(10),
+    fn backoff_doubles_up_to_the_cap_and_never_ends() {
+        assert_eq!(
+            first_waits(Backoff::default(), 7),
+            [250, 500, 1000, 2000, 4000, 5000, 5000]
+        );
+        assert_eq!(
+            Backoff::default().policy().build().nth(10_000),
+            Some(Duration::from_secs(5))
+        );
+    }
+
+    #[test]
+    fn backoff_never_waits_zero_nor_past_its_cap() {
+        let zero = Backoff {
+            initial: Duration::ZERO,
+            max: Duration::from_millis(4),
+        };
+        assert_eq!(first_waits(zero, 4), [1, 2, 4, 4]);
+        let inverted = Backoff {
+            initial: Duration::from_secs(9),
             max: Duration::from_millis(40),
         };
-        assert_eq!(backoff.next(Duration::ZERO), Duration::from_millis(10));
+        assert_eq!(first_waits(inverted, 2), [40, 40]);
     }
 }

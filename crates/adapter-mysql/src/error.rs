@@ -28,27 +28,40 @@ pub enum MysqlError {
         /// The configured connect timeout.
         after: Duration,
     },
-    /// A schema migration could not be applied.
-    #[error("schema migration {version} ({description}) failed on {target}: {source}")]
+    /// The schema could not be brought up to date.
+    #[error("schema migration failed on {target}: {source}")]
     Migrate {
         /// `host:port/database`.
         target: String,
-        /// The migration's number.
-        version: u32,
-        /// What the migration does.
-        description: &'static str,
-        /// What the driver reported.
+        /// What sqlx's migrator reported (with the migration's version when
+        /// one failed).
         #[source]
-        source: sqlx::Error,
+        source: sqlx::migrate::MigrateError,
+    },
+    /// Another node's migration held the migration lock too long.
+    #[error("another node held the schema migration lock on {target} for {after:?}")]
+    MigrationLocked {
+        /// `host:port/database`.
+        target: String,
+        /// How long this node waited.
+        after: Duration,
     },
 }
 
 impl MysqlError {
-    /// Whether trying again later may succeed (everything except a bad URL:
-    /// a server that is starting, a user or database being created, a network
-    /// that comes back).
+    /// Whether trying again later may succeed: everything except a bad URL
+    /// and an applied migration that differs from this build's (a server that
+    /// is starting, a user or database being created, a network that comes
+    /// back, another node's migration that held the lock).
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, MysqlError::InvalidUrl(_))
+        !matches!(
+            self,
+            MysqlError::InvalidUrl(_)
+                | MysqlError::Migrate {
+                    source: sqlx::migrate::MigrateError::VersionMismatch(_),
+                    ..
+                }
+        )
     }
 }
 

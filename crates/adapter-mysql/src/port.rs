@@ -19,16 +19,22 @@ impl MapStore for MysqlStore {
             .await
     }
 
-    async fn save_map(&self, room: RoomId, map: &Map, expected_version: u64) -> Result<u64, StoreError> {
+    async fn save_map(
+        &self,
+        room: RoomId,
+        map: &Map,
+        expected_version: u64,
+        epoch: u64,
+    ) -> Result<u64, StoreError> {
         let saved = self
             .bounded(
                 "save_map",
-                save::save_map(&self.pool, room, map, expected_version),
+                save::save_map(&self.pool, room, map, expected_version, epoch),
             )
             .await;
         match &saved {
-            Ok(version) => tracing::debug!(%room, version, "map saved"),
-            Err(error) => tracing::info!(%room, expected_version, %error, "map not saved"),
+            Ok(version) => tracing::debug!(%room, version, epoch, "map saved"),
+            Err(error) => tracing::info!(%room, expected_version, epoch, %error, "map not saved"),
         }
         saved
     }

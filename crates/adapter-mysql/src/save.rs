@@ -1,5 +1,5 @@
-//! Saving a map: one transaction with an optimistic version check and the
-//! ownership re-check.
+//! Saving a map: one transaction with the epoch fence, an optimistic version
+//! check and the ownership re-check.
 
 use std::collections::BTreeSet;
 
@@ -13,22 +13,25 @@ use crate::error::{codes, server_code, to_store_error};
 /// How often a transaction the server picked as a deadlock victim is re-run.
 const DEADLOCK_ATTEMPTS: u32 = 3;
 
-/// Store `map` for `room` if the stored version is `expected`; the new version.
+/// Store `map` for `room` if the stored version is `expected` and no writer
+/// with an epoch above `epoch` saved it; the new version.
 ///
-/// Inside one transaction: create the room's row if absent (version 0), lock
-/// it (`FOR UPDATE`), compare versions, lock and read the owner's library
-/// (`LOCK IN SHARE MODE`, so a game cannot leave it before the commit), write,
-/// commit. Any failure rolls everything back: the old map stays.
+/// Inside one transaction: create the room's row if absent (version 0, epoch
+/// 0), lock it (`FOR UPDATE`), compare epochs, then versions, lock and read
+/// the owner's library (`LOCK IN SHARE MODE`, so a game cannot leave it
+/// before the commit), write (with `epoch` as the room's epoch), commit. Any
+/// failure rolls everything back: the old map stays.
 pub(crate) async fn save_map(
     pool: &MySqlPool,
     room: RoomId,
     map: &Map,
     expected: u64,
+    epoch: u64,
 ) -> Result<u64, StoreError> {
     let text = doc::encode(&map.to_doc());
     let mut attempt = 1;
     loop {
-        match try_save(pool, room, map, &text, expected).await {
+        match try_save(pool, room, map, &text, expected, epoch).await {
             Err(Failed::Db(error))
                 if server_code(&error) == Some(codes::DEADLOCK) && attempt < DEADLOCK_ATTEMPTS =>
             {
@@ -62,9 +65,17 @@ async fn try_save(
     map: &Map,
     text: &str,
     expected: u64,
+    epoch: u64,
 ) -> Result<u64, Failed> {
     let mut tx = pool.begin().await?;
-    let found = lock_version(&mut tx, room).await?;
+    let (found, stored_epoch) = lock_version(&mut tx, room).await?;
+    if epoch < stored_epoch {
+        return Err(Failed::Rejected(StoreError::Fenced {
+            room,
+            epoch,
+            stored_epoch,
+        }));
+    }
     if found != expected {
         return Err(Failed::Rejected(StoreError::VersionConflict { expected, found }));
     }
@@ -73,14 +84,18 @@ async fn try_save(
         return Err(Failed::Rejected(StoreError::GameNotOwned(game)));
     }
     let version = found + 1;
+    // The row is locked, so the version and epoch conditions hold; they are
+    // repeated here so that the statement alone never breaks the rules.
     let written = sqlx::query(
-        "UPDATE room_maps SET map_doc = ?, version = ?, updated_at = UTC_TIMESTAMP(3) \
-         WHERE owner_id = ? AND version = ?",
+        "UPDATE room_maps SET map_doc = ?, version = ?, epoch = ?, updated_at = UTC_TIMESTAMP(3) \
+         WHERE owner_id = ? AND version = ? AND epoch <= ?",
     )
     .bind(text)
     .bind(version)
+    .bind(epoch)
     .bind(room.0)
     .bind(found)
+    .bind(epoch)
     .execute(&mut *tx)
     .await?;
     if written.rows_affected() != 1 {
@@ -93,10 +108,11 @@ async fn try_save(
     Ok(version)
 }
 
-/// The room's stored version, with its row locked until the transaction ends.
-/// A room that never had a map gets a row at version 0 (rolled back with the
-/// transaction if the save fails), so two first saves also serialize on it.
-async fn lock_version(conn: &mut MySqlConnection, room: RoomId) -> Result<u64, Failed> {
+/// The room's stored version and epoch, with its row locked until the
+/// transaction ends. A room that never had a map gets a row at version 0,
+/// epoch 0 (rolled back with the transaction if the save fails), so two first
+/// saves also serialize on it.
+async fn lock_version(conn: &mut MySqlConnection, room: RoomId) -> Result<(u64, u64), Failed> {
     let owner: Option<u64> = sqlx::query_scalar("SELECT id FROM users WHERE id = ?")
         .bind(room.0)
         .fetch_optional(&mut *conn)
@@ -105,18 +121,19 @@ async fn lock_version(conn: &mut MySqlConnection, room: RoomId) -> Result<u64, F
         return Err(Failed::Rejected(StoreError::RoomNotFound(room)));
     }
     sqlx::query(
-        "INSERT INTO room_maps (owner_id, map_doc, version, updated_at) \
-         VALUES (?, NULL, 0, UTC_TIMESTAMP(3)) \
+        "INSERT INTO room_maps (owner_id, map_doc, version, epoch, updated_at) \
+         VALUES (?, NULL, 0, 0, UTC_TIMESTAMP(3)) \
          ON DUPLICATE KEY UPDATE owner_id = owner_id",
     )
     .bind(room.0)
     .execute(&mut *conn)
     .await?;
-    let version: u64 = sqlx::query_scalar("SELECT version FROM room_maps WHERE owner_id = ? FOR UPDATE")
-        .bind(room.0)
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok(version)
+    let stored: (u64, u64) =
+        sqlx::query_as("SELECT version, epoch FROM room_maps WHERE owner_id = ? FOR UPDATE")
+            .bind(room.0)
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(stored)
 }
 
 /// The owner's games, share-locked until the transaction ends.

@@ -1,137 +1,168 @@
-//! Embedded schema migrations, run at every start.
+//! Embedded schema migrations, run at every start by sqlx's [`Migrator`].
 //!
-//! The SQL files are compiled in with `include_str!`. Applied versions are
-//! recorded in `myroom_schema`; a server-side named lock (`GET_LOCK`) keeps two
-//! nodes starting together from migrating at once. Every statement is
-//! idempotent, so a migration interrupted halfway is simply run again on the
-//! next start (no "dirty" state to repair by hand).
+//! The SQL files are compiled in with `include_str!` (`Migrator::new(path)`
+//! would read them from disk at run time, and `migrate!` needs sqlx's
+//! `macros` feature). sqlx records applied versions in `_sqlx_migrations`.
+//!
+//! Nodes that start together take turns through a named lock of our own:
+//! sqlx's (`GET_LOCK(name, -1)`) waits forever on MySQL, but MariaDB has no
+//! negative timeout and returns at once without the lock, so two nodes would
+//! apply the same migration (a duplicate-key error for one of them).
+//!
+//! MySQL commits every DDL statement on its own, so no transaction undoes a
+//! migration cut off halfway: sqlx then finds its row `success = FALSE` and
+//! refuses the database as "dirty". Every statement here is idempotent, so
+//! such a migration is simply run again (its row cleared first). The same
+//! makes a database migrated by the runner this replaced (bookkeeping in
+//! `myroom_schema`, no `_sqlx_migrations`) safe: every migration runs once
+//! more over what is there, changing nothing, and migration 3 drops the old
+//! table.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
-use sqlx::MySqlConnection;
+use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
+use sqlx::{MySqlConnection, SqlSafeStr};
 
-/// One schema step.
-struct Migration {
-    version: u32,
-    description: &'static str,
-    sql: &'static str,
+/// One schema step, as embedded.
+pub(crate) struct Step {
+    pub version: i64,
+    pub description: &'static str,
+    pub sql: &'static str,
 }
 
 /// Every schema step, oldest first.
-const MIGRATIONS: &[Migration] = &[
-    Migration {
+pub(crate) const STEPS: &[Step] = &[
+    Step {
         version: 1,
         description: "users, games, library, room_maps",
         sql: include_str!("../migrations/0001_initial.sql"),
     },
-    Migration {
+    Step {
         version: 2,
         description: "room_maps_set_aside",
         sql: include_str!("../migrations/0002_room_maps_set_aside.sql"),
     },
+    Step {
+        version: 3,
+        description: "drop the old runner's myroom_schema",
+        sql: include_str!("../migrations/0003_drop_myroom_schema.sql"),
+    },
+    Step {
+        version: 4,
+        description: "room_maps.epoch",
+        sql: include_str!("../migrations/0004_room_maps_epoch.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: u32 = 2;
-
-const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS myroom_schema (
-    version     INT UNSIGNED NOT NULL,
-    description VARCHAR(255) NOT NULL,
-    applied_at  DATETIME(3)  NOT NULL,
-    PRIMARY KEY (version)
-) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4";
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Longest wait for another node's migration to finish.
-const LOCK_WAIT: Duration = Duration::from_secs(30);
+pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(30);
 
-/// A failed step: which migration (0 for the bookkeeping) and why.
-pub(crate) struct MigrateFailure {
-    pub version: u32,
-    pub description: &'static str,
-    pub source: sqlx::Error,
+/// The lock's name: the one the replaced runner took, so that a node of the
+/// previous build starting at the same time takes turns with this one too.
+const LOCK_NAME: &str = "LEFT(CONCAT('myroom_schema:', DATABASE()), 64)";
+
+/// Why the schema could not be brought up to date.
+pub(crate) enum Failure {
+    /// Another node held the migration lock for [`LOCK_WAIT`].
+    Locked,
+    /// What sqlx reported.
+    Migrate(MigrateError),
 }
 
-/// Bring the schema of `conn`'s database up to [`SCHEMA_VERSION`].
-/// Returns the versions applied by this call.
-pub(crate) async fn migrate(conn: &mut MySqlConnection) -> Result<Vec<u32>, MigrateFailure> {
-    let bookkeeping = |source| MigrateFailure {
-        version: 0,
-        description: "schema bookkeeping",
-        source,
-    };
-    let locked: Option<i64> = sqlx::query_scalar(
-        "SELECT CAST(GET_LOCK(LEFT(CONCAT('myroom_schema:', DATABASE()), 64), ?) AS SIGNED)",
-    )
+impl From<MigrateError> for Failure {
+    fn from(error: MigrateError) -> Self {
+        Failure::Migrate(error)
+    }
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(error: sqlx::Error) -> Self {
+        Failure::Migrate(MigrateError::Execute(error))
+    }
+}
+
+fn migrator() -> Migrator {
+    let migrations = STEPS
+        .iter()
+        .map(|step| {
+            Migration::new(
+                step.version,
+                step.description.into(),
+                MigrationType::Simple,
+                step.sql.into_sql_str(),
+                false,
+            )
+        })
+        .collect();
+    let mut migrator = Migrator::with_migrations(migrations);
+    migrator.set_locking(false);
+    // A database a newer build has migrated further still serves this one
+    // (nodes of two versions during a rolling upgrade).
+    migrator.set_ignore_missing(true);
+    migrator
+}
+
+/// Bring the schema of `conn`'s database up to [`SCHEMA_VERSION`]; the
+/// newest version the database has afterwards.
+pub(crate) async fn migrate(conn: &mut MySqlConnection) -> Result<i64, Failure> {
+    let locked: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT CAST(GET_LOCK({LOCK_NAME}, ?) AS SIGNED)"
+    )))
     .bind(LOCK_WAIT.as_secs())
     .fetch_one(&mut *conn)
-    .await
-    .map_err(bookkeeping)?;
+    .await?;
     if locked != Some(1) {
-        return Err(bookkeeping(sqlx::Error::Protocol(format!(
-            "another node held the migration lock for {LOCK_WAIT:?}"
-        ))));
+        return Err(Failure::Locked);
     }
-    let applied = apply_missing(conn).await;
-    let released = sqlx::query("DO RELEASE_LOCK(LEFT(CONCAT('myroom_schema:', DATABASE()), 64))")
+    let migrated = migrate_locked(conn).await;
+    let released = sqlx::query(sqlx::AssertSqlSafe(format!("DO RELEASE_LOCK({LOCK_NAME})")))
         .execute(&mut *conn)
         .await;
-    let applied = applied?;
-    released.map_err(bookkeeping)?;
-    Ok(applied)
+    let newest = migrated?;
+    released?;
+    Ok(newest)
 }
 
-async fn apply_missing(conn: &mut MySqlConnection) -> Result<Vec<u32>, MigrateFailure> {
-    let bookkeeping = |source| MigrateFailure {
-        version: 0,
-        description: "schema bookkeeping",
-        source,
-    };
-    sqlx::raw_sql(CREATE_VERSION_TABLE)
-        .execute(&mut *conn)
-        .await
-        .map_err(bookkeeping)?;
-    let done: BTreeSet<u32> = sqlx::query_scalar("SELECT version FROM myroom_schema")
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(bookkeeping)?
-        .into_iter()
-        .collect();
-
-    let mut applied = Vec::new();
-    for migration in MIGRATIONS.iter().filter(|m| !done.contains(&m.version)) {
-        let failed = |source| MigrateFailure {
-            version: migration.version,
-            description: migration.description,
-            source,
-        };
-        sqlx::raw_sql(migration.sql)
-            .execute(&mut *conn)
-            .await
-            .map_err(failed)?;
-        sqlx::query(
-            "INSERT INTO myroom_schema (version, description, applied_at) VALUES (?, ?, UTC_TIMESTAMP(3))",
-        )
-        .bind(migration.version)
-        .bind(migration.description)
-        .execute(&mut *conn)
-        .await
-        .map_err(failed)?;
-        tracing::info!(
-            version = migration.version,
-            migration.description,
-            "applied schema migration"
-        );
-        applied.push(migration.version);
+async fn migrate_locked(conn: &mut MySqlConnection) -> Result<i64, Failure> {
+    let migrator = migrator();
+    let mut cleared = 0;
+    loop {
+        // `run_direct` is what `run` calls; sqlx offers it because through
+        // `run`'s `Acquire` bound the compiler cannot prove the future `Send`
+        // (which a spawned `connect` needs).
+        match migrator.run_direct(None, &mut *conn, false).await {
+            Ok(()) => break,
+            Err(MigrateError::Dirty(version))
+                if migrator.version_exists(version) && cleared < STEPS.len() =>
+            {
+                tracing::warn!(
+                    version,
+                    "schema migration was cut off before it finished; running it again (it is idempotent)"
+                );
+                sqlx::query("DELETE FROM _sqlx_migrations WHERE version = ? AND success = FALSE")
+                    .bind(version)
+                    .execute(&mut *conn)
+                    .await?;
+                cleared += 1;
+            }
+            Err(error) => return Err(error.into()),
+        }
     }
-    if let Some(newer) = done.iter().find(|v| **v > SCHEMA_VERSION) {
+    let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+        .fetch_one(&mut *conn)
+        .await?;
+    let newest = newest.unwrap_or(0);
+    if newest > i64::from(SCHEMA_VERSION) {
         tracing::warn!(
-            found = newer,
+            found = newest,
             known = SCHEMA_VERSION,
             "the database has a newer schema than this build knows; continuing"
         );
     }
-    Ok(applied)
+    Ok(newest)
 }
 
 #[cfg(test)]
@@ -140,30 +171,28 @@ mod tests {
 
     #[test]
     fn versions_are_increasing_and_end_at_the_current_one() {
-        let versions: Vec<u32> = MIGRATIONS.iter().map(|m| m.version).collect();
+        let versions: Vec<i64> = STEPS.iter().map(|s| s.version).collect();
         assert!(versions.windows(2).all(|w| w[0] < w[1]));
-        assert_eq!(versions.last(), Some(&SCHEMA_VERSION));
+        assert_eq!(versions.last(), Some(&i64::from(SCHEMA_VERSION)));
     }
 
+    /// Every file of `migrations/` is embedded, as it is on disk.
     #[test]
-    fn every_statement_is_idempotent() {
-        for migration in MIGRATIONS {
-            for statement in migration.sql.split(';').map(str::trim) {
-                let code: String = statement
-                    .lines()
-                    .filter(|l| !l.trim_start().starts_with("--"))
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                let code = code.trim();
-                if code.is_empty() {
-                    continue;
-                }
-                assert!(
-                    code.starts_with("CREATE TABLE IF NOT EXISTS"),
-                    "migration {} has a statement that is not idempotent: {code}",
-                    migration.version
-                );
-            }
+    fn every_migration_file_is_embedded() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
+            .expect("the migrations directory")
+            .map(|entry| {
+                let path = entry.expect("an entry").path();
+                let name = path.file_name().expect("a name").to_string_lossy().into_owned();
+                (name, std::fs::read_to_string(&path).expect("a readable file"))
+            })
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), STEPS.len(), "{files:?}");
+        for ((name, text), step) in files.iter().zip(STEPS) {
+            assert!(name.starts_with(&format!("{:04}_", step.version)), "{name}");
+            assert_eq!(text, step.sql, "{name}");
         }
     }
 }

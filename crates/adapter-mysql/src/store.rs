@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::Retryable;
 use room_ports::StoreError;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::{ConnectOptions, Connection, Executor};
@@ -49,12 +50,16 @@ impl MysqlStore {
         let migrated = schema::migrate(&mut conn).await;
         // The connection only served the migration; a failed close changes nothing.
         let _ = conn.close().await;
-        let applied = migrated.map_err(|failure| MysqlError::Migrate {
-            target: target.clone(),
-            version: failure.version,
-            description: failure.description,
-            source: failure.source,
-        })?;
+        let schema = match migrated {
+            Ok(newest) => newest,
+            Err(schema::Failure::Locked) => {
+                return Err(MysqlError::MigrationLocked {
+                    target,
+                    after: schema::LOCK_WAIT,
+                });
+            }
+            Err(schema::Failure::Migrate(source)) => return Err(MysqlError::Migrate { target, source }),
+        };
 
         let lock_wait_secs = config.op_timeout.as_secs().max(1);
         let pool = MySqlPoolOptions::new()
@@ -75,7 +80,7 @@ impl MysqlStore {
             })
             .connect_lazy_with(options);
 
-        tracing::info!(server = %target, schema = schema::SCHEMA_VERSION, ?applied, "MySQL store ready");
+        tracing::info!(server = %target, schema, "MySQL store ready");
         Ok(MysqlStore {
             pool,
             op_timeout: config.op_timeout,
@@ -88,28 +93,21 @@ impl MysqlStore {
     /// configuration that can never work (a bad URL). Drop the future to stop
     /// trying; until it resolves, the process should report itself not ready.
     pub async fn connect_with_retry(config: MysqlConfig, backoff: Backoff) -> Result<MysqlStore, MysqlError> {
-        let mut delay = backoff.initial;
-        let mut attempt: u64 = 1;
-        loop {
-            match MysqlStore::connect(config.clone()).await {
-                Ok(store) => {
-                    if attempt > 1 {
-                        tracing::info!(attempt, "MySQL reachable again");
-                    }
-                    return Ok(store);
-                }
-                Err(error) if !error.is_retryable() => {
-                    tracing::error!(%error, "MySQL store cannot start");
-                    return Err(error);
-                }
-                Err(error) => {
-                    tracing::warn!(%error, attempt, retry_in = ?delay, "MySQL not available yet; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = backoff.next(delay);
-                    attempt += 1;
-                }
-            }
+        let mut failed: u64 = 0;
+        let connected = (|| MysqlStore::connect(config.clone()))
+            .retry(backoff.policy())
+            .when(MysqlError::is_retryable)
+            .notify(|error, delay| {
+                failed += 1;
+                tracing::warn!(%error, attempt = failed, retry_in = ?delay, "MySQL not available yet; retrying");
+            })
+            .await;
+        match &connected {
+            Ok(_) if failed > 0 => tracing::info!(attempt = failed + 1, "MySQL reachable again"),
+            Ok(_) => {}
+            Err(error) => tracing::error!(%error, "MySQL store cannot start"),
         }
+        connected
     }
 
     /// `host:port/database` of the server (no credentials), for logs.

@@ -29,7 +29,7 @@ async fn a_saved_map_loads_back_as_the_same_document() {
 
         // gameList order (12 before 3) and a non-ASCII name must survive.
         let first = map(20, &[(12, 3, 4), (3, 0, 1)], &[("w1", "wall \u{1F9F1}", 5, 5)]);
-        assert_eq!(store.save_map(RoomId(7), &first, 0).await, Ok(1));
+        assert_eq!(store.save_map(RoomId(7), &first, 0, 0).await, Ok(1));
         let loaded = store.load_room(RoomId(7)).await.expect("load").expect("exists");
         assert_eq!(loaded.version, 1);
         let doc = loaded.map.expect("a stored map");
@@ -37,7 +37,7 @@ async fn a_saved_map_loads_back_as_the_same_document() {
         assert_eq!(Map::validate(&doc, 64).expect("still valid"), first);
 
         let second = map(8, &[], &[("chair", "chair", 0, 0)]);
-        assert_eq!(store.save_map(RoomId(7), &second, 1).await, Ok(2));
+        assert_eq!(store.save_map(RoomId(7), &second, 1, 0).await, Ok(2));
         let loaded = store.load_room(RoomId(7)).await.expect("load").expect("exists");
         assert_eq!((loaded.map, loaded.version), (Some(second.to_doc()), 2));
         store.close().await;
@@ -54,7 +54,7 @@ async fn unknown_users_have_no_room() {
         assert_eq!(store.load_room(RoomId(404)).await, Ok(None));
         assert_eq!(store.owned_games(UserId(404)).await, Ok(vec![]));
         assert_eq!(
-            store.save_map(RoomId(404), &Map::empty(), 0).await,
+            store.save_map(RoomId(404), &Map::empty(), 0, 0).await,
             Err(StoreError::RoomNotFound(RoomId(404)))
         );
         assert_eq!(store.load_room(RoomId(404)).await, Ok(None));

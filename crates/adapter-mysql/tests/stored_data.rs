@@ -30,10 +30,10 @@ async fn an_invalid_stored_map_is_returned_as_stored() {
         // Only a writer who loaded version 3 (the owner's explicit BUILD) replaces it.
         let fixed = map(20, &[], &[]);
         assert_eq!(
-            store.save_map(RoomId(8), &fixed, 0).await,
+            store.save_map(RoomId(8), &fixed, 0, 0).await,
             Err(StoreError::VersionConflict { expected: 0, found: 3 })
         );
-        assert_eq!(store.save_map(RoomId(8), &fixed, 3).await, Ok(4));
+        assert_eq!(store.save_map(RoomId(8), &fixed, 3, 0).await, Ok(4));
         store.close().await;
     })
     .await;
@@ -67,7 +67,7 @@ async fn text_that_is_not_a_map_is_set_aside_and_the_room_loads_empty_and_builda
 
         // The owner builds over the same version; the kept record stays.
         let fixed = map(20, &[], &[]);
-        assert_eq!(store.save_map(RoomId(9), &fixed, 2).await, Ok(3));
+        assert_eq!(store.save_map(RoomId(9), &fixed, 2, 0).await, Ok(3));
         let again = store.load_room(RoomId(9)).await.expect("loads").expect("exists");
         assert_eq!((again.version, again.set_aside), (3, None));
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM room_maps_set_aside WHERE owner_id = 9")

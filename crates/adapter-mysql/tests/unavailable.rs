@@ -112,12 +112,12 @@ async fn a_server_gone_while_running_is_unavailable_until_it_returns() {
     guard("server gone and back", async {
         store.seed_users(&[user(1, "ann", &[4])]).await.expect("seed");
         let first = map(10, &[(4, 2, 2)], &[]);
-        assert_eq!(store.save_map(RoomId(1), &first, 0).await, Ok(1));
+        assert_eq!(store.save_map(RoomId(1), &first, 0, 0).await, Ok(1));
 
         proxy.stop().await;
         let load = store.load_room(RoomId(1)).await;
         assert!(is_unavailable(&load), "{load:?}");
-        let save = store.save_map(RoomId(1), &map(10, &[], &[]), 1).await;
+        let save = store.save_map(RoomId(1), &map(10, &[], &[]), 1, 0).await;
         assert!(is_unavailable(&save), "{save:?}");
         let games = store.owned_games(UserId(1)).await;
         assert!(is_unavailable(&games), "{games:?}");
@@ -135,7 +135,7 @@ async fn a_server_gone_while_running_is_unavailable_until_it_returns() {
             (Some(first.to_doc()), 1),
             "the failed save changed nothing"
         );
-        assert_eq!(store.save_map(RoomId(1), &map(10, &[], &[]), 1).await, Ok(2));
+        assert_eq!(store.save_map(RoomId(1), &map(10, &[], &[]), 1, 0).await, Ok(2));
     })
     .await;
     store.close().await;

@@ -1,5 +1,7 @@
 //! The embedded map store: users in memory (seeded at start), maps on local
-//! disk, one JSON file per room, replaced atomically (write, fsync, rename).
+//! disk, one JSON file per room (`{"version":..,"epoch":..,"map":..}`; a
+//! file without `epoch` was saved under 0), replaced atomically (write,
+//! fsync, rename).
 //! Saves of one room are serialised (read-check-write); saves of different
 //! rooms never wait for each other. A file that cannot be read is renamed
 //! aside (`7.json.corrupt-<unix ms>`), never overwritten.
@@ -83,7 +85,7 @@ impl DiskMapStore {
             .cloned()
     }
 
-    async fn read_map(&self, room: RoomId) -> Result<Option<(u64, String)>, StoreError> {
+    async fn read_map(&self, room: RoomId) -> Result<Option<FileMap>, StoreError> {
         let path = self.map_path(room);
         let text = match tokio::fs::read_to_string(&path).await {
             Ok(text) => text,
@@ -95,16 +97,32 @@ impl DiskMapStore {
         let version = value["version"]
             .as_u64()
             .ok_or_else(|| corrupt("no version".into()))?;
-        Ok(Some((version, value["map"].to_string())))
+        let epoch = match &value["epoch"] {
+            serde_json::Value::Null => 0,
+            epoch => epoch.as_u64().ok_or_else(|| corrupt("bad epoch".into()))?,
+        };
+        Ok(Some(FileMap {
+            version,
+            epoch,
+            map: value["map"].to_string(),
+        }))
     }
+}
+
+/// A room's map file, as read: the layout still JSON text.
+struct FileMap {
+    version: u64,
+    /// The highest fencing epoch that saved it.
+    epoch: u64,
+    map: String,
 }
 
 impl DiskMapStore {
     /// The stored version and layout of `room`, if it has a file.
     async fn read_doc(&self, room: RoomId) -> Result<Option<(u64, room_core::MapDoc)>, StoreError> {
         match self.read_map(room).await? {
-            Some((version, json)) => parse_map_doc(&json)
-                .map(|doc| Some((version, doc)))
+            Some(file) => parse_map_doc(&file.map)
+                .map(|doc| Some((file.version, doc)))
                 .map_err(|e| StoreError::Corrupt(e.to_string())),
             None => Ok(None),
         }
@@ -144,10 +162,26 @@ impl MapStore for DiskMapStore {
         Ok(self.user(user).map(|u| u.games).unwrap_or_default())
     }
 
-    async fn save_map(&self, room: RoomId, map: &Map, expected_version: u64) -> Result<u64, StoreError> {
+    async fn save_map(
+        &self,
+        room: RoomId,
+        map: &Map,
+        expected_version: u64,
+        epoch: u64,
+    ) -> Result<u64, StoreError> {
         let _one_at_a_time = self.lock_room(room).await;
         let owner = self.user(room.owner()).ok_or(StoreError::RoomNotFound(room))?;
-        let found = self.read_map(room).await?.map_or(0, |(version, _)| version);
+        let (found, stored_epoch) = self
+            .read_map(room)
+            .await?
+            .map_or((0, 0), |file| (file.version, file.epoch));
+        if epoch < stored_epoch {
+            return Err(StoreError::Fenced {
+                room,
+                epoch,
+                stored_epoch,
+            });
+        }
         if found != expected_version {
             return Err(StoreError::VersionConflict {
                 expected: expected_version,
@@ -160,7 +194,7 @@ impl MapStore for DiskMapStore {
         }
         let version = found + 1;
         let document = format!(
-            "{{\"version\":{version},\"map\":{}}}",
+            "{{\"version\":{version},\"epoch\":{epoch},\"map\":{}}}",
             encode_map_doc(&map.to_doc())
         );
         let path = self.map_path(room);
@@ -277,7 +311,7 @@ mod tests {
         let dir = temp_dir("reopen");
         let store = DiskMapStore::open(&dir).unwrap();
         seed(&store, &[12]);
-        let version = block_on(store.save_map(RoomId(7), &map_with_game("12"), 0)).unwrap();
+        let version = block_on(store.save_map(RoomId(7), &map_with_game("12"), 0, 0)).unwrap();
         assert_eq!(version, 1);
 
         let reopened = DiskMapStore::open(&dir).unwrap();
@@ -296,8 +330,8 @@ mod tests {
         let dir = temp_dir("conflict");
         let store = DiskMapStore::open(&dir).unwrap();
         seed(&store, &[12, 13]);
-        block_on(store.save_map(RoomId(7), &map_with_game("12"), 0)).unwrap();
-        let stale = block_on(store.save_map(RoomId(7), &map_with_game("13"), 0));
+        block_on(store.save_map(RoomId(7), &map_with_game("12"), 0, 0)).unwrap();
+        let stale = block_on(store.save_map(RoomId(7), &map_with_game("13"), 0, 0));
         assert_eq!(
             stale,
             Err(StoreError::VersionConflict {
@@ -311,11 +345,88 @@ mod tests {
     }
 
     #[test]
+    fn a_save_under_an_older_epoch_is_fenced_and_leaves_the_file_as_it_was() {
+        let dir = temp_dir("fenced");
+        let store = DiskMapStore::open(&dir).unwrap();
+        seed(&store, &[12, 13]);
+        assert_eq!(
+            block_on(store.save_map(RoomId(7), &map_with_game("12"), 0, 5)),
+            Ok(1)
+        );
+        let file = dir.join("maps").join("7.json");
+        let before = std::fs::read_to_string(&file).unwrap();
+
+        // A new store on the same directory still knows epoch 5.
+        let reopened = DiskMapStore::open(&dir).unwrap();
+        seed(&reopened, &[12, 13]);
+        assert_eq!(
+            block_on(reopened.save_map(RoomId(7), &map_with_game("13"), 1, 4)),
+            Err(StoreError::Fenced {
+                room: RoomId(7),
+                epoch: 4,
+                stored_epoch: 5
+            })
+        );
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn saves_under_the_same_or_a_newer_epoch_are_stored() {
+        let dir = temp_dir("epochs");
+        let store = DiskMapStore::open(&dir).unwrap();
+        seed(&store, &[12, 13]);
+        assert_eq!(
+            block_on(store.save_map(RoomId(7), &map_with_game("12"), 0, 5)),
+            Ok(1)
+        );
+        assert_eq!(
+            block_on(store.save_map(RoomId(7), &map_with_game("13"), 1, 5)),
+            Ok(2)
+        );
+        assert_eq!(
+            block_on(store.save_map(RoomId(7), &map_with_game("12"), 2, 8)),
+            Ok(3)
+        );
+        let stale = block_on(store.save_map(RoomId(7), &map_with_game("13"), 3, 5));
+        assert!(
+            matches!(stale, Err(StoreError::Fenced { stored_epoch: 8, .. })),
+            "{stale:?}"
+        );
+        let room = block_on(store.load_room(RoomId(7))).unwrap().unwrap();
+        assert_eq!(
+            (room.version, room.map.unwrap().game_list),
+            (3, vec!["12".to_owned()])
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Files of earlier builds have no epoch: saved under 0, so any writer may save over them.
+    #[test]
+    fn a_file_without_an_epoch_was_saved_under_epoch_0() {
+        let dir = temp_dir("no-epoch");
+        let store = DiskMapStore::open(&dir).unwrap();
+        seed(&store, &[12]);
+        let doc = encode_map_doc(&map_with_game("12").to_doc());
+        std::fs::write(
+            dir.join("maps").join("7.json"),
+            format!(r#"{{"version":2,"map":{doc}}}"#),
+        )
+        .unwrap();
+        assert_eq!(block_on(store.load_room(RoomId(7))).unwrap().unwrap().version, 2);
+        assert_eq!(
+            block_on(store.save_map(RoomId(7), &map_with_game("12"), 2, 0)),
+            Ok(3)
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
     fn save_of_an_unowned_game_is_refused() {
         let dir = temp_dir("unowned");
         let store = DiskMapStore::open(&dir).unwrap();
         seed(&store, &[12]);
-        let result = block_on(store.save_map(RoomId(7), &map_with_game("99"), 0));
+        let result = block_on(store.save_map(RoomId(7), &map_with_game("99"), 0, 0));
         assert_eq!(result, Err(StoreError::GameNotOwned(GameId(99))));
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -347,7 +458,7 @@ mod tests {
         assert!(aside.contains("7.json.corrupt-"), "{aside}");
 
         assert_eq!(
-            block_on(store.save_map(RoomId(7), &map_with_game("12"), 0)),
+            block_on(store.save_map(RoomId(7), &map_with_game("12"), 0, 0)),
             Ok(1)
         );
         let room = block_on(store.load_room(RoomId(7))).unwrap().unwrap();
@@ -394,7 +505,7 @@ mod tests {
 
         let stuck = tokio::spawn({
             let store = store.clone();
-            async move { store.save_map(RoomId(8), &map_with_game("12"), 0).await }
+            async move { store.save_map(RoomId(8), &map_with_game("12"), 0, 0).await }
         });
         // Wait (with a deadline) until room 8's save is reading the FIFO: a
         // non-blocking open for writing succeeds only once a reader has it open.
@@ -413,7 +524,7 @@ mod tests {
 
         let other = tokio::time::timeout(
             std::time::Duration::from_secs(10),
-            store.save_map(RoomId(7), &map_with_game("12"), 0),
+            store.save_map(RoomId(7), &map_with_game("12"), 0, 0),
         )
         .await;
         assert_eq!(other, Ok(Ok(1)), "room 7 waited for room 8");

@@ -48,8 +48,14 @@ impl MapStore for Store {
         self.inner.owned_games(user).await
     }
 
-    async fn save_map(&self, room: RoomId, map: &Map, expected_version: u64) -> Result<u64, StoreError> {
-        let saved = self.inner.save_map(room, map, expected_version).await;
+    async fn save_map(
+        &self,
+        room: RoomId,
+        map: &Map,
+        expected_version: u64,
+        epoch: u64,
+    ) -> Result<u64, StoreError> {
+        let saved = self.inner.save_map(room, map, expected_version, epoch).await;
         let answer = std::mem::replace(&mut *self.answer.lock().unwrap(), SaveAnswer::Honest);
         match answer {
             SaveAnswer::Honest => saved,
@@ -186,7 +192,11 @@ async fn a_version_conflict_reloads_the_stored_map_for_everyone_and_the_room_sta
     let (mut owner, guest) = owner_and_guest(&engine).await;
 
     // Another writer stores a map the room has not seen.
-    store.inner.save_map(RoomId(1), &side_map(30), 0).await.unwrap();
+    store
+        .inner
+        .save_map(RoomId(1), &side_map(30), 0, 0)
+        .await
+        .unwrap();
     owner.handle(build(12)).await;
     settle().await;
     let seen = drain(&owner);
@@ -236,4 +246,43 @@ async fn a_save_whose_answer_was_lost_is_resolved_by_reading_the_version_back() 
     let seen = drain(&owner);
     assert_eq!(errors(&seen), [], "{seen:?}");
     assert_eq!(store.load_room(RoomId(1)).await.unwrap().unwrap().version, 2);
+}
+
+/// Issue 14, defect 4: a save the store fences (a newer host saved the room)
+/// refuses the BUILD with 76503 and changes nothing, here or in the store.
+#[tokio::test(start_paused = true)]
+async fn a_fenced_save_refuses_the_build_and_changes_nothing() {
+    let (engine, store, _opener) = setup(true).await;
+    let (mut owner, guest) = owner_and_guest(&engine).await;
+
+    // A newer host (epoch 5) stored a map; this node saves under epoch 0.
+    store
+        .inner
+        .save_map(RoomId(1), &side_map(30), 0, 5)
+        .await
+        .unwrap();
+    owner.handle(build(12)).await;
+    settle().await;
+    let seen = drain(&owner);
+    let refusals: Vec<(ErrorCode, &str)> = seen
+        .iter()
+        .filter_map(|m| match m {
+            ServerMsg::Error { code, message } => Some((*code, message.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        matches!(refusals[..], [(ErrorCode::Unavailable, message)] if message.contains("another node hosts this room")),
+        "{seen:?}"
+    );
+    assert_eq!(
+        last_side(&seen),
+        None,
+        "no SYNC: this node's room is not reloaded"
+    );
+    assert_eq!(last_side(&drain(&guest)), None, "the guest is told nothing");
+    let room = engine.room_view(RoomId(1)).await.unwrap().unwrap();
+    assert_ne!(room.map.side(), 12, "the refused map is not shown");
+    let stored = store.load_room(RoomId(1)).await.unwrap().unwrap();
+    assert_eq!((stored.version, stored.map.unwrap().side), (1, 30));
 }

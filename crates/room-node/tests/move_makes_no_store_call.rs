@@ -37,9 +37,9 @@ impl MapStore for CountingStore {
         self.count();
         self.inner.owned_games(user).await
     }
-    async fn save_map(&self, room: RoomId, map: &Map, expected: u64) -> Result<u64, StoreError> {
+    async fn save_map(&self, room: RoomId, map: &Map, expected: u64, epoch: u64) -> Result<u64, StoreError> {
         self.count();
-        self.inner.save_map(room, map, expected).await
+        self.inner.save_map(room, map, expected, epoch).await
     }
     async fn seed_users(&self, users: &[UserSeed]) -> Result<(), StoreError> {
         self.count();

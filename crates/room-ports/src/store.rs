@@ -67,6 +67,18 @@ pub enum StoreError {
         /// The version the store holds.
         found: u64,
     },
+    /// The room's map was saved by a writer with a newer fencing epoch (a
+    /// node that took the room over): this writer is a stale host, and its
+    /// save changed nothing.
+    #[error("room {room} was saved under fencing epoch {stored_epoch}; a save under epoch {epoch} is stale")]
+    Fenced {
+        /// The room.
+        room: RoomId,
+        /// The epoch this writer saved under.
+        epoch: u64,
+        /// The highest epoch that saved the room's map.
+        stored_epoch: u64,
+    },
     /// A game of the map is not (any more) in the owner's library (ERROR 76403).
     #[error("game {0} is not in the owner's library")]
     GameNotOwned(GameId),
@@ -85,9 +97,22 @@ pub trait MapStore: Send + Sync + 'static {
     async fn owned_games(&self, user: UserId) -> Result<Vec<GameInfo>, StoreError>;
 
     /// Store `map` as the layout of `room` in one atomic step that succeeds
-    /// only if the stored version is still `expected_version` and every game
-    /// of the map is still owned. Returns the new version.
-    async fn save_map(&self, room: RoomId, map: &Map, expected_version: u64) -> Result<u64, StoreError>;
+    /// only if the stored version is still `expected_version`, every game of
+    /// the map is still owned, and `epoch` is at least the highest epoch that
+    /// saved the room (else [`StoreError::Fenced`]). Returns the new version.
+    ///
+    /// `epoch` is the writer's fencing epoch: the room host's lease epoch
+    /// ([`Lease::epoch`](crate::Lease::epoch)), 0 for a node without a
+    /// cluster. The store keeps, per room, the highest epoch that saved, so
+    /// a host that lost its room to another node cannot overwrite what the
+    /// new host stored, even with the right version.
+    async fn save_map(
+        &self,
+        room: RoomId,
+        map: &Map,
+        expected_version: u64,
+        epoch: u64,
+    ) -> Result<u64, StoreError>;
 
     /// Create or update users and their libraries (idempotent).
     async fn seed_users(&self, users: &[UserSeed]) -> Result<(), StoreError>;

@@ -51,10 +51,19 @@ pub(crate) enum AfterSave {
     ReadBack,
 }
 
+/// The clear error of a BUILD saved by a host that lost the room.
+pub(crate) const FENCED: &str = "another node hosts this room now; the map was not stored; try again";
+
 /// What a save's answer means.
 pub(crate) fn after_save(result: &Result<u64, StoreError>) -> AfterSave {
     match result {
         Ok(version) => AfterSave::Commit(*version),
+        // A newer host saved the room: nothing changed, and this host's view
+        // of the room is not the one to reload (the new host serves it).
+        Err(error @ StoreError::Fenced { .. }) => {
+            let (code, message) = store_error_reply(error);
+            AfterSave::Refuse(code, message)
+        }
         // Unavailable includes a deadline passing after the commit was sent.
         Err(StoreError::VersionConflict { .. } | StoreError::Unavailable(_)) => AfterSave::ReadBack,
         Err(error) => {
@@ -131,6 +140,7 @@ pub(crate) fn store_error_reply(error: &StoreError) -> (ErrorCode, String) {
         ),
         StoreError::RoomNotFound(room) => (ErrorCode::RoomNotFound, format!("room {room} not found")),
         StoreError::VersionConflict { .. } => (ErrorCode::Unavailable, CONFLICT.to_owned()),
+        StoreError::Fenced { .. } => (ErrorCode::Unavailable, FENCED.to_owned()),
         StoreError::Unavailable(_) => (
             ErrorCode::Unavailable,
             "the map store is unavailable; try again".to_owned(),
@@ -185,6 +195,19 @@ mod tests {
             AfterSave::ReadBack
         );
         assert_eq!(after_save(&Ok(3)), AfterSave::Commit(3));
+    }
+
+    #[test]
+    fn a_fenced_save_is_refused_with_76503_and_not_read_back() {
+        let fenced = Err(StoreError::Fenced {
+            room: RoomId(7),
+            epoch: 3,
+            stored_epoch: 4,
+        });
+        assert_eq!(
+            after_save(&fenced),
+            AfterSave::Refuse(ErrorCode::Unavailable, FENCED.to_owned())
+        );
     }
 
     #[test]

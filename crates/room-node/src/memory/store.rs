@@ -8,12 +8,21 @@ use room_ports::{GameInfo, MapStore, StoreError, StoredRoom, UserSeed, UserSumma
 
 use super::lock;
 
+/// A room's stored layout.
+#[derive(Debug, Clone)]
+struct StoredMap {
+    version: u64,
+    /// The highest fencing epoch that saved it.
+    epoch: u64,
+    doc: MapDoc,
+}
+
 /// A map store that forgets everything when dropped. It can be switched
 /// "down" to exercise the 76503 paths.
 #[derive(Debug, Default)]
 pub struct MemoryMapStore {
     users: Mutex<BTreeMap<UserId, (String, Vec<GameInfo>)>>,
-    maps: Mutex<BTreeMap<RoomId, (u64, MapDoc)>>,
+    maps: Mutex<BTreeMap<RoomId, StoredMap>>,
     down: AtomicBool,
 }
 
@@ -46,8 +55,8 @@ impl MapStore for MemoryMapStore {
         let stored = lock(&self.maps).get(&room).cloned();
         Ok(Some(StoredRoom {
             owner_nickname: nickname,
-            version: stored.as_ref().map_or(0, |(v, _)| *v),
-            map: stored.map(|(_, doc)| doc),
+            version: stored.as_ref().map_or(0, |m| m.version),
+            map: stored.map(|m| m.doc),
             set_aside: None,
         }))
     }
@@ -60,10 +69,25 @@ impl MapStore for MemoryMapStore {
             .unwrap_or_default())
     }
 
-    async fn save_map(&self, room: RoomId, map: &Map, expected_version: u64) -> Result<u64, StoreError> {
+    async fn save_map(
+        &self,
+        room: RoomId,
+        map: &Map,
+        expected_version: u64,
+        epoch: u64,
+    ) -> Result<u64, StoreError> {
         self.check_up()?;
         let users = lock(&self.users);
         let (_, games) = users.get(&room.owner()).ok_or(StoreError::RoomNotFound(room))?;
+        let mut maps = lock(&self.maps);
+        let (found, stored_epoch) = maps.get(&room).map_or((0, 0), |m| (m.version, m.epoch));
+        if epoch < stored_epoch {
+            return Err(StoreError::Fenced {
+                room,
+                epoch,
+                stored_epoch,
+            });
+        }
         if let Some((game, _)) = map
             .games()
             .iter()
@@ -71,15 +95,18 @@ impl MapStore for MemoryMapStore {
         {
             return Err(StoreError::GameNotOwned(*game));
         }
-        let mut maps = lock(&self.maps);
-        let found = maps.get(&room).map_or(0, |(v, _)| *v);
         if found != expected_version {
             return Err(StoreError::VersionConflict {
                 expected: expected_version,
                 found,
             });
         }
-        maps.insert(room, (found + 1, map.to_doc()));
+        let stored = StoredMap {
+            version: found + 1,
+            epoch,
+            doc: map.to_doc(),
+        };
+        maps.insert(room, stored);
         Ok(found + 1)
     }
 
@@ -106,5 +133,68 @@ impl MapStore for MemoryMapStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.check_up()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seeded() -> MemoryMapStore {
+        let store = MemoryMapStore::new();
+        let seeds = [UserSeed {
+            user: UserId(7),
+            nickname: "owner".into(),
+            games: Vec::new(),
+        }];
+        block_on(store.seed_users(&seeds)).unwrap();
+        store
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    fn side(n: u16) -> Map {
+        Map::empty_of_side(n)
+    }
+
+    fn stored(store: &MemoryMapStore) -> (u64, i64) {
+        let room = block_on(store.load_room(RoomId(7))).unwrap().unwrap();
+        (room.version, room.map.map_or(0, |m| m.side))
+    }
+
+    #[test]
+    fn a_save_under_an_older_epoch_is_fenced_and_changes_nothing() {
+        let store = seeded();
+        assert_eq!(block_on(store.save_map(RoomId(7), &side(10), 0, 5)), Ok(1));
+        assert_eq!(
+            block_on(store.save_map(RoomId(7), &side(12), 1, 4)),
+            Err(StoreError::Fenced {
+                room: RoomId(7),
+                epoch: 4,
+                stored_epoch: 5
+            })
+        );
+        assert_eq!(stored(&store), (1, 10));
+    }
+
+    #[test]
+    fn saves_under_the_same_or_a_newer_epoch_are_stored() {
+        let store = seeded();
+        assert_eq!(block_on(store.save_map(RoomId(7), &side(10), 0, 5)), Ok(1));
+        assert_eq!(block_on(store.save_map(RoomId(7), &side(11), 1, 5)), Ok(2));
+        assert_eq!(block_on(store.save_map(RoomId(7), &side(12), 2, 9)), Ok(3));
+        assert_eq!(stored(&store), (3, 12));
+        // The newer epoch is what fences now.
+        let stale = block_on(store.save_map(RoomId(7), &side(13), 3, 5));
+        assert!(
+            matches!(stale, Err(StoreError::Fenced { stored_epoch: 9, .. })),
+            "{stale:?}"
+        );
+        assert_eq!(stored(&store), (3, 12));
     }
 }

@@ -383,8 +383,7 @@ impl Driver<'_> {
                     expected,
                     epoch,
                 } => {
-                    tracing::debug!(%room, expected, epoch, "storing a BUILD");
-                    let result = store.save_map(room, build.map(), expected).await;
+                    let result = store.save_map(room, build.map(), expected, epoch).await;
                     HostAnswer::Saved {
                         session,
                         build,

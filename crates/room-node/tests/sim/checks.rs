@@ -16,6 +16,7 @@ pub const ENTER_ANSWERED_WITHIN: Duration = Duration::from_secs(12);
 pub async fn all(world: &World) -> Result<(), String> {
     enters_are_answered(world)?;
     one_writer_per_room(world)?;
+    saves_are_fenced(world)?;
     for &room in &world.setup.rooms {
         room_agrees(world, room).await?;
     }
@@ -102,6 +103,32 @@ pub fn one_writer_per_room(world: &World) -> Result<(), String> {
                 ));
             }
         }
+    }
+    Ok(())
+}
+
+/// Per room, the epochs of the saves the store accepted never go back: a
+/// host that lost its room never overwrites what a newer host stored.
+pub fn saves_are_fenced(world: &World) -> Result<(), String> {
+    let mut newest: BTreeMap<RoomId, crate::faults::Save> = BTreeMap::new();
+    for save in world.faults.saves() {
+        if let Some(before) = newest.get(&save.room)
+            && save.epoch < before.epoch
+        {
+            return Err(format!(
+                "room {}: {} saved version {} under epoch {} at {:?}, after {} saved version {} under epoch {} at {:?}",
+                save.room,
+                save.node,
+                save.version,
+                save.epoch,
+                save.at - world.start,
+                before.node,
+                before.version,
+                before.epoch,
+                before.at - world.start
+            ));
+        }
+        newest.insert(save.room, save);
     }
     Ok(())
 }

@@ -62,10 +62,23 @@ pub struct Grant {
     pub epoch: u64,
 }
 
+/// A map save the store accepted (its answer may still have been lost).
+#[derive(Debug, Clone)]
+pub struct Save {
+    /// When, in the order of [`Faults::ticket`].
+    pub order: u64,
+    pub at: Instant,
+    pub room: RoomId,
+    pub node: String,
+    pub epoch: u64,
+    pub version: u64,
+}
+
 struct State {
     rng: StdRng,
     plan: FaultPlan,
     grants: Vec<Grant>,
+    saves: Vec<Save>,
 }
 
 /// The shared fault state of one simulated world.
@@ -85,6 +98,7 @@ impl Faults {
                 rng: StdRng::seed_from_u64(seed ^ 0x5eed_fa17),
                 plan: FaultPlan::default(),
                 grants: Vec::new(),
+                saves: Vec::new(),
             }),
             tickets: std::sync::atomic::AtomicU64::new(0),
         })
@@ -109,6 +123,11 @@ impl Faults {
 
     pub fn grants(&self) -> Vec<Grant> {
         lock(&self.state).grants.clone()
+    }
+
+    /// Every save the store accepted, in the order it accepted them.
+    pub fn saves(&self) -> Vec<Save> {
+        lock(&self.state).saves.clone()
     }
 
     fn chance(&self, p: f64) -> bool {
@@ -431,9 +450,26 @@ impl MapStore for FaultyStore {
         self.inner.owned_games(user).await
     }
 
-    async fn save_map(&self, room: RoomId, map: &Map, expected_version: u64) -> Result<u64, StoreError> {
+    async fn save_map(
+        &self,
+        room: RoomId,
+        map: &Map,
+        expected_version: u64,
+        epoch: u64,
+    ) -> Result<u64, StoreError> {
         self.check()?;
-        let saved = self.inner.save_map(room, map, expected_version).await?;
+        let saved = self.inner.save_map(room, map, expected_version, epoch).await?;
+        // The memory store saves without awaiting, so nothing comes between
+        // its acceptance and this record.
+        let order = self.faults.ticket();
+        lock(&self.faults.state).saves.push(Save {
+            order,
+            at: Instant::now(),
+            room,
+            node: self.node.clone(),
+            epoch,
+            version: saved,
+        });
         if self.faults.chance(self.faults.plan().store_lose_answer) {
             return Err(StoreError::Unavailable(
                 "the commit's answer was lost (simulated)".into(),

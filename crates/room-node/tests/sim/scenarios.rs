@@ -364,3 +364,58 @@ fn a_host_killed_is_replaced_and_the_survivors_keep_moving() {
         }),
     );
 }
+
+/// Split brain in the store (issue 14 defect 4): a host paused between its
+/// last fence check and its save (a pause no self-fencing can see) resumes
+/// after another node took the room over and stored a map. Its save, even
+/// with the version the store has now, is refused: the new host's map stays.
+#[test]
+fn a_stale_hosts_save_after_a_takeover_is_fenced() {
+    use room_core::{Map, RoomId};
+    use room_ports::{MapStore, StoreError};
+
+    expect_ok(
+        "stale host's save",
+        simulate(10, |seed| async move {
+            let mut world = full_room(seed).await;
+            world.build(1, 10);
+            world.run_for(Duration::from_secs(1)).await;
+            let first = world.faults.grants().into_iter().find(|g| g.room == RoomId(1));
+            world.kill(0).await;
+            world.run_for(RECOVER).await;
+            // The owner comes back through another node and builds there.
+            world.connect(1, 1);
+            world.enter(1, 1);
+            world.run_for(Duration::from_secs(2)).await;
+            world.build(1, 14);
+            world.run_for(Duration::from_secs(2)).await;
+            let stored = world.store.load_room(RoomId(1)).await.ok().flatten();
+
+            let mut verdict = match (&first, &stored) {
+                (Some(first), Some(stored)) if first.node == "n1" && stored.version == 2 => Ok(()),
+                _ => Err(format!(
+                    "setup: n1 should have hosted first and two BUILDs be stored (first grant {first:?}, stored {stored:?})"
+                )),
+            };
+            if let (Ok(()), Some(first), Some(stored)) = (&verdict, &first, &stored) {
+                let paused = crate::faults::FaultyStore {
+                    inner: world.store.clone(),
+                    node: "n1".into(),
+                    faults: world.faults.clone(),
+                };
+                let late = paused
+                    .save_map(RoomId(1), &Map::empty_of_side(20), stored.version, first.epoch)
+                    .await;
+                world.trace.line(format!(
+                    "n1 (paused, epoch {}) saves over version {}: {late:?}",
+                    first.epoch, stored.version
+                ));
+                verdict = checks::all(&world).await;
+                if verdict.is_ok() && !matches!(late, Err(StoreError::Fenced { .. })) {
+                    verdict = Err(format!("the paused host's save was answered {late:?}"));
+                }
+            }
+            (world, verdict)
+        }),
+    );
+}
