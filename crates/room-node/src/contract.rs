@@ -86,7 +86,8 @@ pub(crate) enum NodeCommand {
     Sync,
     Move { direction: Direction },
     Leave,
-    Build { map: MapDoc },
+    /// `ticket` names it for the relay's deadline (the host answers `BuildDone`).
+    Build { map: MapDoc, ticket: u64 },
 }
 
 /// A message addressed to one node.
@@ -130,6 +131,9 @@ pub(crate) enum NodeMessage {
     /// A room's host asks a node with sessions in the room which are still
     /// there; answered with `Members` (empty when the node has none).
     AskMembers { room: RoomId, host: NodeId },
+    /// The host gave a relayed BUILD its answer (an ERROR to the session, or
+    /// the SYNC of the stored map): the relay stops waiting for it.
+    BuildDone { room: RoomId, session: SessionId, ticket: u64 },
     /// A relay lost events of `room` and asks its host for fresh SYNCs.
     Resync { room: RoomId, node: NodeId },
 }

@@ -142,6 +142,9 @@ fn on_node_message(engine: &Engine, ports: &ClusterPorts, message: NodeMessage) 
                 engine.send_to_node(host, nobody);
             }
         }
+        NodeMessage::BuildDone { room, ticket, .. } => {
+            engine.send_if_loaded(room, RoomMsg::BuildDone { ticket });
+        }
         NodeMessage::Resync { room, node } => {
             engine.send_if_loaded(room, RoomMsg::Resync { node });
         }

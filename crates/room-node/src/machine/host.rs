@@ -72,6 +72,7 @@ pub(crate) enum HostAnswer {
     },
     Saved {
         session: SessionId,
+        origin: BuildOrigin,
         build: ApprovedBuild,
         expected: u64,
         result: Result<u64, StoreError>,
@@ -79,6 +80,7 @@ pub(crate) enum HostAnswer {
     /// The stored room, read back after a save met a conflict or lost its answer.
     ReadBack {
         session: SessionId,
+        origin: BuildOrigin,
         build: ApprovedBuild,
         expected: u64,
         stored: Result<Option<StoredRoom>, StoreError>,
@@ -100,12 +102,14 @@ pub(crate) enum HostCall {
     /// Store `build` over version `expected`, fenced by the host's `epoch`.
     SaveMap {
         session: SessionId,
+        origin: BuildOrigin,
         build: ApprovedBuild,
         expected: u64,
         epoch: u64,
     },
     ReadBack {
         session: SessionId,
+        origin: BuildOrigin,
         build: ApprovedBuild,
         expected: u64,
     },
@@ -173,9 +177,14 @@ pub(super) enum At {
 struct PendingBuild {
     id: u64,
     session: SessionId,
+    origin: BuildOrigin,
     doc: MapDoc,
     owned: Option<BTreeSet<GameId>>,
 }
+
+/// Where a relayed BUILD came from: the relay's node and its ticket, told
+/// when the BUILD has its answer (the relay's deadline stops then).
+pub(crate) type BuildOrigin = Option<(NodeId, u64)>;
 
 /// How a hosted room ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -284,7 +293,7 @@ impl Host {
             HostInput::Build { session, doc } => {
                 let session = self.current_session(session);
                 match self.room.occupant_of_session(session) {
-                    Some(occupant) => self.check_build(session, occupant.user, doc),
+                    Some(occupant) => self.check_build(session, occupant.user, doc, None),
                     None => self.send_error(session, ErrorCode::NotInRoom, NOT_IN_ROOM.to_owned()),
                 }
             }
@@ -309,20 +318,22 @@ impl Host {
             HostAnswer::Owned { id, owned } => self.on_owned(id, owned),
             HostAnswer::Saved {
                 session,
+                origin,
                 build,
                 expected,
                 result,
             } => match builds::after_save(&result) {
-                builds::AfterSave::Commit(version) => self.build_done(session, Ok((build, version))),
+                builds::AfterSave::Commit(version) => self.build_done(session, origin, Ok((build, version))),
                 builds::AfterSave::Refuse(code, message) => {
                     tracing::warn!(room = %self.room.id(), error = ?result.err(), "BUILD not stored");
-                    self.build_done(session, Err((code, message)));
+                    self.build_done(session, origin, Err((code, message)));
                 }
                 builds::AfterSave::ReadBack => {
                     // Still saving: no other BUILD starts from a version that may be stale.
                     tracing::info!(room = %self.room.id(), error = ?result.err(), "BUILD answer unclear; reading the stored map back");
                     self.call(HostCall::ReadBack {
                         session,
+                        origin,
                         build,
                         expected,
                     });
@@ -330,21 +341,20 @@ impl Host {
             },
             HostAnswer::ReadBack {
                 session,
+                origin,
                 build,
                 expected,
                 stored,
             } => match builds::resolve(self.room.id(), expected, build.map(), stored) {
-                builds::Resolved::Committed(version) => self.build_done(session, Ok((build, version))),
-                builds::Resolved::Refuse(code, message) => self.build_done(session, Err((code, message))),
+                builds::Resolved::Committed(version) => self.build_done(session, origin, Ok((build, version))),
+                builds::Resolved::Refuse(code, message) => self.build_done(session, origin, Err((code, message))),
                 builds::Resolved::Reload(map, version, problem) => {
                     tracing::warn!(room = %self.room.id(), version, "the stored map is newer than the room's; reloaded it");
                     let events = self.room.reload(map, version);
                     self.stored_map_problem = problem;
                     self.deliver(events);
-                    self.build_done(
-                        session,
-                        Err((ErrorCode::Unavailable, builds::CONFLICT.to_owned())),
-                    );
+                    let conflict = Err((ErrorCode::Unavailable, builds::CONFLICT.to_owned()));
+                    self.build_done(session, origin, conflict);
                 }
             },
             cluster => self.on_cluster_answer(cluster),
@@ -465,13 +475,15 @@ impl Host {
             NodeCommand::Sync => self.act(Command::Sync { session }),
             NodeCommand::Move { direction } => self.act(Command::Move { session, direction }),
             NodeCommand::Leave => self.act(Command::Leave { session }),
-            NodeCommand::Build { map } => {
+            NodeCommand::Build { map, ticket } => {
                 let session = self.current_session(session);
                 tracing::debug!(room = %self.room.id(), from = %from.session, %session, "relayed BUILD");
+                let origin = Some((from.node.clone(), ticket));
                 if self.room.occupant_of_session(session).is_none() {
-                    return self.send_remote(&from.node, session, ErrorCode::NotInRoom, NOT_IN_ROOM);
+                    self.send_remote(&from.node, session, ErrorCode::NotInRoom, NOT_IN_ROOM);
+                    return self.build_answered(session, &origin);
                 }
-                self.check_build(session, user, map);
+                self.check_build(session, user, map, origin);
             }
         }
     }
@@ -493,15 +505,19 @@ impl Host {
     /// PROTOCOL.md §5: owner, structure, then ownership, which needs the
     /// owner's library from the store (looked up in the background, so the
     /// room keeps serving moves), then queue it for storing.
-    fn check_build(&mut self, session: SessionId, user: UserId, doc: MapDoc) {
-        if user != self.room.id().owner() {
-            return self.refuse(session, &Reject::NotOwner);
-        }
-        if let Err(e) = Map::validate(&doc, self.room.limits().max_side) {
-            return self.refuse(session, &Reject::InvalidMap(e));
+    fn check_build(&mut self, session: SessionId, user: UserId, doc: MapDoc, origin: BuildOrigin) {
+        let refused = if user != self.room.id().owner() {
+            Some(Reject::NotOwner)
+        } else {
+            Map::validate(&doc, self.room.limits().max_side).err().map(Reject::InvalidMap)
+        };
+        if let Some(reject) = refused {
+            self.refuse(session, &reject);
+            return self.build_answered(session, &origin);
         }
         if !self.builds.admit() {
-            return self.send_error(session, ErrorCode::RateLimited, builds::TOO_MANY.to_owned());
+            self.send_error(session, ErrorCode::RateLimited, builds::TOO_MANY.to_owned());
+            return self.build_answered(session, &origin);
         }
         // Queued now, so BUILDs are stored in the order they came whenever their lookups end.
         self.next_build += 1;
@@ -509,6 +525,7 @@ impl Host {
         self.pending_builds.push_back(PendingBuild {
             id,
             session,
+            origin,
             doc,
             owned: None,
         });
@@ -528,14 +545,21 @@ impl Host {
                 };
                 self.builds.finish();
                 let (code, message) = store_error_reply(&e);
-                self.send_error(self.current_session(build.session), code, message);
+                let session = self.current_session(build.session);
+                self.send_error(session, code, message);
+                self.build_answered(session, &build.origin);
             }
         }
         self.start_next_build();
     }
 
     /// A BUILD got its final answer: committed (everyone gets SYNC) or refused.
-    fn build_done(&mut self, session: SessionId, outcome: Result<(ApprovedBuild, u64), (ErrorCode, String)>) {
+    fn build_done(
+        &mut self,
+        session: SessionId,
+        origin: BuildOrigin,
+        outcome: Result<(ApprovedBuild, u64), (ErrorCode, String)>,
+    ) {
         self.saving = false;
         self.builds.finish();
         match outcome {
@@ -548,13 +572,31 @@ impl Host {
             }
             Err((code, message)) => self.send_error(session, code, message),
         }
+        self.build_answered(session, &origin);
         self.start_next_build();
+    }
+
+    /// A relayed BUILD has its answer (an ERROR, or the SYNC of its map):
+    /// its relay stops waiting for it.
+    fn build_answered(&mut self, session: SessionId, origin: &BuildOrigin) {
+        if let Some((node, ticket)) = origin {
+            let done = NodeMessage::BuildDone {
+                room: self.room.id(),
+                session,
+                ticket: *ticket,
+            };
+            self.effects.push_back(HostEffect::ToNode {
+                node: node.clone(),
+                message: done,
+            });
+        }
     }
 
     fn start_next_build(&mut self) {
         while !self.saving && self.pending_builds.front().is_some_and(|b| b.owned.is_some()) {
             let Some(PendingBuild {
                 session,
+                origin,
                 doc,
                 owned: Some(owned),
                 ..
@@ -573,6 +615,7 @@ impl Host {
                     let epoch = self.cluster.as_ref().map_or(0, |c| c.lease.epoch);
                     self.call(HostCall::SaveMap {
                         session,
+                        origin,
                         build,
                         expected,
                         epoch,
@@ -581,6 +624,7 @@ impl Host {
                 Err(reject) => {
                     self.builds.finish();
                     self.refuse(session, &reject);
+                    self.build_answered(session, &origin);
                 }
             }
         }

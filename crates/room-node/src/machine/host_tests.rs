@@ -373,6 +373,7 @@ fn a_build_is_looked_up_then_stored_under_the_hosts_epoch_then_shown_to_everyone
         expected,
         epoch,
         session,
+        origin,
     })) = saving.into_iter().next()
     else {
         panic!("the BUILD is stored")
@@ -381,6 +382,7 @@ fn a_build_is_looked_up_then_stored_under_the_hosts_epoch_then_shown_to_everyone
     host.handle(
         HostInput::Answer(HostAnswer::Saved {
             session,
+            origin,
             build,
             expected,
             result: Ok(2),
@@ -421,4 +423,23 @@ fn a_relayed_enter_the_room_refuses_is_answered_to_its_node() {
     assert!(
         matches!(&sent[..], [HostEffect::ToNode { node, message: NodeMessage::Reply { session: SessionId(2), .. } }] if node.0 == "relay")
     );
+}
+
+#[test]
+fn a_relayed_build_is_answered_to_its_relay_when_refused() {
+    let now = Instant::now();
+    let mut host = host(true, now);
+    remote(&mut host, "relay", 2, ROOM.owner().0 + 1, NodeCommand::Enter, now);
+    let build = NodeCommand::Build {
+        map: room_core::MapDoc::default(),
+        ticket: 7,
+    };
+    let answered = remote(&mut host, "relay", 2, ROOM.owner().0 + 1, build, now);
+    assert!(matches!(
+        &answered[..],
+        [
+            HostEffect::ToNode { message: NodeMessage::Reply { code: ErrorCode::Forbidden, .. }, .. },
+            HostEffect::ToNode { node, message: NodeMessage::BuildDone { ticket: 7, session: SessionId(2), .. } },
+        ] if node.0 == "relay"
+    ));
 }

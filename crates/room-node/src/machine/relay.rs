@@ -17,6 +17,9 @@ use crate::ordered::{IdMap, IdSet};
 /// How many replaced sessions a relay remembers, for their BUILDs in flight.
 const REPLACED_REMEMBERED: usize = 64;
 
+/// BUILDs of one session the relay waits for at most (the host admits fewer).
+const BUILDS_WAITED: usize = 8;
+
 const UNREACHABLE: &str = "the room's host cannot be reached; try again";
 
 /// What a relay is told.
@@ -52,6 +55,8 @@ pub(crate) enum RelayInput {
     Unsent { session: SessionId },
     /// `session` stopped waiting for the answer to its ENTER.
     Abandoned { session: SessionId },
+    /// The host gave the forwarded BUILD `ticket` its answer.
+    BuildDone { ticket: u64 },
 }
 
 /// What a relay asks its driver to do, in order.
@@ -132,6 +137,10 @@ pub(crate) struct Relay {
     shadow: Shadow,
     /// Local sessions replaced by a newer one of their user.
     replaced: IdMap<SessionId, (UserId, String)>,
+    /// Forwarded BUILDs the host has not answered yet: ticket -> session, deadline.
+    builds: IdMap<u64, (SessionId, Instant)>,
+    next_ticket: u64,
+    build_timeout: Duration,
     effects: VecDeque<RelayEffect>,
     ended: Option<RelayEnd>,
 }
@@ -143,6 +152,8 @@ pub(crate) struct RelaySetup {
     pub host: NodeId,
     pub epoch: u64,
     pub forward_timeout: Duration,
+    /// How long a forwarded BUILD may wait for the host's answer.
+    pub build_timeout: Duration,
     /// How often the host is checked and told this node's members.
     pub check_every: Duration,
 }
@@ -164,6 +175,9 @@ impl Relay {
             stale: IdSet::default(),
             shadow: Shadow::default(),
             replaced: IdMap::default(),
+            builds: IdMap::default(),
+            next_ticket: 0,
+            build_timeout: setup.build_timeout,
             effects: VecDeque::new(),
             ended: None,
         };
@@ -218,6 +232,7 @@ impl Relay {
         self.next_check = now + self.check_every;
         self.effects.push_back(RelayEffect::AskHolder);
         self.refuse_late_enters(now);
+        self.refuse_late_builds(now);
         self.send_members_to(self.host.clone());
         let members = &self.members;
         self.stale
@@ -248,7 +263,10 @@ impl Relay {
                 }
                 Command::Enter { .. } => {}
             },
-            RelayInput::Build { session, doc } => self.forward(session, NodeCommand::Build { map: doc }),
+            RelayInput::Build { session, doc } => self.forward_build(session, doc, now),
+            RelayInput::BuildDone { ticket } => {
+                self.builds.remove(&ticket);
+            }
             RelayInput::Event(event) => self.on_event(event),
             RelayInput::Gap => {
                 self.all_stale();
@@ -337,7 +355,54 @@ impl Relay {
         });
     }
 
+    /// Forward a BUILD under a ticket of its own, so that it is answered
+    /// within `build_timeout` whatever happens to the host.
+    fn forward_build(&mut self, session: SessionId, doc: MapDoc, now: Instant) {
+        let waiting = self.builds.values().filter(|(s, _)| *s == session).count();
+        if waiting >= BUILDS_WAITED {
+            return self.effects.push_back(RelayEffect::Error {
+                session,
+                code: ErrorCode::RateLimited,
+                message: "too many BUILDs in flight; wait for their answers".to_owned(),
+            });
+        }
+        self.next_ticket += 1;
+        let ticket = self.next_ticket;
+        let known = self.members.contains_key(&session) || self.replaced.contains_key(&session);
+        self.forward(session, NodeCommand::Build { map: doc, ticket });
+        if known {
+            self.builds.insert(ticket, (session, now + self.build_timeout));
+        }
+    }
+
+    /// BUILDs the host did not answer in time get 76503: the host may have
+    /// stored the map all the same, and a SYNC shows it if it did.
+    fn refuse_late_builds(&mut self, now: Instant) {
+        let mut late: Vec<(u64, SessionId)> = self
+            .builds
+            .iter()
+            .filter(|(_, (_, deadline))| *deadline <= now)
+            .map(|(ticket, (session, _))| (*ticket, *session))
+            .collect();
+        late.sort_unstable();
+        for (ticket, session) in late {
+            self.builds.remove(&ticket);
+            tracing::info!(room = %self.room, %session, host = %self.host, "the host did not answer a BUILD in time");
+            self.answer_build_unknown(session, "the room's host did not answer the BUILD in time");
+        }
+    }
+
+    fn answer_build_unknown(&mut self, session: SessionId, why: &str) {
+        self.effects.push_back(RelayEffect::Error {
+            session,
+            code: ErrorCode::Unavailable,
+            message: format!("{why}; it may or may not be stored: SYNC shows the room's map; try again"),
+        });
+    }
+
     fn unsent(&mut self, session: SessionId) {
+        // What could not be sent will not be answered.
+        self.builds.retain(|_, (of, _)| *of != session);
         match self.members.get(&session) {
             Some(member) if member.entering.is_some() => {
                 self.members.remove(&session);
@@ -509,6 +574,11 @@ impl Relay {
     }
 
     fn moved(&mut self) {
+        let mut waiting: Vec<(u64, SessionId)> = self.builds.drain().map(|(t, (s, _))| (t, s)).collect();
+        waiting.sort_unstable();
+        for (_, session) in waiting {
+            self.answer_build_unknown(session, "the room is moving to another host");
+        }
         let mut members = Vec::with_capacity(self.members.len());
         for (session, member) in self.members.drain() {
             if member.entering.is_some() {

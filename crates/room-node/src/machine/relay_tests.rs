@@ -27,6 +27,7 @@ fn relay(now: Instant) -> Relay {
         host: node("host"),
         epoch: 1,
         forward_timeout: TIMEOUT,
+        build_timeout: 2 * TIMEOUT,
         check_every: CHECK,
     };
     Relay::new(setup, Vec::new(), now)
@@ -440,4 +441,64 @@ fn finishing_tells_the_host_this_node_has_nobody_left() {
         [RelayEffect::ToNode { message: NodeMessage::Members { entered, entering, .. }, .. }] if entered.is_empty() && entering.is_empty()
     ));
     assert!(matches!(relay.take_end(), Some(RelayEnd::Done)));
+}
+
+fn build(relay: &mut Relay, now: Instant) -> u64 {
+    relay.handle(
+        RelayInput::Build {
+            session: SessionId(1),
+            doc: room_core::MapDoc::default(),
+        },
+        now,
+    );
+    let sent = commands(&effects(relay), "host");
+    match &sent[..] {
+        [(SessionId(1), NodeCommand::Build { ticket, .. })] => *ticket,
+        other => panic!("one BUILD forwarded: {other:?}"),
+    }
+}
+
+fn unavailable_errors(effects: &[RelayEffect]) -> usize {
+    effects
+        .iter()
+        .filter(|e| {
+            matches!(e, RelayEffect::Error {
+                session: SessionId(1),
+                code: ErrorCode::Unavailable,
+                ..
+            })
+        })
+        .count()
+}
+
+#[test]
+fn a_build_the_host_never_answers_gets_76503_at_its_deadline_and_only_once() {
+    let now = Instant::now();
+    let mut relay = entered(now);
+    build(&mut relay, now);
+    relay.on_timeout(now + CHECK);
+    assert_eq!(unavailable_errors(&effects(&mut relay)), 0);
+    relay.on_timeout(now + 2 * TIMEOUT + CHECK);
+    assert_eq!(unavailable_errors(&effects(&mut relay)), 1);
+    relay.on_timeout(now + 2 * TIMEOUT + 2 * CHECK);
+    assert_eq!(unavailable_errors(&effects(&mut relay)), 0);
+}
+
+#[test]
+fn a_build_the_host_answered_is_not_refused_later() {
+    let now = Instant::now();
+    let mut relay = entered(now);
+    let ticket = build(&mut relay, now);
+    relay.handle(RelayInput::BuildDone { ticket }, now);
+    relay.on_timeout(now + 2 * TIMEOUT + CHECK);
+    assert_eq!(unavailable_errors(&effects(&mut relay)), 0);
+}
+
+#[test]
+fn a_build_waiting_when_the_host_goes_is_answered_then() {
+    let now = Instant::now();
+    let mut relay = entered(now);
+    build(&mut relay, now);
+    relay.handle(RelayInput::Holder(None), now);
+    assert_eq!(unavailable_errors(&effects(&mut relay)), 1);
 }

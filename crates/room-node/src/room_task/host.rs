@@ -270,7 +270,7 @@ impl Driver<'_> {
             // Both this node and the asker believe they host the room: the lease decides, not this.
             RoomMsg::AskMembers { .. } => return,
             // A host publishes; it does not consume its own room's events.
-            RoomMsg::BusEvent(_) | RoomMsg::Gap | RoomMsg::Refused { .. } | RoomMsg::HandOver { .. } => {
+            RoomMsg::BusEvent(_) | RoomMsg::Gap | RoomMsg::Refused { .. } | RoomMsg::BuildDone { .. } | RoomMsg::HandOver { .. } => {
                 return;
             }
         };
@@ -379,6 +379,7 @@ impl Driver<'_> {
                 },
                 HostCall::SaveMap {
                     session,
+                    origin,
                     build,
                     expected,
                     epoch,
@@ -386,6 +387,7 @@ impl Driver<'_> {
                     let result = store.save_map(room, build.map(), expected, epoch).await;
                     HostAnswer::Saved {
                         session,
+                        origin,
                         build,
                         expected,
                         result,
@@ -393,10 +395,12 @@ impl Driver<'_> {
                 }
                 HostCall::ReadBack {
                     session,
+                    origin,
                     build,
                     expected,
                 } => HostAnswer::ReadBack {
                     session,
+                    origin,
                     build,
                     expected,
                     stored: store.load_room(room).await,

@@ -79,6 +79,10 @@ pub(crate) enum RoomMsg {
     AskMembers {
         host: NodeId,
     },
+    /// The host answered a BUILD this node relayed.
+    BuildDone {
+        ticket: u64,
+    },
     /// A relay lost events and asks for a fresh SYNC for its sessions.
     Resync {
         node: NodeId,

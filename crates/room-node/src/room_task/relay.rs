@@ -71,6 +71,7 @@ pub(crate) async fn relay(
         host,
         epoch,
         forward_timeout: ctx.shared.config.forward_timeout,
+        build_timeout: ctx.shared.config.forward_timeout * 2,
         check_every: (ports.lease_ttl / 3).max(Duration::from_millis(50)),
     };
     let ids = carried
@@ -206,6 +207,7 @@ impl Driver<'_> {
                 message,
             },
             RoomMsg::AskMembers { host } => RelayInput::AskMembers { host },
+            RoomMsg::BuildDone { ticket } => RelayInput::BuildDone { ticket },
             RoomMsg::Remote { from, .. } => RelayInput::Remote { from },
             RoomMsg::HandOver { done } => {
                 // A relay has nothing to hand over: the host keeps the room.

@@ -15,6 +15,7 @@ pub const ENTER_ANSWERED_WITHIN: Duration = Duration::from_secs(12);
 /// Every invariant; the first broken one, described.
 pub async fn all(world: &World) -> Result<(), String> {
     enters_are_answered(world)?;
+    builds_are_answered(world)?;
     one_writer_per_room(world)?;
     saves_are_fenced(world)?;
     for &room in &world.setup.rooms {
@@ -40,6 +41,34 @@ pub fn enters_are_answered(world: &World) -> Result<(), String> {
                     } else {
                         "never answered"
                     }
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Longest a BUILD may wait for its answer: a relay's deadline (twice the
+/// forward deadline) and its check, with slack.
+pub const BUILD_ANSWERED_WITHIN: Duration = Duration::from_secs(14);
+
+/// Every BUILD is answered (an ERROR, or a SYNC) within its deadline, unless
+/// the server closed its socket first.
+pub fn builds_are_answered(world: &World) -> Result<(), String> {
+    let now = Instant::now();
+    for client in world.clients.values() {
+        let log = lock(&client.log);
+        for &(side, sent) in &log.builds {
+            let deadline = sent + BUILD_ANSWERED_WITHIN;
+            if deadline > now || log.closed_at.is_some_and(|closed| closed <= deadline) {
+                continue;
+            }
+            if !log.answers.iter().any(|at| *at >= sent && *at <= deadline) {
+                return Err(format!(
+                    "u{}@{}: BUILD side {side} sent at {:?} had no answer within {BUILD_ANSWERED_WITHIN:?}",
+                    client.user,
+                    node_name(client.node),
+                    sent - world.start,
                 ));
             }
         }

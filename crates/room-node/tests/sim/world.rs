@@ -74,6 +74,10 @@ pub struct ClientLog {
     pub closed: Option<String>,
     /// BUILDs sent: the map's side and when.
     pub builds: Vec<(u16, Instant)>,
+    /// When a SYNC or an ERROR arrived (what answers a BUILD).
+    pub answers: Vec<Instant>,
+    /// When the server closed the socket.
+    pub closed_at: Option<Instant>,
     pub syncs_received: usize,
     /// Every LEAVE received: when, and of whom.
     pub leaves: Vec<(Instant, u64)>,
@@ -322,6 +326,7 @@ impl World {
                             trace.line(format!("{who} closed by the server: {reason:?}"));
                             let mut log = lock(&log);
                             log.closed = Some(format!("{reason:?}"));
+                            log.closed_at = Some(Instant::now());
                             log.in_room = None;
                             let _ = closed_tx.send(true);
                             return;
@@ -453,6 +458,7 @@ fn show(log: &mut ClientLog, msg: &ServerMsg, trace: &Trace, who: &str) {
             log.map = Some(room.map.clone());
             log.last_sync = Some(room.clone());
             log.syncs_received += 1;
+            log.answers.push(Instant::now());
             trace.line(format!(
                 "{who} <- SYNC room {} users {:?} side {}",
                 room.room_id,
@@ -472,6 +478,7 @@ fn show(log: &mut ClientLog, msg: &ServerMsg, trace: &Trace, who: &str) {
             trace.line(format!("{who} <- LEAVE u{}", user.0));
         }
         ServerMsg::Error { code, message } => {
+            log.answers.push(Instant::now());
             trace.line(format!("{who} <- ERROR {code:?} {message}"));
         }
         other => trace.line(format!("{who} <- {other:?}")),
