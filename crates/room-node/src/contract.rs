@@ -84,10 +84,15 @@ impl Change {
 pub(crate) enum NodeCommand {
     Enter,
     Sync,
-    Move { direction: Direction },
+    Move {
+        direction: Direction,
+    },
     Leave,
     /// `ticket` names it for the relay's deadline (the host answers `BuildDone`).
-    Build { map: MapDoc, ticket: u64 },
+    Build {
+        map: MapDoc,
+        ticket: u64,
+    },
 }
 
 /// A message addressed to one node.
@@ -133,7 +138,11 @@ pub(crate) enum NodeMessage {
     AskMembers { room: RoomId, host: NodeId },
     /// The host gave a relayed BUILD its answer (an ERROR to the session, or
     /// the SYNC of the stored map): the relay stops waiting for it.
-    BuildDone { room: RoomId, session: SessionId, ticket: u64 },
+    BuildDone {
+        room: RoomId,
+        session: SessionId,
+        ticket: u64,
+    },
     /// A relay lost events of `room` and asks its host for fresh SYNCs.
     Resync { room: RoomId, node: NodeId },
 }

@@ -346,8 +346,12 @@ impl Host {
                 expected,
                 stored,
             } => match builds::resolve(self.room.id(), expected, build.map(), stored) {
-                builds::Resolved::Committed(version) => self.build_done(session, origin, Ok((build, version))),
-                builds::Resolved::Refuse(code, message) => self.build_done(session, origin, Err((code, message))),
+                builds::Resolved::Committed(version) => {
+                    self.build_done(session, origin, Ok((build, version)))
+                }
+                builds::Resolved::Refuse(code, message) => {
+                    self.build_done(session, origin, Err((code, message)))
+                }
                 builds::Resolved::Reload(map, version, problem) => {
                     tracing::warn!(room = %self.room.id(), version, "the stored map is newer than the room's; reloaded it");
                     let events = self.room.reload(map, version);
@@ -509,7 +513,9 @@ impl Host {
         let refused = if user != self.room.id().owner() {
             Some(Reject::NotOwner)
         } else {
-            Map::validate(&doc, self.room.limits().max_side).err().map(Reject::InvalidMap)
+            Map::validate(&doc, self.room.limits().max_side)
+                .err()
+                .map(Reject::InvalidMap)
         };
         if let Some(reject) = refused {
             self.refuse(session, &reject);

@@ -462,11 +462,14 @@ fn unavailable_errors(effects: &[RelayEffect]) -> usize {
     effects
         .iter()
         .filter(|e| {
-            matches!(e, RelayEffect::Error {
-                session: SessionId(1),
-                code: ErrorCode::Unavailable,
-                ..
-            })
+            matches!(
+                e,
+                RelayEffect::Error {
+                    session: SessionId(1),
+                    code: ErrorCode::Unavailable,
+                    ..
+                }
+            )
         })
         .count()
 }

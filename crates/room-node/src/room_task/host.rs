@@ -270,7 +270,11 @@ impl Driver<'_> {
             // Both this node and the asker believe they host the room: the lease decides, not this.
             RoomMsg::AskMembers { .. } => return,
             // A host publishes; it does not consume its own room's events.
-            RoomMsg::BusEvent(_) | RoomMsg::Gap | RoomMsg::Refused { .. } | RoomMsg::BuildDone { .. } | RoomMsg::HandOver { .. } => {
+            RoomMsg::BusEvent(_)
+            | RoomMsg::Gap
+            | RoomMsg::Refused { .. }
+            | RoomMsg::BuildDone { .. }
+            | RoomMsg::HandOver { .. } => {
                 return;
             }
         };
