@@ -4,15 +4,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use lapin::BasicProperties;
 use lapin::options::BasicPublishOptions;
 use room_core::RoomId;
-use room_ports::{Bus, BusError, BusInbound, NodeId, NodeMessage, RoomEvent};
+use room_ports::{Bus, BusError, BusInbound, NodeId};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{Names, RabbitConfig, node_key, room_key};
-use crate::envelope::Envelope;
 use crate::error::{RabbitError, unavailable};
 use crate::shared::Shared;
 use crate::{session, supervisor, topology};
@@ -152,12 +152,12 @@ impl Drop for RabbitBus {
 
 #[async_trait]
 impl Bus for RabbitBus {
-    /// Publish to the rooms exchange with key `room.{id}`; fails at once with
-    /// [`BusError::Unavailable`] while disconnected. Events of one room stay in
-    /// order as long as the caller awaits each publish before the next.
-    async fn publish(&self, event: &RoomEvent) -> Result<(), BusError> {
-        let body = Envelope::encode_event(event);
-        self.publish_bytes(&self.shared.names.rooms_exchange, room_key(event.room), &body)
+    /// Publish `payload` as the message body to the rooms exchange with key
+    /// `room.{id}`; fails at once with [`BusError::Unavailable`] while
+    /// disconnected. Payloads of one room stay in order as long as the caller
+    /// awaits each publish before the next.
+    async fn publish(&self, room: RoomId, payload: Bytes) -> Result<(), BusError> {
+        self.publish_bytes(&self.shared.names.rooms_exchange, room_key(room), &payload)
             .await
     }
 
@@ -213,11 +213,10 @@ impl Bus for RabbitBus {
         }
     }
 
-    /// Publish to the nodes exchange with key = `node`'s id. A message to a
-    /// node that is gone is dropped by the broker.
-    async fn send_to_node(&self, node: &NodeId, message: &NodeMessage) -> Result<(), BusError> {
-        let body = Envelope::encode_node(message);
-        self.publish_bytes(&self.shared.names.nodes_exchange, node_key(node), &body)
+    /// Publish `payload` as the message body to the nodes exchange with key =
+    /// `node`'s id. A message to a node that is gone is dropped by the broker.
+    async fn send_to_node(&self, node: &NodeId, payload: Bytes) -> Result<(), BusError> {
+        self.publish_bytes(&self.shared.names.nodes_exchange, node_key(node), &payload)
             .await
     }
 

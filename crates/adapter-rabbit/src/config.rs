@@ -20,8 +20,10 @@ pub struct RabbitConfig {
     pub node_id: NodeId,
     /// Unacknowledged deliveries the broker may push to this node (`basic.qos`).
     pub prefetch: u16,
-    /// Most messages the node's queue holds; beyond it the oldest are dropped
-    /// (`x-max-length` with `x-overflow: drop-head`) and receivers see a gap.
+    /// Most messages the node's queue holds waiting (unacknowledged deliveries,
+    /// at most `prefetch`, come on top); beyond it the oldest are dropped
+    /// (`x-max-length` with `x-overflow: drop-head`), which the engine sees
+    /// as a jump in its own numbering.
     pub queue_max_len: u32,
     /// Capacity of the channel handed out by `take_inbound`.
     pub inbound_capacity: usize,
@@ -81,6 +83,13 @@ pub fn room_key(room: RoomId) -> String {
     format!("room.{room}")
 }
 
+/// The room whose events are routed by `key`: the inverse of [`room_key`]
+/// (only keys it produces, so `room.07` or `room.+7` name no room).
+pub(crate) fn room_of_key(key: &str) -> Option<RoomId> {
+    let room = RoomId(key.strip_prefix("room.")?.parse().ok()?);
+    (room_key(room) == key).then_some(room)
+}
+
 /// The routing key of messages to `node`.
 pub fn node_key(node: &NodeId) -> String {
     node.0.clone()
@@ -99,5 +108,24 @@ mod tests {
         assert_eq!(names.queue, "myroom.node.n1");
         assert_eq!(room_key(RoomId(42)), "room.42");
         assert_eq!(node_key(&NodeId("n1".into())), "n1");
+    }
+
+    #[test]
+    fn a_room_key_reads_back_as_its_room_and_nothing_else_does() {
+        for room in [RoomId(0), RoomId(42), RoomId(u64::MAX)] {
+            assert_eq!(room_of_key(&room_key(room)), Some(room));
+        }
+        for key in [
+            "room.",
+            "room.07",
+            "room.+7",
+            "room.-1",
+            "room.7 ",
+            "rooms.7",
+            "7",
+            "room.18446744073709551616",
+        ] {
+            assert_eq!(room_of_key(key), None, "{key}");
+        }
     }
 }

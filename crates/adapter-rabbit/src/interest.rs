@@ -1,43 +1,33 @@
-//! Which rooms this node listens to, and the ordering check of their events.
+//! Which rooms this node listens to, and what of a delivery reaches the engine.
 //!
-//! Pure bookkeeping, no I/O: the consumer feeds every decoded message through
-//! [`Interest::accept`] and forwards what comes out.
+//! Pure bookkeeping, no I/O: the consumer feeds every delivery through
+//! [`Interest::accept`] and forwards what comes out. The payload is never
+//! read: its order and numbering are the engine's to check.
 
 use std::collections::BTreeSet;
 
+use bytes::Bytes;
 use room_core::RoomId;
-use room_ports::{BusInbound, RoomEvent, SequenceCheck, SequenceTracker};
+use room_ports::BusInbound;
 
-use crate::envelope::Envelope;
+use crate::config::{Names, room_of_key};
 
-/// The rooms this node wants, and where each room's event sequence stands.
+/// The rooms this node wants.
 #[derive(Debug, Default)]
 pub(crate) struct Interest {
     rooms: BTreeSet<RoomId>,
-    tracker: SequenceTracker,
 }
 
 impl Interest {
-    /// Want `room`'s events; its sequence starts afresh from the next event.
-    /// Returns whether it was not wanted before.
+    /// Want `room`'s events. Returns whether it was not wanted before.
     pub(crate) fn want(&mut self, room: RoomId) -> bool {
-        let added = self.rooms.insert(room);
-        if added {
-            self.tracker.forget(room);
-        }
-        added
+        self.rooms.insert(room)
     }
 
     /// Stop wanting `room`; events of it still in flight are dropped.
     /// Returns whether it was wanted.
     pub(crate) fn drop_room(&mut self, room: RoomId) -> bool {
-        self.tracker.forget(room);
         self.rooms.remove(&room)
-    }
-
-    /// Whether `room` is wanted.
-    pub(crate) fn wants(&self, room: RoomId) -> bool {
-        self.rooms.contains(&room)
     }
 
     /// Every wanted room, in order.
@@ -45,125 +35,123 @@ impl Interest {
         self.rooms.iter().copied().collect()
     }
 
-    /// Forget every room's position (after a reconnection, which is reported
-    /// as a gap of every wanted room): the next event of each is a new start.
-    pub(crate) fn restart_sequences(&mut self) {
-        self.tracker = SequenceTracker::new();
-    }
-
-    /// What to hand the engine for one received message: nothing (an event of
-    /// an unwanted room, a stale or duplicate event), the message itself, or a
-    /// [`BusInbound::Gap`] followed by the event that revealed it.
-    pub(crate) fn accept(&mut self, envelope: Envelope) -> Vec<BusInbound> {
-        match envelope {
-            Envelope::Node(message) => vec![BusInbound::Node(message)],
-            Envelope::Event(event) => self.accept_event(event),
+    /// What to hand the engine for a delivery of `payload` from `exchange`
+    /// with `routing_key`: an event of the room the key names, a message to
+    /// this node, or nothing (a room no longer wanted, a key or exchange this
+    /// adapter does not publish with).
+    pub(crate) fn accept(
+        &self,
+        names: &Names,
+        exchange: &str,
+        routing_key: &str,
+        payload: Bytes,
+    ) -> Option<BusInbound> {
+        if exchange == names.nodes_exchange {
+            return Some(BusInbound::Node { payload });
         }
-    }
-
-    fn accept_event(&mut self, event: RoomEvent) -> Vec<BusInbound> {
-        if !self.wants(event.room) {
-            tracing::trace!(room = %event.room, seq = event.seq, "event of an unwanted room dropped");
-            return Vec::new();
+        if exchange != names.rooms_exchange {
+            tracing::warn!(exchange, routing_key, "delivery from an unknown exchange dropped");
+            return None;
         }
-        match self.tracker.check(event.room, event.epoch, event.seq) {
-            SequenceCheck::Deliver => vec![BusInbound::Event(event)],
-            SequenceCheck::Stale => {
-                tracing::debug!(room = %event.room, epoch = event.epoch, seq = event.seq, "stale event dropped");
-                Vec::new()
-            }
-            SequenceCheck::Gap { expected, got } => {
-                tracing::info!(room = %event.room, expected, got, epoch = event.epoch, "gap in room events");
-                vec![
-                    BusInbound::Gap {
-                        rooms: vec![event.room],
-                    },
-                    BusInbound::Event(event),
-                ]
-            }
+        let Some(room) = room_of_key(routing_key) else {
+            tracing::warn!(routing_key, "room event with an unreadable routing key dropped");
+            return None;
+        };
+        if !self.rooms.contains(&room) {
+            // Published before the unbind took effect.
+            tracing::trace!(%room, "event of an unwanted room dropped");
+            return None;
         }
+        Some(BusInbound::Event { room, payload })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use room_core::{Audience, SessionId};
-    use room_ports::{NodeId, NodeMessage};
+    use room_ports::NodeId;
 
     use super::*;
+    use crate::config::{RabbitConfig, room_key};
 
-    fn event(room: u64, epoch: u64, seq: u64) -> Envelope {
-        Envelope::Event(RoomEvent {
-            room: RoomId(room),
-            epoch,
-            seq,
-            audience: Audience::All,
-            frame: format!("F{seq}"),
-        })
+    fn names() -> Names {
+        RabbitConfig::new("amqp://x", "p", NodeId("n1".into())).names()
     }
 
-    fn seqs(out: &[BusInbound]) -> Vec<String> {
-        out.iter()
-            .map(|item| match item {
-                BusInbound::Event(e) => format!("e{}", e.seq),
-                BusInbound::Gap { rooms } => format!("gap{rooms:?}"),
-                BusInbound::Node(_) => "node".into(),
+    fn event(interest: &Interest, room: u64, payload: &'static [u8]) -> Option<BusInbound> {
+        let names = names();
+        interest.accept(
+            &names,
+            &names.rooms_exchange,
+            &room_key(RoomId(room)),
+            Bytes::from_static(payload),
+        )
+    }
+
+    #[test]
+    fn an_event_of_a_wanted_room_passes_with_its_payload_untouched() {
+        let mut interest = Interest::default();
+        interest.want(RoomId(1));
+        let payload = b"\xff\x00{\"not\":json";
+        assert_eq!(
+            event(&interest, 1, payload),
+            Some(BusInbound::Event {
+                room: RoomId(1),
+                payload: Bytes::from_static(payload)
             })
-            .collect()
+        );
     }
 
     #[test]
     fn events_of_unwanted_rooms_are_dropped() {
         let mut interest = Interest::default();
         interest.want(RoomId(1));
-        assert!(interest.accept(event(2, 1, 1)).is_empty());
-        assert_eq!(seqs(&interest.accept(event(1, 1, 1))), ["e1"]);
-    }
-
-    #[test]
-    fn a_skipped_sequence_number_reports_a_gap_then_the_event() {
-        let mut interest = Interest::default();
-        interest.want(RoomId(1));
-        interest.accept(event(1, 1, 1));
-        assert_eq!(seqs(&interest.accept(event(1, 1, 3))), ["gap[RoomId(1)]", "e3"]);
-        assert_eq!(seqs(&interest.accept(event(1, 1, 4))), ["e4"]);
-    }
-
-    #[test]
-    fn stale_epochs_and_duplicates_are_dropped() {
-        let mut interest = Interest::default();
-        interest.want(RoomId(1));
-        interest.accept(event(1, 5, 10));
-        assert!(interest.accept(event(1, 5, 10)).is_empty());
-        assert!(interest.accept(event(1, 4, 11)).is_empty());
-        assert_eq!(seqs(&interest.accept(event(1, 6, 1))), ["gap[RoomId(1)]", "e1"]);
-    }
-
-    #[test]
-    fn wanting_a_room_again_starts_its_sequence_afresh() {
-        let mut interest = Interest::default();
-        interest.want(RoomId(1));
-        interest.accept(event(1, 1, 1));
+        assert_eq!(event(&interest, 2, b"1"), None);
         assert!(interest.drop_room(RoomId(1)));
+        assert_eq!(event(&interest, 1, b"2"), None, "still passed after drop_room");
         assert!(interest.want(RoomId(1)));
-        assert_eq!(seqs(&interest.accept(event(1, 1, 50))), ["e50"]);
-        interest.restart_sequences();
-        assert_eq!(seqs(&interest.accept(event(1, 1, 90))), ["e90"]);
+        assert!(event(&interest, 1, b"3").is_some());
+    }
+
+    #[test]
+    fn payloads_pass_whatever_their_order_or_repetition() {
+        let mut interest = Interest::default();
+        interest.want(RoomId(1));
+        for payload in [b"1" as &'static [u8], b"3", b"3", b"2", b""] {
+            let item = event(&interest, 1, payload);
+            assert!(
+                matches!(&item, Some(BusInbound::Event { payload: p, .. }) if p == payload),
+                "{item:?}"
+            );
+        }
     }
 
     #[test]
     fn node_messages_always_pass() {
+        let interest = Interest::default();
+        let names = names();
+        assert_eq!(
+            interest.accept(&names, &names.nodes_exchange, "n1", Bytes::from_static(b"x")),
+            Some(BusInbound::Node {
+                payload: Bytes::from_static(b"x")
+            })
+        );
+    }
+
+    #[test]
+    fn deliveries_this_adapter_did_not_route_are_dropped() {
         let mut interest = Interest::default();
-        let message = NodeMessage::Resync {
-            room: RoomId(3),
-            node: NodeId("a".into()),
-        };
-        assert_eq!(seqs(&interest.accept(Envelope::Node(message))), ["node"]);
-        let close = NodeMessage::CloseSession {
-            session: SessionId(1),
-            frame: None,
-            code: 4000,
-        };
-        assert_eq!(seqs(&interest.accept(Envelope::Node(close))), ["node"]);
+        interest.want(RoomId(1));
+        let names = names();
+        let payload = || Bytes::from_static(b"1");
+        assert_eq!(
+            interest.accept(&names, &names.rooms_exchange, "room.01", payload()),
+            None
+        );
+        assert_eq!(
+            interest.accept(&names, &names.rooms_exchange, "n1", payload()),
+            None
+        );
+        assert_eq!(interest.accept(&names, "", "room.1", payload()), None);
+        assert_eq!(interest.accept(&names, "other.rooms", "room.1", payload()), None);
     }
 }

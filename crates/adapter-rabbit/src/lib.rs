@@ -1,6 +1,13 @@
 //! The [`Bus`](room_ports::Bus) port over RabbitMQ (lapin): room events go
 //! only to the nodes that have users in the room, commands go to a room's host.
 //!
+//! The adapter carries bytes: the body of each AMQP message is the payload
+//! the engine gave it, as is, and the payload handed back on the receiving
+//! node is that body, unread. The room of an event is the routing key it was
+//! published with. What the payloads mean, and whether a room's events arrive
+//! complete and in order, is the engine's business, so this bus and the
+//! in-memory one run under the same contract.
+//!
 //! # Topology
 //!
 //! With `exchange_prefix = P` and node id `N` (see [`RabbitConfig::names`]):
@@ -18,30 +25,30 @@
 //!
 //! # Limits
 //!
-//! - the queue holds at most `queue_max_len` messages (`x-max-length`,
-//!   `x-overflow: drop-head`): a node that falls behind loses the oldest ones;
+//! - the queue holds at most `queue_max_len` messages waiting (`x-max-length`,
+//!   `x-overflow: drop-head`; deliveries not yet acknowledged do not count):
+//!   a node that falls behind loses the oldest ones;
 //! - the broker pushes at most `prefetch` unacknowledged deliveries (`basic.qos`);
 //! - the engine's inbound channel holds `inbound_capacity` items; a delivery is
 //!   acknowledged only once it is in there, so a slow engine stops the consumer.
 //!
-//! Nothing is replayed: a lost event shows up as a jump in the room's sequence
-//! number (the envelope carries room, host epoch and sequence), which the
-//! receiver reports as [`BusInbound::Gap`](room_ports::BusInbound::Gap); the
-//! engine then asks the host for a fresh SYNC. Events of an older epoch and
-//! duplicates are dropped. After a gap the event that revealed it is still
-//! delivered; what to show until the SYNC arrives is the engine's choice.
+//! Nothing is replayed, and the adapter does not say when the queue dropped
+//! messages: the engine numbers a room's events inside the payload and sees
+//! the jump itself (then it asks the host for a fresh SYNC).
 //!
 //! # Faults
 //!
 //! A supervisor task owns the connection. When it drops, publishing fails at
 //! once with [`BusError::Unavailable`](room_ports::BusError::Unavailable);
 //! the task reconnects with doubling, jittered delays, re-declares the queue,
-//! re-binds every wanted room, and reports one gap for all of them. lapin's own
+//! re-binds every wanted room, and reports one
+//! [`BusInbound::Gap`](room_ports::BusInbound::Gap) for all of them: their
+//! bindings were gone for a while, which only the adapter knows. lapin's own
 //! auto-recovery is not used, because it would hide exactly that moment.
 //!
 //! Publisher confirms are off: an event lost on the way is caught by the
-//! receivers' sequence check anyway, and waiting for a confirm would put a
-//! broker round trip on the host's fast path.
+//! receiving engine's sequence check anyway, and waiting for a confirm would
+//! put a broker round trip on the host's fast path.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -52,6 +59,8 @@
 //! let bus = RabbitBus::connect(config).await?;
 //! let mut inbound = bus.take_inbound().expect("taken once");
 //! bus.subscribe_room(room_core::RoomId(7)).await?;
+//! // Whatever bytes the engine encodes; other nodes receive exactly these.
+//! bus.publish(room_core::RoomId(7), bytes::Bytes::from_static(b"an event")).await?;
 //! while let Some(item) = inbound.recv().await {
 //!     println!("{item:?}");
 //! }
@@ -62,7 +71,6 @@
 mod backoff;
 mod bus;
 mod config;
-mod envelope;
 mod error;
 mod interest;
 mod session;
@@ -72,5 +80,4 @@ mod topology;
 
 pub use bus::RabbitBus;
 pub use config::{Names, RabbitConfig, node_key, room_key};
-pub use envelope::{DecodeError, Envelope};
 pub use error::RabbitError;

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions};
@@ -11,7 +12,6 @@ use lapin::{Acker, Connection, ConnectionProperties, Consumer, Event};
 use room_core::RoomId;
 use tokio::sync::{Notify, watch};
 
-use crate::envelope::Envelope;
 use crate::shared::{Link, Shared, stopped};
 use crate::topology;
 
@@ -44,11 +44,7 @@ pub(crate) async fn open(shared: &Shared) -> lapin::Result<Session> {
     topology::declare(&consume, &shared.config, &shared.names).await?;
 
     let mut slot = shared.topology.lock().await;
-    let rooms = {
-        let mut interest = shared.interest();
-        interest.restart_sequences();
-        interest.rooms()
-    };
+    let rooms = shared.interest().rooms();
     for room in &rooms {
         topology::bind_room(&consume, &shared.names, *room).await?;
     }
@@ -160,25 +156,30 @@ impl Session {
 }
 
 /// Pass one delivery through the interest filter to the engine, then count it
-/// for acknowledgement.
+/// for acknowledgement. The body goes on as it came, without a copy.
 ///
 /// Waiting here for room in the inbound channel is the backpressure: unacked
 /// deliveries stop at the prefetch, and the queue's length limit does the rest.
 async fn forward(shared: &Shared, delivery: Delivery, acks: &mut AckBatch) {
-    let items = match Envelope::decode(&delivery.data) {
-        Ok(envelope) => shared.interest().accept(envelope),
-        Err(error) => {
-            tracing::warn!(%error, routing_key = %delivery.routing_key, "bus message dropped");
-            Vec::new()
-        }
-    };
-    for item in items {
-        if shared.inbound.send(item).await.is_err() {
-            tracing::trace!("inbound receiver dropped; message discarded");
-            break;
-        }
+    let Delivery {
+        exchange,
+        routing_key,
+        data,
+        acker,
+        ..
+    } = delivery;
+    let item = shared.interest().accept(
+        &shared.names,
+        exchange.as_str(),
+        routing_key.as_str(),
+        Bytes::from(data),
+    );
+    if let Some(item) = item
+        && shared.inbound.send(item).await.is_err()
+    {
+        tracing::trace!("inbound receiver dropped; message discarded");
     }
-    acks.push(delivery.acker);
+    acks.push(acker);
 }
 
 /// Deliveries handed on but not yet acknowledged. One `multiple` ack of the

@@ -1,44 +1,52 @@
-//! Routing against the real RabbitMQ: only interested nodes receive a room's
-//! events, binds follow subscriptions, node messages reach their node.
+//! Routing against the real RabbitMQ: only subscribed nodes receive a room's
+//! payloads, binds follow subscriptions, node messages reach their node, and
+//! the bytes are carried as they are.
+//!
+//! Each queue receives one publisher's messages in the order they were sent,
+//! so "nothing else arrived" is checked with a marker sent last: it must be
+//! the next item.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{cleanup, config, connect, drain, event, next, unique_prefix};
-use room_core::{RoomId, SessionId, UserId};
-use room_ports::{Bus, BusInbound, NodeId, NodeMessage, SessionAt};
+use bytes::Bytes;
+use common::probe::Probe;
+use common::{cleanup, config, connect, drain, next, payload, take, unique_prefix};
+use room_core::RoomId;
+use room_ports::{Bus, BusInbound, NodeId};
 
 const WAIT: Duration = Duration::from_secs(10);
-const QUIET: Duration = Duration::from_millis(500);
+const QUIET: Duration = Duration::from_millis(300);
+
+fn text(s: &'static str) -> Bytes {
+    Bytes::from_static(s.as_bytes())
+}
 
 #[tokio::test]
-async fn a_room_event_reaches_only_the_nodes_with_users_in_that_room() {
+async fn a_room_event_reaches_only_the_nodes_subscribed_to_that_room() {
     let prefix = unique_prefix("interest");
     let host = connect(config(&prefix, "host")).await;
     let relay_a = connect(config(&prefix, "relay-a")).await;
     let relay_b = connect(config(&prefix, "relay-b")).await;
     let mut inbox_a = relay_a.take_inbound().unwrap();
     let mut inbox_b = relay_b.take_inbound().unwrap();
+    let mut inbox_host = host.take_inbound().unwrap();
     relay_a.subscribe_room(RoomId(1)).await.unwrap();
     relay_b.subscribe_room(RoomId(2)).await.unwrap();
 
-    host.publish(&event(1, 1, 1)).await.unwrap();
-    host.publish(&event(2, 1, 1)).await.unwrap();
-    host.publish(&event(3, 1, 1)).await.unwrap();
-    host.publish(&event(1, 1, 2)).await.unwrap();
+    for (room, n) in [(1, 1), (2, 1), (3, 1), (1, 2)] {
+        host.publish(RoomId(room), payload(n)).await.unwrap();
+    }
+    host.publish(RoomId(2), text("end")).await.unwrap();
+    host.publish(RoomId(1), text("end")).await.unwrap();
 
-    let rooms_of = |items: Vec<BusInbound>| -> Vec<(u64, u64)> {
-        items
-            .into_iter()
-            .map(|item| match item {
-                BusInbound::Event(e) => (e.room.0, e.seq),
-                other => panic!("unexpected {other:?}"),
-            })
-            .collect()
-    };
-    assert_eq!(rooms_of(drain(&mut inbox_a, QUIET).await), [(1, 1), (1, 2)]);
-    assert_eq!(rooms_of(drain(&mut inbox_b, QUIET).await), [(2, 1)]);
+    assert_eq!(take(&mut inbox_a, 3, WAIT).await, ["1:1", "1:2", "1:end"]);
+    assert_eq!(take(&mut inbox_b, 2, WAIT).await, ["2:1", "2:end"]);
+    assert!(
+        drain(&mut inbox_host, QUIET).await.is_empty(),
+        "the publisher received its own room"
+    );
 
     for bus in [&host, &relay_a, &relay_b] {
         bus.close(WAIT).await;
@@ -54,34 +62,22 @@ async fn a_node_receives_a_room_between_subscribe_and_unsubscribe_only() {
     let mut inbox = relay.take_inbound().unwrap();
     let room = RoomId(5);
 
-    host.publish(&event(5, 1, 1)).await.unwrap();
-    assert!(
-        drain(&mut inbox, QUIET).await.is_empty(),
-        "received a room before subscribing"
-    );
-
+    host.publish(room, payload(1)).await.unwrap(); // before subscribing
     relay.subscribe_room(room).await.unwrap();
-    relay.subscribe_room(room).await.unwrap(); // idempotent
-    host.publish(&event(5, 1, 2)).await.unwrap();
-    match next(&mut inbox, WAIT).await {
-        BusInbound::Event(e) => assert_eq!((e.room, e.seq, e.frame.as_str()), (room, 2, "MOVE 5 2")),
-        other => panic!("unexpected {other:?}"),
-    }
+    relay.subscribe_room(room).await.unwrap(); // idempotent: still one copy
+    host.publish(room, payload(2)).await.unwrap();
+    assert_eq!(take(&mut inbox, 1, WAIT).await, ["5:2"]);
 
     relay.unsubscribe_room(room).await.unwrap();
-    host.publish(&event(5, 1, 3)).await.unwrap();
-    assert!(
-        drain(&mut inbox, QUIET).await.is_empty(),
-        "received a room after unsubscribing"
-    );
-
-    // Subscribing again starts the room's sequence afresh: no spurious gap.
+    relay.unsubscribe_room(room).await.unwrap(); // idempotent
+    host.publish(room, payload(3)).await.unwrap(); // after unsubscribing
     relay.subscribe_room(room).await.unwrap();
-    host.publish(&event(5, 1, 9)).await.unwrap();
-    match next(&mut inbox, WAIT).await {
-        BusInbound::Event(e) => assert_eq!(e.seq, 9),
-        other => panic!("unexpected {other:?}"),
-    }
+    host.publish(room, payload(4)).await.unwrap();
+    assert_eq!(
+        take(&mut inbox, 1, WAIT).await,
+        ["5:4"],
+        "a duplicate of 2, or 3 published while unsubscribed, came first"
+    );
 
     host.close(WAIT).await;
     relay.close(WAIT).await;
@@ -89,26 +85,42 @@ async fn a_node_receives_a_room_between_subscribe_and_unsubscribe_only() {
 }
 
 #[tokio::test]
-async fn a_receiver_reports_a_sequence_gap_and_drops_stale_epochs() {
-    let prefix = unique_prefix("gap");
+async fn a_room_s_payloads_arrive_as_published_whatever_they_hold() {
+    let prefix = unique_prefix("bytes");
     let host = connect(config(&prefix, "host")).await;
     let relay = connect(config(&prefix, "relay")).await;
     let mut inbox = relay.take_inbound().unwrap();
     relay.subscribe_room(RoomId(8)).await.unwrap();
 
-    for (epoch, seq) in [(2, 1), (2, 2), (2, 4), (1, 5), (2, 4), (2, 5)] {
-        host.publish(&event(8, epoch, seq)).await.unwrap();
+    // Skips, repeats, a step back, non-UTF-8, empty: ordering and numbering are
+    // the engine's to judge, so the bus drops, reorders and rewrites nothing.
+    let sent: Vec<Bytes> = [
+        b"1" as &'static [u8],
+        b"2",
+        b"4",
+        b"2",
+        b"5",
+        b"5",
+        b"\xff\x00{\"kind\":\"event\"}",
+        b"",
+    ]
+    .into_iter()
+    .map(Bytes::from_static)
+    .collect();
+    for payload in &sent {
+        host.publish(RoomId(8), payload.clone()).await.unwrap();
     }
-    let seen: Vec<String> = drain(&mut inbox, QUIET)
-        .await
-        .into_iter()
-        .map(|item| match item {
-            BusInbound::Event(e) => format!("{}:{}", e.epoch, e.seq),
-            BusInbound::Gap { rooms } => format!("gap{:?}", rooms.iter().map(|r| r.0).collect::<Vec<_>>()),
+    let mut received = Vec::new();
+    for _ in 0..sent.len() {
+        match next(&mut inbox, WAIT).await {
+            BusInbound::Event { room, payload } => {
+                assert_eq!(room, RoomId(8));
+                received.push(payload);
+            }
             other => panic!("unexpected {other:?}"),
-        })
-        .collect();
-    assert_eq!(seen, ["2:1", "2:2", "gap[8]", "2:4", "2:5"]);
+        }
+    }
+    assert_eq!(received, sent);
 
     host.close(WAIT).await;
     relay.close(WAIT).await;
@@ -116,66 +128,79 @@ async fn a_receiver_reports_a_sequence_gap_and_drops_stale_epochs() {
 }
 
 #[tokio::test]
-async fn a_command_reaches_the_host_and_its_reply_comes_back_to_the_relay() {
-    let prefix = unique_prefix("command");
+async fn the_amqp_body_is_the_payload_and_the_routing_key_names_the_room() {
+    let prefix = unique_prefix("wire");
     let host = connect(config(&prefix, "host")).await;
     let relay = connect(config(&prefix, "relay")).await;
-    let mut host_inbox = host.take_inbound().unwrap();
-    let mut relay_inbox = relay.take_inbound().unwrap();
+    let mut inbox = relay.take_inbound().unwrap();
+    relay.subscribe_room(RoomId(3)).await.unwrap();
+    let mut probe = Probe::bind(&prefix, RoomId(3)).await;
 
-    let command = NodeMessage::Command {
-        room: RoomId(3),
-        from: SessionAt {
-            node: relay.node_id().clone(),
-            session: SessionId(77),
-        },
-        user: UserId(12),
-        nickname: "ann".into(),
-        frame: "MOVE 1".into(),
-    };
-    relay.send_to_node(host.node_id(), &command).await.unwrap();
-    let received = next(&mut host_inbox, WAIT).await;
-    assert_eq!(received, BusInbound::Node(command));
+    // Out: what the host publishes is the body, unwrapped.
+    host.publish(RoomId(3), text("MOVE 3 1")).await.unwrap();
+    let delivery = probe.next(WAIT).await;
+    assert_eq!(delivery.data, b"MOVE 3 1");
+    assert_eq!(delivery.routing_key.as_str(), "room.3");
+    assert_eq!(delivery.exchange.as_str(), host.names().rooms_exchange);
+    assert_eq!(take(&mut inbox, 1, WAIT).await, ["3:MOVE 3 1"]);
 
-    let BusInbound::Node(NodeMessage::Command { from, .. }) = received else {
-        unreachable!()
-    };
-    let reply = NodeMessage::Reply {
-        session: from.session,
-        frame: "ERROR 76409".into(),
-    };
-    host.send_to_node(&from.node, &reply).await.unwrap();
-    assert_eq!(next(&mut relay_inbox, WAIT).await, BusInbound::Node(reply));
-    assert!(
-        drain(&mut host_inbox, QUIET).await.is_empty(),
-        "the host got its own reply"
+    // In: any AMQP client's body reaches the engine as is, its room from the key.
+    probe
+        .publish_raw(&relay.names().rooms_exchange, "room.3", b"\x00raw")
+        .await;
+    assert_eq!(
+        next(&mut inbox, WAIT).await,
+        BusInbound::Event {
+            room: RoomId(3),
+            payload: Bytes::from_static(b"\x00raw")
+        }
+    );
+    probe
+        .publish_raw(
+            &relay.names().nodes_exchange,
+            "relay",
+            b"{\"not\":\"an envelope\"}",
+        )
+        .await;
+    assert_eq!(
+        next(&mut inbox, WAIT).await,
+        BusInbound::Node {
+            payload: Bytes::from_static(b"{\"not\":\"an envelope\"}")
+        }
     );
 
+    probe.close().await;
     host.close(WAIT).await;
     relay.close(WAIT).await;
     cleanup(&prefix).await;
 }
 
 #[tokio::test]
-async fn a_close_session_order_reaches_only_the_addressed_node() {
-    let prefix = unique_prefix("control");
-    let a = connect(config(&prefix, "a")).await;
-    let b = connect(config(&prefix, "b")).await;
-    let c = connect(config(&prefix, "c")).await;
-    let mut inbox_b = b.take_inbound().unwrap();
-    let mut inbox_c = c.take_inbound().unwrap();
+async fn a_message_to_a_node_reaches_that_node_only() {
+    let prefix = unique_prefix("direct");
+    let host = connect(config(&prefix, "host")).await;
+    let relay = connect(config(&prefix, "relay")).await;
+    let other = connect(config(&prefix, "other")).await;
+    let mut host_inbox = host.take_inbound().unwrap();
+    let mut relay_inbox = relay.take_inbound().unwrap();
+    let mut other_inbox = other.take_inbound().unwrap();
 
-    let close = NodeMessage::CloseSession {
-        session: SessionId(4),
-        frame: Some("ERROR 76409".into()),
-        code: 4001,
-    };
-    a.send_to_node(&NodeId("b".into()), &close).await.unwrap();
-    a.send_to_node(&NodeId("nobody".into()), &close).await.unwrap();
-    assert_eq!(next(&mut inbox_b, WAIT).await, BusInbound::Node(close));
-    assert!(drain(&mut inbox_c, QUIET).await.is_empty());
+    relay.send_to_node(host.node_id(), text("command")).await.unwrap();
+    assert_eq!(take(&mut host_inbox, 1, WAIT).await, ["node:command"]);
+    host.send_to_node(relay.node_id(), text("reply")).await.unwrap();
+    host.send_to_node(&NodeId("nobody".into()), text("lost"))
+        .await
+        .unwrap();
+    assert_eq!(take(&mut relay_inbox, 1, WAIT).await, ["node:reply"]);
 
-    for bus in [&a, &b, &c] {
+    // Sent after the reply was received: had the reply also reached the host
+    // or the other node, it would come before these.
+    relay.send_to_node(host.node_id(), text("marker")).await.unwrap();
+    relay.send_to_node(other.node_id(), text("marker")).await.unwrap();
+    assert_eq!(take(&mut host_inbox, 1, WAIT).await, ["node:marker"]);
+    assert_eq!(take(&mut other_inbox, 1, WAIT).await, ["node:marker"]);
+
+    for bus in [&host, &relay, &other] {
         bus.close(WAIT).await;
     }
     cleanup(&prefix).await;

@@ -1,14 +1,16 @@
 //! Helpers shared by the tests against the real RabbitMQ.
 #![allow(dead_code)]
 
+pub mod probe;
+
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use adapter_rabbit::{RabbitBus, RabbitConfig};
+use bytes::Bytes;
 use lapin::options::ExchangeDeleteOptions;
 use lapin::{Connection, ConnectionProperties};
-use room_core::{Audience, RoomId};
-use room_ports::{BusInbound, NodeId, RoomEvent};
+use room_ports::{BusInbound, NodeId};
 use tokio::sync::mpsc;
 
 /// The broker under test (`MYROOM_TEST_AMQP_URL` overrides the local default).
@@ -47,14 +49,21 @@ pub async fn connect(config: RabbitConfig) -> RabbitBus {
     }
 }
 
-/// Event `seq` of `room` from a host with `epoch`.
-pub fn event(room: u64, epoch: u64, seq: u64) -> RoomEvent {
-    RoomEvent {
-        room: RoomId(room),
-        epoch,
-        seq,
-        audience: Audience::All,
-        frame: format!("MOVE {room} {seq}"),
+/// A test payload: `n` as text (a room's sequence number, say).
+pub fn payload(n: u64) -> Bytes {
+    Bytes::from(n.to_string())
+}
+
+/// `item` as one short string to compare: `room:payload`, `node:payload`
+/// (payloads as lossy UTF-8), or `gap[rooms]`.
+pub fn show(item: &BusInbound) -> String {
+    match item {
+        BusInbound::Event { room, payload } => format!("{room}:{}", String::from_utf8_lossy(payload)),
+        BusInbound::Node { payload } => format!("node:{}", String::from_utf8_lossy(payload)),
+        BusInbound::Gap { rooms } => {
+            let rooms: Vec<String> = rooms.iter().map(ToString::to_string).collect();
+            format!("gap[{}]", rooms.join(","))
+        }
     }
 }
 
@@ -67,7 +76,19 @@ pub async fn next(rx: &mut mpsc::Receiver<BusInbound>, within: Duration) -> BusI
     }
 }
 
+/// The next `count` inbound items, shown (see [`show`]); a failure if any of
+/// them takes longer than `within`.
+pub async fn take(rx: &mut mpsc::Receiver<BusInbound>, count: usize, within: Duration) -> Vec<String> {
+    let mut items = Vec::with_capacity(count);
+    for _ in 0..count {
+        items.push(show(&next(rx, within).await));
+    }
+    items
+}
+
 /// Everything that arrives until `quiet` passes without anything arriving.
+/// Only for checking that nothing (more) arrives: a slow machine can make it
+/// end early, never make it see what was not sent.
 pub async fn drain(rx: &mut mpsc::Receiver<BusInbound>, quiet: Duration) -> Vec<BusInbound> {
     let mut items = Vec::new();
     while let Ok(Some(item)) = tokio::time::timeout(quiet, rx.recv()).await {
@@ -139,14 +160,35 @@ pub fn connection_pid(name: &str, within: Duration) -> String {
     }
 }
 
-/// The number of messages (ready and unacknowledged) in queue `name`.
-pub fn queue_messages(name: &str) -> u64 {
-    let listing = rabbitmqctl(&["-q", "--no-table-headers", "list_queues", "name", "messages"]);
+/// Messages of queue `name` as the broker counts them now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueCounts {
+    /// Waiting in the queue (what `x-max-length` limits).
+    pub ready: u64,
+    /// Delivered to the consumer, not yet acknowledged (what the prefetch limits).
+    pub unacked: u64,
+}
+
+/// The ready and unacknowledged messages of queue `name`.
+pub fn queue_counts(name: &str) -> QueueCounts {
+    let listing = rabbitmqctl(&[
+        "-q",
+        "--no-table-headers",
+        "list_queues",
+        "name",
+        "messages_ready",
+        "messages_unacknowledged",
+    ]);
     listing
         .lines()
         .find_map(|line| {
             let mut fields = line.split_whitespace();
-            (fields.next() == Some(name)).then(|| fields.next()?.parse().ok())?
+            if fields.next() != Some(name) {
+                return None;
+            }
+            let ready = fields.next()?.parse().ok()?;
+            let unacked = fields.next()?.parse().ok()?;
+            Some(QueueCounts { ready, unacked })
         })
         .unwrap_or_else(|| panic!("queue {name} not listed by rabbitmqctl:\n{listing}"))
 }
