@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use adapter_rabbit::{RabbitBus, RabbitError};
 use bytes::Bytes;
+use common::probe::Probe;
 use common::{cleanup, config, connect, connection_pid, drain, payload, rabbitmqctl, take, unique_prefix};
 use room_core::RoomId;
 use room_ports::{Bus, BusError};
@@ -27,6 +28,7 @@ async fn after_the_broker_closes_the_connection_the_node_reconnects_rebinds_and_
     let relay = connect(settings).await;
     let mut inbox = relay.take_inbound().unwrap();
     relay.subscribe_room(RoomId(6)).await.unwrap();
+    let probe = Probe::bind(&prefix, RoomId(6)).await;
     host.publish(RoomId(6), payload(1)).await.unwrap();
     assert_eq!(take(&mut inbox, 1, WAIT).await, ["6:1"]);
 
@@ -39,9 +41,11 @@ async fn after_the_broker_closes_the_connection_the_node_reconnects_rebinds_and_
         .unwrap()
         .unwrap();
 
-    // Disconnected: the relay's queue went with its connection, so this is lost
-    // (first in the window, while the reconnection is farthest away).
+    // Disconnected: the relay's queue went with its connection, so this is
+    // lost. The probe tells when the broker routed it; the relay's refused
+    // subscribe below then shows that its re-binding came later.
     host.publish(RoomId(6), payload(2)).await.unwrap();
+    probe.wait_routed(2, WAIT).await;
     // Publishing fails at once with the typed error; a new room is remembered.
     let publish = tokio::time::timeout(FAST, relay.publish(RoomId(9), payload(1))).await;
     assert!(
@@ -72,6 +76,7 @@ async fn after_the_broker_closes_the_connection_the_node_reconnects_rebinds_and_
     assert!(drain(&mut inbox, Duration::from_millis(300)).await.is_empty());
     relay.publish(RoomId(9), payload(2)).await.unwrap();
 
+    probe.close().await;
     host.close(WAIT).await;
     relay.close(WAIT).await;
     cleanup(&prefix).await;

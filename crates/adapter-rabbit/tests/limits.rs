@@ -133,8 +133,8 @@ async fn a_flood_to_a_node_that_does_not_consume_stays_within_the_queue_limit() 
         host.publish(room, payload(n)).await.unwrap();
     }
 
-    // Until the broker has routed the whole flood, and once more after: the
-    // node's queue never holds more than the limit waiting plus the prefetch
+    // While the broker routes the flood, and once it has: the node's queue
+    // never holds more than the limit waiting plus the prefetch
     // delivered. (Their sum is no measure of filling: each ack the node gets
     // to send only after the flood lets the broker deliver one more from the
     // full queue, so on a loaded machine the sum can end below the limit.)

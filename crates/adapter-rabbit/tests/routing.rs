@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::probe::Probe;
-use common::{cleanup, config, connect, drain, next, payload, take, unique_prefix};
+use common::{cleanup, config, connect, drain, next, payload, queue_counts, take, unique_prefix};
 use room_core::RoomId;
 use room_ports::{Bus, BusInbound, NodeId};
 
@@ -61,8 +61,12 @@ async fn a_node_receives_a_room_between_subscribe_and_unsubscribe_only() {
     let relay = connect(config(&prefix, "relay")).await;
     let mut inbox = relay.take_inbound().unwrap();
     let room = RoomId(5);
+    // A publish returns before the broker routes it: the probe tells when it
+    // has, so that it surely happened while the relay was not bound.
+    let probe = Probe::bind(&prefix, room).await;
 
     host.publish(room, payload(1)).await.unwrap(); // before subscribing
+    probe.wait_routed(1, WAIT).await;
     relay.subscribe_room(room).await.unwrap();
     relay.subscribe_room(room).await.unwrap(); // idempotent: still one copy
     host.publish(room, payload(2)).await.unwrap();
@@ -71,6 +75,7 @@ async fn a_node_receives_a_room_between_subscribe_and_unsubscribe_only() {
     relay.unsubscribe_room(room).await.unwrap();
     relay.unsubscribe_room(room).await.unwrap(); // idempotent
     host.publish(room, payload(3)).await.unwrap(); // after unsubscribing
+    probe.wait_routed(3, WAIT).await;
     relay.subscribe_room(room).await.unwrap();
     host.publish(room, payload(4)).await.unwrap();
     assert_eq!(
@@ -78,6 +83,53 @@ async fn a_node_receives_a_room_between_subscribe_and_unsubscribe_only() {
         ["5:4"],
         "a duplicate of 2, or 3 published while unsubscribed, came first"
     );
+
+    probe.close().await;
+    host.close(WAIT).await;
+    relay.close(WAIT).await;
+    cleanup(&prefix).await;
+}
+
+#[tokio::test]
+async fn after_unsubscribing_even_events_the_broker_already_delivered_stop() {
+    let prefix = unique_prefix("inflight");
+    let host = connect(config(&prefix, "host")).await;
+    let mut settings = config(&prefix, "relay");
+    settings.inbound_capacity = 1;
+    let relay = connect(settings).await;
+    let mut inbox = relay.take_inbound().unwrap();
+    relay.subscribe_room(RoomId(5)).await.unwrap();
+    relay.subscribe_room(RoomId(6)).await.unwrap();
+
+    // The engine reads nothing: 1 fills its inbound channel, 2 waits to enter
+    // it (having passed the filter, unless it was not there yet), 3 to 5 wait
+    // in the consumer: the broker delivered them all, and the consumer takes
+    // them only after the engine reads 1.
+    for n in 1..=5 {
+        host.publish(RoomId(5), payload(n)).await.unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let held = queue_counts(&relay.names().queue);
+        if held.ready == 0 && inbox.len() == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never all delivered: {held:?}, {} in the inbound channel",
+            inbox.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    relay.unsubscribe_room(RoomId(5)).await.unwrap();
+    host.publish(RoomId(6), text("marker")).await.unwrap();
+
+    assert_eq!(take(&mut inbox, 1, WAIT).await, ["5:1"]);
+    let mut rest = take(&mut inbox, 1, WAIT).await;
+    if rest == ["5:2"] {
+        rest = take(&mut inbox, 1, WAIT).await;
+    }
+    assert_eq!(rest, ["6:marker"], "3 to 5 were taken after unsubscribing");
 
     host.close(WAIT).await;
     relay.close(WAIT).await;

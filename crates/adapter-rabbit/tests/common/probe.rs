@@ -70,6 +70,23 @@ impl Probe {
             .message_count()
     }
 
+    /// Wait until the broker has routed `count` messages to the probe in all
+    /// (before [`Probe::next`] is first called), failing after `within`.
+    pub async fn wait_routed(&self, count: u32, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let routed = self.count().await;
+            if routed >= count {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the broker routed {routed} of {count} messages to the probe within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The next message routed to the probe, or a failure after `within`.
     pub async fn next(&mut self, within: Duration) -> Delivery {
         if self.consumer.is_none() {
