@@ -5,8 +5,7 @@ use room_core::{Audience, RoomId, SessionId, UserId};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::nodes::NodeId;
-use crate::presence::SessionAt;
+use crate::nodes::{NodeId, SessionAt};
 
 /// One room event, published once by the room's host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
