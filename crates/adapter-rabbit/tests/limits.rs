@@ -7,13 +7,12 @@ use std::time::{Duration, Instant};
 
 use common::{cleanup, config, connect, drain, event, next, queue_messages, unique_prefix};
 use room_core::RoomId;
-use room_ports::{Bus, BusInbound};
-use tokio::sync::mpsc;
+use room_ports::{Bus, BusInbound, BusInbox};
 
 const WAIT: Duration = Duration::from_secs(20);
 
 /// Collect `count` events, failing on anything out of order.
-async fn expect_in_order(mut inbox: mpsc::Receiver<BusInbound>, count: u64) -> u64 {
+async fn expect_in_order(mut inbox: BusInbox, count: u64) -> u64 {
     let mut last = 0;
     while last < count {
         match next(&mut inbox, WAIT).await {

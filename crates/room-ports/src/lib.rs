@@ -5,6 +5,9 @@
 //! and a real one in an adapter crate: [`MapStore`] in `adapter-mysql`,
 //! [`RoomHosting`] and [`NodeRegistry`] in `adapter-redis`,
 //! [`Bus`] in `adapter-rabbit`.
+//!
+//! No async runtime shows in these types: what a bus delivers comes as a
+//! [`BusInbox`], which wraps any `Stream`.
 #![deny(missing_docs)]
 
 mod bus;
@@ -13,7 +16,7 @@ mod nodes;
 mod sequence;
 mod store;
 
-pub use bus::{Bus, BusError, BusInbound, NodeMessage, RoomEvent};
+pub use bus::{Bus, BusError, BusInbound, BusInbox, NodeMessage, RoomEvent};
 pub use hosting::{Acquired, HostingError, Lease, RoomHosting, RoomSnapshot, SnapshotUser};
 pub use nodes::{NodeId, NodeInfo, NodeRegistry, RegistryError, SessionAt};
 pub use sequence::{SequenceCheck, SequenceTracker};

@@ -8,8 +8,7 @@ use adapter_rabbit::{RabbitBus, RabbitConfig};
 use lapin::options::ExchangeDeleteOptions;
 use lapin::{Connection, ConnectionProperties};
 use room_core::{Audience, RoomId};
-use room_ports::{BusInbound, NodeId, RoomEvent};
-use tokio::sync::mpsc;
+use room_ports::{BusInbound, BusInbox, NodeId, RoomEvent};
 
 /// The broker under test (`MYROOM_TEST_AMQP_URL` overrides the local default).
 pub fn amqp_url() -> String {
@@ -59,7 +58,7 @@ pub fn event(room: u64, epoch: u64, seq: u64) -> RoomEvent {
 }
 
 /// The next inbound item, or a failure after `within`.
-pub async fn next(rx: &mut mpsc::Receiver<BusInbound>, within: Duration) -> BusInbound {
+pub async fn next(rx: &mut BusInbox, within: Duration) -> BusInbound {
     match tokio::time::timeout(within, rx.recv()).await {
         Ok(Some(item)) => item,
         Ok(None) => panic!("inbound channel closed"),
@@ -68,7 +67,7 @@ pub async fn next(rx: &mut mpsc::Receiver<BusInbound>, within: Duration) -> BusI
 }
 
 /// Everything that arrives until `quiet` passes without anything arriving.
-pub async fn drain(rx: &mut mpsc::Receiver<BusInbound>, quiet: Duration) -> Vec<BusInbound> {
+pub async fn drain(rx: &mut BusInbox, quiet: Duration) -> Vec<BusInbound> {
     let mut items = Vec::new();
     while let Ok(Some(item)) = tokio::time::timeout(quiet, rx.recv()).await {
         items.push(item);

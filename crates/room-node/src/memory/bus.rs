@@ -3,7 +3,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use room_core::RoomId;
-use room_ports::{Bus, BusError, BusInbound, NodeId, NodeMessage, RoomEvent};
+use room_ports::{Bus, BusError, BusInbound, BusInbox, NodeId, NodeMessage, RoomEvent};
 use tokio::sync::mpsc;
 
 use super::lock;
@@ -85,8 +85,9 @@ impl Bus for MemoryBus {
             .map_err(|e| BusError::Unavailable(e.to_string()))
     }
 
-    fn take_inbound(&self) -> Option<mpsc::Receiver<BusInbound>> {
-        lock(&self.inbound).take()
+    fn take_inbound(&self) -> Option<BusInbox> {
+        let mut receiver = lock(&self.inbound).take()?;
+        Some(BusInbox::from_poll(move |cx| receiver.poll_recv(cx)))
     }
 }
 
@@ -114,6 +115,7 @@ mod tests {
         a.publish(&event(2, 1)).await.unwrap();
         a.publish(&event(1, 1)).await.unwrap();
         assert_eq!(inbound.recv().await, Some(BusInbound::Event(event(1, 1))));
-        assert!(inbound.try_recv().is_err());
+        let more = tokio::time::timeout(std::time::Duration::ZERO, inbound.recv()).await;
+        assert!(more.is_err(), "room 2's event arrived too: {more:?}");
     }
 }
