@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use adapter_ws::{CancellationToken, FdBudget, FrontDoor, JwtVerifier, RateConfig, ServeConfig, WsConfig};
+use backon::{ConstantBuilder, Retryable};
 use metrics_exporter_prometheus::PrometheusHandle;
 use room_core::RoomLimits;
 use room_node::{DiskMapStore, Engine, EngineConfig};
@@ -14,6 +15,11 @@ use tokio::task::JoinHandle;
 use crate::fixtures::{FixturesError, demo_users, load_fixtures};
 use crate::pending_store::PendingStore;
 use crate::settings::ServerArgs;
+
+/// Seeding users waits for MySQL to take writes: once a second, for as long as it takes.
+const SEED_RETRY: ConstantBuilder = ConstantBuilder::new()
+    .with_delay(Duration::from_secs(1))
+    .without_max_times();
 
 /// The secret used when none is configured: fine on a laptop, never in production.
 pub const DEV_JWT_SECRET: &str = "myroom-development-secret";
@@ -239,10 +245,16 @@ async fn open_store(args: &ServerArgs, users: &[UserSeed]) -> Result<Arc<dyn Map
             }
         };
         tracing::info!(target = store.target(), "connected to MySQL");
-        while let Err(e) = store.seed_users(&users).await {
-            ready.set_down();
-            tracing::warn!(error = %e, "cannot seed users into MySQL yet; retrying");
-            tokio::time::sleep(Duration::from_secs(1)).await;
+        let seeded = (|| store.seed_users(&users))
+            .retry(SEED_RETRY)
+            .notify(|e, _| {
+                ready.set_down();
+                tracing::warn!(error = %e, "cannot seed users into MySQL yet; retrying");
+            })
+            .await;
+        if let Err(e) = seeded {
+            tracing::error!(error = %e, "cannot seed users into MySQL; maps cannot be loaded or stored");
+            return;
         }
         ready.set(Arc::new(store));
     });

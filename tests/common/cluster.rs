@@ -179,7 +179,7 @@ pub fn server_binary() -> PathBuf {
 }
 
 /// A loopback port that was free a moment ago.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -286,6 +286,9 @@ pub struct ClusterOptions {
     pub node_ttl_ms: u64,
     /// More flags for every node.
     pub extra_args: Vec<String>,
+    /// A Redis of the test's own (a [`PrivateRedis`](super::redis::PrivateRedis))
+    /// instead of the shared one; not with `proxied`.
+    pub redis_url: Option<String>,
 }
 
 impl ClusterOptions {
@@ -296,6 +299,7 @@ impl ClusterOptions {
             lease_ms: LEASE_MS,
             node_ttl_ms: NODE_TTL_MS,
             extra_args: Vec::new(),
+            redis_url: None,
         }
     }
 }
@@ -346,7 +350,12 @@ impl Cluster {
             .replace('_', "-")
             + "x";
 
-        let (redis_base, amqp_base) = (redis_base_url(), amqp_base_url());
+        assert!(
+            !(options.proxied && options.redis_url.is_some()),
+            "a private Redis is not proxied"
+        );
+        let redis_base = options.redis_url.clone().unwrap_or_else(redis_base_url);
+        let amqp_base = amqp_base_url();
         let mysql_direct = service_addr(&mysql_base_url(), 3306);
         let (redis_url, amqp_url, mysql_url, proxies) = if options.proxied {
             let proxies = Proxies {
@@ -699,7 +708,8 @@ impl Cluster {
 
     /// Delete this cluster's Redis keys (best effort).
     fn clean_redis(&self) {
-        let addr = service_addr(&redis_base_url(), 6379);
+        let url = self.options.redis_url.clone().unwrap_or_else(redis_base_url);
+        let addr = service_addr(&url, 6379);
         let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
             return;
         };

@@ -2,7 +2,9 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod play;
 pub mod proxy;
+pub mod redis;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};

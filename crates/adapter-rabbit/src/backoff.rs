@@ -2,47 +2,68 @@
 
 use std::time::Duration;
 
-/// The delay before reconnection attempt `attempt` (0 = the first one).
-///
-/// `min * 2^attempt`, capped at `max`, then scaled by `jitter` in `[0.5, 1.0]`
-/// so that nodes that lost the broker together do not return in lockstep.
-/// `jitter` comes in as an argument to keep this function deterministic.
-pub(crate) fn delay(min: Duration, max: Duration, attempt: u32, jitter: f64) -> Duration {
-    let factor = 2u32.saturating_pow(attempt.min(16));
-    let raw = min.saturating_mul(factor).min(max.max(min));
-    raw.mul_f64(jitter.clamp(0.5, 1.0))
-}
+use backon::ExponentialBuilder;
 
-/// A jitter factor in `[0.5, 1.0]` drawn from the clock's sub-second nanoseconds.
-pub(crate) fn clock_jitter() -> f64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    0.5 + f64::from(nanos % 1_000) / 2_000.0
+/// The delays between reconnection attempts, for ever: `min * 2^attempt`
+/// capped at `max`, each shortened by a random part of up to half, so that
+/// nodes that lost the broker together do not return in lockstep.
+pub(crate) fn reconnect(min: Duration, max: Duration) -> ExponentialBuilder {
+    // backon's jitter lengthens a delay by up to all of it: from half the
+    // bounds, each delay lands in [d/2, d).
+    ExponentialBuilder::default()
+        .with_min_delay(min / 2)
+        .with_max_delay(max.max(min) / 2)
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
 }
 
 #[cfg(test)]
 mod tests {
+    use backon::BackoffBuilder;
+
     use super::*;
 
     const MIN: Duration = Duration::from_millis(100);
     const MAX: Duration = Duration::from_secs(2);
+    /// backon computes in f32 seconds.
+    const SLACK: Duration = Duration::from_micros(10);
 
-    #[test]
-    fn doubles_from_min_up_to_max() {
-        assert_eq!(delay(MIN, MAX, 0, 1.0), MIN);
-        assert_eq!(delay(MIN, MAX, 1, 1.0), Duration::from_millis(200));
-        assert_eq!(delay(MIN, MAX, 4, 1.0), Duration::from_millis(1_600));
-        assert_eq!(delay(MIN, MAX, 5, 1.0), MAX);
-        assert_eq!(delay(MIN, MAX, u32::MAX, 1.0), MAX);
+    fn in_half_open(delay: Duration, full: Duration) -> bool {
+        delay + SLACK >= full / 2 && delay <= full + SLACK
     }
 
     #[test]
-    fn jitter_shortens_by_at_most_half() {
-        assert_eq!(delay(MIN, MAX, 0, 0.5), Duration::from_millis(50));
-        assert_eq!(delay(MIN, MAX, 0, 0.0), Duration::from_millis(50));
-        let j = clock_jitter();
-        assert!((0.5..=1.0).contains(&j));
+    fn doubles_from_min_up_to_max_and_goes_on() {
+        for _run in 0..50 {
+            let delays: Vec<Duration> = reconnect(MIN, MAX).build().take(40).collect();
+            assert_eq!(delays.len(), 40, "it never gives up");
+            let full = |attempt: u32| MIN.saturating_mul(2u32.saturating_pow(attempt)).min(MAX);
+            for (attempt, delay) in (0u32..).zip(&delays) {
+                assert!(
+                    in_half_open(*delay, full(attempt)),
+                    "attempt {attempt}: {delay:?} not within half of {:?}",
+                    full(attempt)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn jitter_shortens_by_at_most_half_and_never_lengthens() {
+        let delays: Vec<Duration> = (0..200)
+            .map(|_| reconnect(MIN, MAX).build().next().unwrap())
+            .collect();
+        assert!(delays.iter().all(|d| in_half_open(*d, MIN)), "{delays:?}");
+        assert!(
+            delays.iter().any(|d| *d != delays[0]),
+            "every node would wait exactly as long"
+        );
+    }
+
+    #[test]
+    fn a_max_below_min_is_min() {
+        let delays: Vec<Duration> = reconnect(MIN, MIN / 4).build().take(5).collect();
+        assert!(delays.iter().all(|d| in_half_open(*d, MIN)), "{delays:?}");
     }
 }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use lapin::BasicProperties;
 use lapin::options::BasicPublishOptions;
 use room_core::RoomId;
-use room_ports::{Bus, BusError, BusInbound, NodeId};
+use room_ports::{Bus, BusError, BusInbound, BusInbox, NodeId};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -220,7 +220,12 @@ impl Bus for RabbitBus {
             .await
     }
 
-    fn take_inbound(&self) -> Option<mpsc::Receiver<BusInbound>> {
-        self.inbound.lock().unwrap_or_else(PoisonError::into_inner).take()
+    fn take_inbound(&self) -> Option<BusInbox> {
+        let mut receiver = self
+            .inbound
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()?;
+        Some(BusInbox::from_poll(move |cx| receiver.poll_recv(cx)))
     }
 }

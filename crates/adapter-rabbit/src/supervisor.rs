@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{BackoffBuilder, Retryable};
 use room_core::RoomId;
 use room_ports::BusInbound;
 use tokio::sync::watch;
@@ -20,27 +21,14 @@ const CLOSE_WAIT: Duration = Duration::from_secs(2);
 pub(crate) async fn supervise(shared: Arc<Shared>, first: Option<Session>) {
     let mut shutdown = shared.shutdown.subscribe();
     let mut next = first;
-    let mut failures: u32 = 0;
     loop {
         let mut session = match next.take() {
             Some(session) => session,
-            None => match tokio::time::timeout(shared.config.op_timeout, session::open(&shared)).await {
-                Ok(Ok(session)) => session,
-                outcome => {
-                    let reason = match outcome {
-                        Ok(Err(error)) => error.to_string(),
-                        _ => "timed out".to_string(),
-                    };
-                    tracing::warn!(node = %shared.config.node_id, %reason, failures, "bus reconnection failed");
-                    if pause(&shared, failures, &mut shutdown).await {
-                        return;
-                    }
-                    failures = failures.saturating_add(1);
-                    continue;
-                }
+            None => match reconnect(&shared, &mut shutdown).await {
+                Some(session) => session,
+                None => return,
             },
         };
-        failures = 0;
         if !session.rooms.is_empty() && report_gap(&shared, session.rooms.clone(), &mut shutdown).await {
             session.close(&shared, CLOSE_WAIT).await;
             return;
@@ -54,7 +42,9 @@ pub(crate) async fn supervise(shared: Arc<Shared>, first: Option<Session>) {
             }
             End::Lost(reason) => {
                 tracing::warn!(node = %shared.config.node_id, %reason, "bus connection lost; reconnecting");
-                if pause(&shared, 0, &mut shutdown).await {
+                // Not straight back: a broker that drops every new connection
+                // would be asked again at once, for ever.
+                if pause(&shared, &mut shutdown).await {
                     return;
                 }
             }
@@ -72,15 +62,33 @@ async fn report_gap(shared: &Shared, rooms: Vec<RoomId>, shutdown: &mut watch::R
     }
 }
 
-/// Wait before attempt `failures + 1`. Returns whether the bus shut down meanwhile.
-async fn pause(shared: &Shared, failures: u32, shutdown: &mut watch::Receiver<bool>) -> bool {
+/// Open a session, trying again with backoff for as long as it fails;
+/// `None` if the bus shut down meanwhile.
+async fn reconnect(shared: &Shared, shutdown: &mut watch::Receiver<bool>) -> Option<Session> {
     let config = &shared.config;
-    let delay = backoff::delay(
-        config.reconnect_min,
-        config.reconnect_max,
-        failures,
-        backoff::clock_jitter(),
-    );
+    let attempt = || async move {
+        match tokio::time::timeout(config.op_timeout, session::open(shared)).await {
+            Ok(Ok(session)) => Ok(session),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(_) => Err("timed out".to_owned()),
+        }
+    };
+    let attempts = attempt
+        .retry(backoff::reconnect(config.reconnect_min, config.reconnect_max))
+        .notify(|reason: &String, delay: Duration| {
+            tracing::warn!(node = %config.node_id, %reason, ?delay, "bus reconnection failed");
+        });
+    tokio::select! {
+        opened = attempts => opened.ok(),
+        () = stopped(shutdown) => None,
+    }
+}
+
+/// Wait the first reconnection delay. Returns whether the bus shut down meanwhile.
+async fn pause(shared: &Shared, shutdown: &mut watch::Receiver<bool>) -> bool {
+    let config = &shared.config;
+    let mut delays = backoff::reconnect(config.reconnect_min, config.reconnect_max).build();
+    let delay = delays.next().unwrap_or(config.reconnect_min);
     tokio::select! {
         () = tokio::time::sleep(delay) => false,
         () = stopped(shutdown) => true,

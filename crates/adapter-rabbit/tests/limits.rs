@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 use common::probe::Probe;
 use common::{cleanup, config, connect, drain, next, payload, queue_counts, unique_prefix};
 use room_core::RoomId;
-use room_ports::{Bus, BusInbound};
-use tokio::sync::mpsc;
+use room_ports::{Bus, BusInbound, BusInbox};
 
 const WAIT: Duration = Duration::from_secs(20);
 /// How long the broker may take to route a flood on a loaded machine.
@@ -28,7 +27,7 @@ fn number(payload: &[u8]) -> u64 {
 /// payload, failing at once on a room not expected or a payload out of order.
 /// Returns the payloads received per room.
 async fn collect_in_order(
-    mut inbox: mpsc::Receiver<BusInbound>,
+    mut inbox: BusInbox,
     expected: BTreeMap<RoomId, u64>,
 ) -> BTreeMap<RoomId, Vec<u64>> {
     let mut received: BTreeMap<RoomId, Vec<u64>> = BTreeMap::new();

@@ -111,20 +111,20 @@ async fn after_unsubscribing_even_events_the_broker_already_delivered_stop() {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let held = queue_counts(&relay.names().queue);
-        if held.ready == 0 && inbox.len() == 1 {
+        if held.ready == 0 {
             break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "never all delivered: {held:?}, {} in the inbound channel",
-            inbox.len()
+            "never all delivered: {held:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // 1 is read (so the consumer is past it), 2 may be in the inbound channel.
+    assert_eq!(take(&mut inbox, 1, WAIT).await, ["5:1"]);
     relay.unsubscribe_room(RoomId(5)).await.unwrap();
     host.publish(RoomId(6), text("marker")).await.unwrap();
 
-    assert_eq!(take(&mut inbox, 1, WAIT).await, ["5:1"]);
     let mut rest = take(&mut inbox, 1, WAIT).await;
     if rest == ["5:2"] {
         rest = take(&mut inbox, 1, WAIT).await;

@@ -16,11 +16,11 @@ use crate::scripts::Scripts;
 const RECONNECT_MIN_DELAY_MS: u32 = 50;
 const RECONNECT_MAX_DELAY_MS: u32 = 2_000;
 
-/// Presence, room hosting and the node registry on one Redis client.
+/// Room hosting and the node registry on one Redis client.
 ///
 /// Cheap to clone: clones share the client. It implements
-/// [`Presence`](room_ports::Presence), [`RoomHosting`](room_ports::RoomHosting)
-/// and [`NodeRegistry`](room_ports::NodeRegistry). Every operation is bounded by
+/// [`RoomHosting`](room_ports::RoomHosting) and
+/// [`NodeRegistry`](room_ports::NodeRegistry). Every operation is bounded by
 /// [`RedisConfig::command_timeout`]; while Redis is away operations fail with
 /// their port's `Unavailable` error and the client reconnects in the background.
 #[derive(Clone)]

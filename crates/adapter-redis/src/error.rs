@@ -1,6 +1,6 @@
 //! Errors of this crate, and how fred's errors become the ports' errors.
 
-use room_ports::{HostingError, PresenceError, RegistryError};
+use room_ports::{HostingError, RegistryError};
 
 /// Why the backend could not be set up or reached.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,10 +25,6 @@ pub(crate) fn describe(error: &fred::error::Error) -> String {
         kind => tracing::warn!(?kind, %error, "unexpected redis error"),
     }
     error.to_string()
-}
-
-pub(crate) fn presence(error: fred::error::Error) -> PresenceError {
-    PresenceError::Unavailable(describe(&error))
 }
 
 pub(crate) fn hosting(error: fred::error::Error) -> HostingError {

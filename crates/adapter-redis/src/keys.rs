@@ -37,11 +37,6 @@ impl Keys {
         format!("{}nodes", self.prefix)
     }
 
-    /// `{prefix}sessions:{room}`: hash of user id to `{session}@{node}`.
-    pub fn sessions(&self, room: RoomId) -> String {
-        format!("{}sessions:{}", self.prefix, room)
-    }
-
     /// `{prefix}lease:{room}`: `{epoch}@{node}` of the room's host; expires unless renewed.
     pub fn lease(&self, room: RoomId) -> String {
         format!("{}lease:{}", self.prefix, room)
@@ -69,7 +64,6 @@ mod tests {
         let room = RoomId(7);
         assert_eq!(keys.node(&node), "dep:node:n1");
         assert_eq!(keys.nodes(), "dep:nodes");
-        assert_eq!(keys.sessions(room), "dep:sessions:7");
         assert_eq!(keys.lease(room), "dep:lease:7");
         assert_eq!(keys.epoch(room), "dep:epoch:7");
         assert_eq!(keys.snapshot(room), "dep:snapshot:7");

@@ -1,5 +1,4 @@
-//! Redis adapter for the myroom cluster: who is connected where
-//! ([`Presence`](room_ports::Presence)), which node hosts each room with a
+//! Redis adapter for the myroom cluster: which node hosts each room with a
 //! fencing epoch, and each room's snapshot
 //! ([`RoomHosting`](room_ports::RoomHosting)), and the live nodes with their
 //! load ([`NodeRegistry`](room_ports::NodeRegistry)).
@@ -8,22 +7,19 @@
 //! # async fn example() -> Result<(), adapter_redis::RedisError> {
 //! use adapter_redis::{RedisBackend, RedisConfig};
 //! let backend = RedisBackend::connect(RedisConfig::new("redis://127.0.0.1:6379", "myroom:")).await?;
-//! // `backend` (or clones of it) serves as all three ports.
+//! // `backend` (or clones of it) serves as both ports.
 //! # Ok(()) }
 //! ```
 //!
 //! # Atomicity
 //!
 //! Every operation is one Redis command or one Lua script: no client-side
-//! read-modify-write and no lock. Of racing session claims each sees the one
-//! before it; of racing lease acquisitions exactly one wins, and the epoch
-//! grows with every new holder, so a stale host's renew, release or snapshot
-//! write is refused.
-//!
-//! A session record counts only while its node's heartbeat key exists: a node
-//! heartbeats before it claims sessions, and when it dies its sessions vanish
-//! with it. The holder of a lease asking for it again keeps its epoch (and
-//! gets a fresh expiry); releasing a lease no longer held changes nothing.
+//! read-modify-write and no lock. Of racing lease acquisitions exactly one
+//! wins, and every grant gets a new epoch (its holder asking again too, so a
+//! node restarted under the same id never reuses one), so a stale host's
+//! renew, release or snapshot write is refused. Epochs never go back, even
+//! after Redis lost its data: a new one is at least the Redis clock in
+//! milliseconds. Releasing a lease no longer held changes nothing.
 //!
 //! # Faults
 //!
@@ -44,7 +40,6 @@
 //! |---|---|---|---|
 //! | `P node:{node}` | string | the node's `NodeInfo` as JSON (id, WebSocket URL, connections, rooms) | `node_ttl`, refreshed by each heartbeat |
 //! | `P nodes` | sorted set | node ids scored by connection count | permanent; dead ids pruned by `live_nodes` |
-//! | `P sessions:{room}` | hash | user id → `{session}@{node}` | permanent; a record counts only while `P node:{node}` exists, dead ones pruned by claims and listings |
 //! | `P lease:{room}` | string | `{epoch}@{node}` of the room's host | `lease_ttl`, extended by renew |
 //! | `P epoch:{room}` | integer | the room's fencing counter, `INCR`ed for each new holder | permanent (must never go back) |
 //! | `P snapshot:{room}` | string | the room's `RoomSnapshot` as JSON (users, positions, map version, seq, epoch) | `snapshot_ttl` after the last write |
@@ -61,7 +56,6 @@ mod error;
 mod hosting;
 mod keys;
 mod nodes;
-mod presence;
 mod record;
 mod scripts;
 

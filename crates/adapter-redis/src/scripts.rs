@@ -6,9 +6,6 @@ use fred::types::scripts::Script;
 /// The scripts, each with its SHA-1 (sent with `EVALSHA`, loaded again on `NOSCRIPT`).
 #[derive(Debug, Clone)]
 pub(crate) struct Scripts {
-    pub claim_session: Script,
-    pub release_session: Script,
-    pub live_sessions: Script,
     pub acquire_lease: Script,
     pub renew_lease: Script,
     pub release_lease: Script,
@@ -21,9 +18,6 @@ pub(crate) struct Scripts {
 impl Scripts {
     pub(crate) fn new() -> Self {
         Scripts {
-            claim_session: Script::from_lua(include_str!("lua/claim_session.lua")),
-            release_session: Script::from_lua(include_str!("lua/release_session.lua")),
-            live_sessions: Script::from_lua(include_str!("lua/live_sessions.lua")),
             acquire_lease: Script::from_lua(include_str!("lua/acquire_lease.lua")),
             renew_lease: Script::from_lua(include_str!("lua/renew_lease.lua")),
             release_lease: Script::from_lua(include_str!("lua/release_lease.lua")),
@@ -35,11 +29,8 @@ impl Scripts {
     }
 
     /// Every script, for loading them all at connect.
-    pub(crate) fn all(&self) -> [&Script; 10] {
+    pub(crate) fn all(&self) -> [&Script; 7] {
         [
-            &self.claim_session,
-            &self.release_session,
-            &self.live_sessions,
             &self.acquire_lease,
             &self.renew_lease,
             &self.release_lease,

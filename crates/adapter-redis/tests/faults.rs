@@ -8,13 +8,11 @@ use std::time::Duration;
 
 use adapter_redis::{RedisBackend, RedisConfig, RedisError};
 use common::proxy::Proxy;
-use common::{cleanup, config, connect, eventually, node, node_info, raw_client, session, unique_prefix};
+use common::{cleanup, config, connect, eventually, node, node_info, raw_client, unique_prefix};
 use fred::prelude::ClientLike;
 use fred::types::{ClusterHash, CustomCommand};
-use room_core::{RoomId, UserId};
-use room_ports::{
-    Acquired, HostingError, Lease, NodeRegistry, Presence, PresenceError, RegistryError, RoomHosting,
-};
+use room_core::RoomId;
+use room_ports::{Acquired, HostingError, Lease, NodeRegistry, RegistryError, RoomHosting};
 
 /// Nothing listens here.
 const CLOSED: &str = "redis://127.0.0.1:1";
@@ -57,16 +55,11 @@ async fn bad_settings_fail_with_config() {
 async fn every_operation_fails_with_unavailable_while_redis_is_unreachable() {
     let backend = RedisBackend::connect_lazy(unreachable_config()).expect("settings are valid");
     let room = RoomId(1);
-    let at = session("n", 1);
     let lease = Lease {
         room,
         node: node("n"),
         epoch: 1,
     };
-    let claim = within_guard("claim", backend.claim_session(room, UserId(1), &at)).await;
-    assert!(matches!(claim, Err(PresenceError::Unavailable(_))), "{claim:?}");
-    let list = within_guard("list", backend.sessions_in_room(room)).await;
-    assert!(matches!(list, Err(PresenceError::Unavailable(_))), "{list:?}");
     let acquire = within_guard("acquire", backend.acquire(room, &node("n"))).await;
     assert!(
         matches!(acquire, Err(HostingError::Unavailable(_))),
@@ -177,12 +170,8 @@ async fn operations_fail_while_redis_is_away_and_recover_when_it_returns() {
         }
     })
     .await;
-    let claim = within_guard(
-        "claim while away",
-        backend.claim_session(room, UserId(1), &session("host", 1)),
-    )
-    .await;
-    assert!(matches!(claim, Err(PresenceError::Unavailable(_))), "{claim:?}");
+    let nodes = within_guard("live nodes while away", backend.live_nodes()).await;
+    assert!(matches!(nodes, Err(RegistryError::Unavailable(_))), "{nodes:?}");
 
     proxy.restart().await;
     eventually("the client to reconnect", || async {

@@ -41,6 +41,9 @@ pub struct Session {
     nickname: String,
     outbox: Arc<Outbox>,
     room: Option<(RoomId, RoomSender)>,
+    /// Counts this session as open for [`Engine::shutdown`] until it is
+    /// dropped (after `Drop::drop` has left the registry).
+    _open: tokio_util::task::task_tracker::TaskTrackerToken,
 }
 
 /// How often an ENTER is retried when it meets a room that was just unloading.
@@ -55,6 +58,7 @@ impl Session {
         outbox: Arc<Outbox>,
     ) -> Self {
         Session {
+            _open: engine.open.session(),
             engine,
             id,
             user,

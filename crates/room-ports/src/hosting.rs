@@ -4,8 +4,7 @@ use async_trait::async_trait;
 use room_core::{Cell, RoomId, UserId};
 use serde::{Deserialize, Serialize};
 
-use crate::nodes::NodeId;
-use crate::presence::SessionAt;
+use crate::nodes::{NodeId, SessionAt};
 
 /// The right to host a room, until it expires.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

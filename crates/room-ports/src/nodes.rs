@@ -3,7 +3,7 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use room_core::RoomId;
+use room_core::{RoomId, SessionId};
 use serde::{Deserialize, Serialize};
 
 /// A server node's id.
@@ -15,6 +15,15 @@ impl fmt::Display for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// A session and the node holding its socket.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SessionAt {
+    /// The node.
+    pub node: NodeId,
+    /// The session on it.
+    pub session: SessionId,
 }
 
 /// What a node tells others about itself on every heartbeat.
@@ -38,7 +47,7 @@ pub struct NodeInfo {
 impl NodeInfo {
     /// Whether `session` was opened by the process this heartbeat is from
     /// (always true when the heartbeat does not say which process it is).
-    pub fn opened(&self, session: room_core::SessionId) -> bool {
+    pub fn opened(&self, session: SessionId) -> bool {
         self.instance == 0 || session.0 >> 32 == self.instance
     }
 }

@@ -10,8 +10,7 @@ use adapter_rabbit::{RabbitBus, RabbitConfig};
 use bytes::Bytes;
 use lapin::options::ExchangeDeleteOptions;
 use lapin::{Connection, ConnectionProperties};
-use room_ports::{BusInbound, NodeId};
-use tokio::sync::mpsc;
+use room_ports::{BusInbound, BusInbox, NodeId};
 
 /// The broker under test (`MYROOM_TEST_AMQP_URL` overrides the local default).
 pub fn amqp_url() -> String {
@@ -68,7 +67,7 @@ pub fn show(item: &BusInbound) -> String {
 }
 
 /// The next inbound item, or a failure after `within`.
-pub async fn next(rx: &mut mpsc::Receiver<BusInbound>, within: Duration) -> BusInbound {
+pub async fn next(rx: &mut BusInbox, within: Duration) -> BusInbound {
     match tokio::time::timeout(within, rx.recv()).await {
         Ok(Some(item)) => item,
         Ok(None) => panic!("inbound channel closed"),
@@ -78,7 +77,7 @@ pub async fn next(rx: &mut mpsc::Receiver<BusInbound>, within: Duration) -> BusI
 
 /// The next `count` inbound items, shown (see [`show`]); a failure if any of
 /// them takes longer than `within`.
-pub async fn take(rx: &mut mpsc::Receiver<BusInbound>, count: usize, within: Duration) -> Vec<String> {
+pub async fn take(rx: &mut BusInbox, count: usize, within: Duration) -> Vec<String> {
     let mut items = Vec::with_capacity(count);
     for _ in 0..count {
         items.push(show(&next(rx, within).await));
@@ -89,7 +88,7 @@ pub async fn take(rx: &mut mpsc::Receiver<BusInbound>, count: usize, within: Dur
 /// Everything that arrives until `quiet` passes without anything arriving.
 /// Only for checking that nothing (more) arrives: a slow machine can make it
 /// end early, never make it see what was not sent.
-pub async fn drain(rx: &mut mpsc::Receiver<BusInbound>, quiet: Duration) -> Vec<BusInbound> {
+pub async fn drain(rx: &mut BusInbox, quiet: Duration) -> Vec<BusInbound> {
     let mut items = Vec::new();
     while let Ok(Some(item)) = tokio::time::timeout(quiet, rx.recv()).await {
         items.push(item);

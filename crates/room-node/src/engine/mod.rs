@@ -1,6 +1,7 @@
 //! The node engine: the registry of loaded rooms and open sessions.
 
 mod cluster_link;
+mod open;
 
 use crate::ordered::{IdMap, IdSet};
 use std::hash::{BuildHasher, Hasher};
@@ -25,6 +26,8 @@ use tracing::Span;
 #[derive(Clone)]
 pub struct Engine {
     pub(crate) shared: Arc<Shared>,
+    /// The sessions and room tasks shutdown waits for.
+    pub(crate) open: open::Open,
 }
 
 impl Engine {
@@ -127,9 +130,7 @@ impl Engine {
         if let Some(ports) = &self.shared.cluster {
             // Our own users leave first; then every room we host is handed over
             // (final snapshot, lease released) so a relay takes it without LEAVEs.
-            while self.session_count() > 0 && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            let _ = tokio::time::timeout_at(deadline, self.open.no_sessions()).await;
             let senders: Vec<RoomSender> = lock(&self.shared.rooms).values().cloned().collect();
             for sender in senders {
                 let (done, handed_over) = oneshot::channel();
@@ -141,9 +142,7 @@ impl Engine {
             let _ = ports.registry.deregister(&ports.node).await;
             return;
         }
-        while (self.room_count() > 0 || self.session_count() > 0) && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let _ = tokio::time::timeout_at(deadline, self.open.nothing_running()).await;
     }
 
     /// Stop this engine at once, as a crash would: every task it started ends
@@ -262,7 +261,9 @@ impl Engine {
         rooms.insert(room, sender.clone());
         // Every log line of the room's task says which room (and node) it is from.
         let span = tracing::info_span!(parent: self.shared.tasks.span(), "room", room = %room);
-        let task = room_task::run(room, self.shared.clone(), sender.clone(), inbox);
+        let task = self
+            .open
+            .room(room_task::run(room, self.shared.clone(), sender.clone(), inbox));
         self.shared
             .tasks
             .spawn(tracing::Instrument::instrument(task, span));
@@ -355,6 +356,7 @@ impl EngineBuilder {
         };
         let engine = Engine {
             shared: Arc::new(shared),
+            open: open::Open::default(),
         };
         if let Some(ports) = engine.shared.cluster.clone() {
             engine

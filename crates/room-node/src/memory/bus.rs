@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use bytes::Bytes;
 use room_core::RoomId;
-use room_ports::{Bus, BusError, BusInbound, NodeId};
+use room_ports::{Bus, BusError, BusInbound, BusInbox, NodeId};
 use tokio::sync::mpsc;
 
 use super::lock;
@@ -89,8 +89,9 @@ impl Bus for MemoryBus {
             .map_err(|e| BusError::Unavailable(e.to_string()))
     }
 
-    fn take_inbound(&self) -> Option<mpsc::Receiver<BusInbound>> {
-        lock(&self.inbound).take()
+    fn take_inbound(&self) -> Option<BusInbox> {
+        let mut receiver = lock(&self.inbound).take()?;
+        Some(BusInbox::from_poll(move |cx| receiver.poll_recv(cx)))
     }
 }
 
@@ -113,6 +114,7 @@ mod tests {
                 payload: Bytes::from_static(b"one")
             })
         );
-        assert!(inbound.try_recv().is_err());
+        let more = tokio::time::timeout(std::time::Duration::ZERO, inbound.recv()).await;
+        assert!(more.is_err(), "room 2's event arrived too: {more:?}");
     }
 }

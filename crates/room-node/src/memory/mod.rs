@@ -4,13 +4,11 @@
 mod bus;
 mod hosting;
 mod nodes;
-mod presence;
 mod store;
 
 pub use bus::MemoryBus;
 pub use hosting::MemoryHosting;
 pub use nodes::MemoryNodes;
-pub use presence::MemoryPresence;
 pub use store::MemoryMapStore;
 
 use std::sync::{Mutex, MutexGuard};

@@ -16,7 +16,7 @@ use rand::{RngExt, SeedableRng};
 use room_core::{Map, RoomId, UserId};
 use room_node::memory::{MemoryHosting, MemoryMapStore, MemoryNodes};
 use room_ports::{
-    Acquired, Bus, BusError, BusInbound, GameInfo, HostingError, Lease, MapStore, NodeId, NodeInfo,
+    Acquired, Bus, BusError, BusInbound, BusInbox, GameInfo, HostingError, Lease, MapStore, NodeId, NodeInfo,
     NodeRegistry, RegistryError, RoomHosting, RoomSnapshot, StoreError, StoredRoom, UserSeed, UserSummary,
 };
 use tokio::sync::mpsc;
@@ -314,8 +314,9 @@ impl Bus for FaultyBus {
         Ok(())
     }
 
-    fn take_inbound(&self) -> Option<mpsc::Receiver<BusInbound>> {
-        lock(&self.inbound).take()
+    fn take_inbound(&self) -> Option<BusInbox> {
+        let mut receiver = lock(&self.inbound).take()?;
+        Some(BusInbox::from_poll(move |cx| receiver.poll_recv(cx)))
     }
 }
 
