@@ -26,6 +26,7 @@
 //! stores the approved map, then [`Room::commit_build`] installs it.
 #![deny(missing_docs)]
 
+mod builds;
 pub mod codec;
 mod error;
 mod ids;
@@ -33,6 +34,7 @@ pub mod map;
 mod room;
 mod view;
 
+pub use builds::{BuildQueue, ReadyBuild};
 pub use codec::{ClientMsg, ProtoError, ServerMsg, parse_client_frame, parse_server_frame, split_batch};
 pub use error::{ErrorCode, Reject};
 pub use ids::{Cell, Direction, GameId, RoomId, SessionId, UserId};

@@ -256,6 +256,18 @@ impl Room {
         }
     }
 
+    /// The checks of a BUILD from `session` that come before the owner's
+    /// library is looked up, in the order of PROTOCOL.md §5: the sender is in
+    /// the room and is its owner, and the map is valid. Changes nothing.
+    pub fn check_build(&self, session: SessionId, doc: &MapDoc) -> Result<(), Reject> {
+        let sender = self.occupant_of_session(session).ok_or(Reject::NotInRoom)?;
+        if sender.user != self.id.owner() {
+            return Err(Reject::NotOwner);
+        }
+        Map::validate(doc, self.limits.max_side)?;
+        Ok(())
+    }
+
     /// Check a BUILD from `session` in the order of PROTOCOL.md §5: sender is
     /// the owner, the map is valid, every game is in `owned` (the owner's
     /// library). Changes nothing.

@@ -1,40 +1,8 @@
-//! The rules of a room's BUILDs that need no I/O: how many may be in flight,
-//! and what the store's answer to a save means. Pure (inputs in, decisions
-//! out), so the room task only carries them out.
+//! What the store's answer to a BUILD's save means (the queue of a room's
+//! BUILDs and their checks are room-core's). Pure: inputs in, decisions out.
 
 use room_core::{ErrorCode, Map, RoomId};
 use room_ports::{StoreError, StoredRoom};
-
-/// BUILDs of one room admitted and not answered yet (library lookup, queue,
-/// save, read-back). Each holds its map, so there are at most `max`.
-#[derive(Debug)]
-pub(crate) struct InFlight {
-    max: usize,
-    count: usize,
-}
-
-impl InFlight {
-    pub(crate) fn new(max: usize) -> InFlight {
-        InFlight {
-            max: max.max(1),
-            count: 0,
-        }
-    }
-
-    /// Take a place for a new BUILD; false if the room has too many.
-    pub(crate) fn admit(&mut self) -> bool {
-        if self.count >= self.max {
-            return false;
-        }
-        self.count += 1;
-        true
-    }
-
-    /// A BUILD got its answer.
-    pub(crate) fn finish(&mut self) {
-        self.count = self.count.saturating_sub(1);
-    }
-}
 
 /// The ERROR a BUILD over the in-flight bound gets.
 pub(crate) const TOO_MANY: &str = "too many BUILDs of this room in flight; wait for their answers";
@@ -172,15 +140,6 @@ mod tests {
             64,
         )
         .unwrap()
-    }
-
-    #[test]
-    fn in_flight_admits_up_to_its_bound_and_again_after_an_answer() {
-        let mut gate = InFlight::new(2);
-        assert!(gate.admit() && gate.admit());
-        assert!(!gate.admit());
-        gate.finish();
-        assert!(gate.admit());
     }
 
     #[test]

@@ -7,8 +7,8 @@ use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use room_core::{
-    ApprovedBuild, Audience, Command, ErrorCode, GameId, Map, MapDoc, Outgoing, Reject, Room, RoomId,
-    RoomView, ServerMsg, SessionId, UserId,
+    ApprovedBuild, Audience, BuildQueue, Command, ErrorCode, GameId, MapDoc, Outgoing, ReadyBuild, Reject,
+    Room, RoomId, RoomView, ServerMsg, SessionId, UserId,
 };
 use room_ports::{
     Acquired, HostingError, Lease, NodeId, NodeInfo, RoomSnapshot, SessionAt, StoreError, StoredRoom,
@@ -171,17 +171,6 @@ pub(super) enum At {
     Unconfirmed { until: Instant },
 }
 
-/// A BUILD admitted in the order it came, waiting for its library lookup
-/// (`owned`) and for the BUILDs before it to be stored.
-#[derive(Debug)]
-struct PendingBuild {
-    id: u64,
-    session: SessionId,
-    origin: BuildOrigin,
-    doc: MapDoc,
-    owned: Option<BTreeSet<GameId>>,
-}
-
 /// Where a relayed BUILD came from: the relay's node and its ticket, told
 /// when the BUILD has its answer (the relay's deadline stops then).
 pub(crate) type BuildOrigin = Option<(NodeId, u64)>;
@@ -221,10 +210,8 @@ pub(crate) struct Host {
     /// Every session of the room, and where it is: the one members table.
     pub(super) at: IdMap<SessionId, At>,
     stored_map_problem: Option<String>,
-    saving: bool,
-    pending_builds: VecDeque<PendingBuild>,
-    builds: builds::InFlight,
-    next_build: u64,
+    /// BUILDs admitted and not answered yet, with who answers them.
+    builds: BuildQueue<(SessionId, BuildOrigin)>,
     observe: bool,
     /// Sessions recently replaced by a newer one of the same user (newest last).
     replaced: VecDeque<(SessionId, UserId)>,
@@ -240,10 +227,7 @@ impl Host {
             room: setup.room,
             at: IdMap::default(),
             stored_map_problem: setup.stored_map_problem,
-            saving: false,
-            pending_builds: VecDeque::new(),
-            builds: builds::InFlight::new(setup.builds_in_flight),
-            next_build: 0,
+            builds: BuildQueue::new(setup.builds_in_flight),
             observe: setup.observe,
             replaced: VecDeque::new(),
             cluster: setup.cluster.map(super::host_cluster::Hosting::new),
@@ -270,7 +254,9 @@ impl Host {
 
     /// Whether nobody needs the room here and nothing is being stored.
     pub(crate) fn is_idle(&self) -> bool {
-        self.room.is_empty() && !self.at.values().any(|at| matches!(at, At::Remote { .. })) && !self.saving
+        self.room.is_empty()
+            && !self.at.values().any(|at| matches!(at, At::Remote { .. }))
+            && !self.builds.is_saving()
     }
 
     pub(crate) fn handle(&mut self, input: HostInput, now: Instant) {
@@ -506,54 +492,34 @@ impl Host {
     }
 
     /// Check a BUILD of an occupant (local or relayed) in the order of
-    /// PROTOCOL.md §5: owner, structure, then ownership, which needs the
-    /// owner's library from the store (looked up in the background, so the
-    /// room keeps serving moves), then queue it for storing.
+    /// PROTOCOL.md §5 (room-core's `check_build`: owner, structure), then
+    /// queue it: ownership needs the owner's library from the store (looked
+    /// up in the background, so the room keeps serving moves), and the queue
+    /// stores BUILDs one at a time in the order they came.
     fn check_build(&mut self, session: SessionId, user: UserId, doc: MapDoc, origin: BuildOrigin) {
-        let refused = if user != self.room.id().owner() {
-            Some(Reject::NotOwner)
-        } else {
-            Map::validate(&doc, self.room.limits().max_side)
-                .err()
-                .map(Reject::InvalidMap)
-        };
-        if let Some(reject) = refused {
+        if let Err(reject) = self.room.check_build(session, &doc) {
             self.refuse(session, &reject);
             return self.build_answered(session, &origin);
         }
-        if !self.builds.admit() {
+        let Some(id) = self.builds.admit((session, origin.clone()), doc) else {
             self.send_error(session, ErrorCode::RateLimited, builds::TOO_MANY.to_owned());
             return self.build_answered(session, &origin);
-        }
-        // Queued now, so BUILDs are stored in the order they came whenever their lookups end.
-        self.next_build += 1;
-        let id = self.next_build;
-        self.pending_builds.push_back(PendingBuild {
-            id,
-            session,
-            origin,
-            doc,
-            owned: None,
-        });
+        };
         self.call(HostCall::OwnedGames { id, user });
     }
 
     /// The library lookup of pending BUILD `id` ended.
     fn on_owned(&mut self, id: u64, owned: Result<BTreeSet<GameId>, StoreError>) {
-        let Some(index) = self.pending_builds.iter().position(|b| b.id == id) else {
-            return;
-        };
         match owned {
-            Ok(owned) => self.pending_builds[index].owned = Some(owned),
+            Ok(owned) => self.builds.owned(id, owned),
             Err(e) => {
-                let Some(build) = self.pending_builds.remove(index) else {
+                let Some((session, origin)) = self.builds.lookup_failed(id) else {
                     return;
                 };
-                self.builds.finish();
                 let (code, message) = store_error_reply(&e);
-                let session = self.current_session(build.session);
+                let session = self.current_session(session);
                 self.send_error(session, code, message);
-                self.build_answered(session, &build.origin);
+                self.build_answered(session, &origin);
             }
         }
         self.start_next_build();
@@ -566,8 +532,7 @@ impl Host {
         origin: BuildOrigin,
         outcome: Result<(ApprovedBuild, u64), (ErrorCode, String)>,
     ) {
-        self.saving = false;
-        self.builds.finish();
+        self.builds.answered();
         match outcome {
             Ok((build, version)) => {
                 tracing::debug!(room = %self.room.id(), version, side = build.map().side(), "BUILD stored");
@@ -599,24 +564,18 @@ impl Host {
     }
 
     fn start_next_build(&mut self) {
-        while !self.saving && self.pending_builds.front().is_some_and(|b| b.owned.is_some()) {
-            let Some(PendingBuild {
-                session,
-                origin,
-                doc,
-                owned: Some(owned),
-                ..
-            }) = self.pending_builds.pop_front()
-            else {
-                return;
-            };
+        while let Some(ReadyBuild {
+            tag: (session, origin),
+            doc,
+            owned,
+        }) = self.builds.next_ready()
+        {
             let session = self.current_session(session);
             let approved = self.room.approve_build(session, &doc, &owned);
             tracing::debug!(room = %self.room.id(), %session, ok = approved.is_ok(), "BUILD checked");
             match approved {
                 Ok(build) => {
                     // Stored before anyone is told; the room keeps serving moves meanwhile.
-                    self.saving = true;
                     let expected = self.room.map_version();
                     let epoch = self.cluster.as_ref().map_or(0, |c| c.lease.epoch);
                     self.call(HostCall::SaveMap {
@@ -628,7 +587,7 @@ impl Host {
                     });
                 }
                 Err(reject) => {
-                    self.builds.finish();
+                    self.builds.answered();
                     self.refuse(session, &reject);
                     self.build_answered(session, &origin);
                 }
