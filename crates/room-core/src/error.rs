@@ -23,6 +23,8 @@ pub enum ErrorCode {
     Forbidden,
     /// 76404: the room's owner does not exist.
     RoomNotFound,
+    /// 76408: the seat a socket asked to resume is gone (PROTOCOL.md §9).
+    SeatExpired,
     /// 76409: the room is full.
     RoomFull,
     /// 76410: the map is invalid.
@@ -41,13 +43,14 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tables and tests.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::Parse,
         ErrorCode::Replaced,
         ErrorCode::NotInRoom,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::RoomNotFound,
+        ErrorCode::SeatExpired,
         ErrorCode::RoomFull,
         ErrorCode::InvalidMap,
         ErrorCode::FrameTooLarge,
@@ -66,6 +69,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized => 76401,
             ErrorCode::Forbidden => 76403,
             ErrorCode::RoomNotFound => 76404,
+            ErrorCode::SeatExpired => 76408,
             ErrorCode::RoomFull => 76409,
             ErrorCode::InvalidMap => 76410,
             ErrorCode::FrameTooLarge => 76413,

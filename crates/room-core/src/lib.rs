@@ -35,7 +35,9 @@ mod room;
 mod view;
 
 pub use builds::{BuildQueue, ReadyBuild};
-pub use codec::{ClientMsg, ProtoError, ServerMsg, parse_client_frame, parse_server_frame, split_batch};
+pub use codec::{
+    ClientMsg, ProtoError, ServerMsg, frame_seq, parse_client_frame, parse_server_frame, split_batch,
+};
 pub use error::{ErrorCode, Reject};
 pub use ids::{Cell, Direction, GameId, RoomId, SessionId, UserId};
 pub use map::{ItemDoc, Map, MapDoc, MapError};

@@ -5,8 +5,8 @@ mod common;
 
 use common::{GUEST, Harness, OWNER, build_doc, example_map};
 use room_core::{
-    Cell, ClientMsg, Direction, ErrorCode, ItemDoc, MapDoc, ProtoError, RoomId, ServerMsg, UserId,
-    parse_client_frame, parse_server_frame, split_batch,
+    Cell, ClientMsg, Direction, ErrorCode, ItemDoc, Map, MapDoc, ProtoError, RoomId, RoomView, ServerMsg,
+    UserId, UserView, frame_seq, parse_client_frame, parse_server_frame, split_batch,
 };
 
 fn client_err(frame: &str) -> u32 {
@@ -267,7 +267,7 @@ fn error_codes_have_the_numbers_of_section_6() {
     assert_eq!(
         numbers,
         [
-            76100, 76101, 76102, 76401, 76403, 76404, 76409, 76410, 76413, 76429, 76503, 76900, 76999
+            76100, 76101, 76102, 76401, 76403, 76404, 76408, 76409, 76410, 76413, 76429, 76503, 76900, 76999
         ]
     );
     for code in ErrorCode::ALL {
@@ -506,4 +506,71 @@ fn map_object_that_is_not_the_map_shape_is_76100() {
         let err = room_core::codec::parse_map_doc(json).expect_err("refused");
         assert_eq!(err.code(), ErrorCode::Parse, "{json:?}");
     }
+}
+
+// PROTOCOL.md §9: what an opted-in socket gets.
+
+#[test]
+fn a_room_event_for_an_opted_in_socket_carries_its_number_and_reads_back_the_same() {
+    let moved = ServerMsg::Move {
+        user: UserId(3),
+        direction: Direction::Left,
+        cell: Cell::new(1, 2),
+    };
+    let frame = moved.encode_with_seq(41);
+    assert_eq!(
+        frame,
+        "20{\"user_id\":\"3\",\"direction\":3,\"x\":1,\"y\":2,\"seq\":41}"
+    );
+    assert_eq!(parse_server_frame(&frame).unwrap(), moved);
+    assert_eq!(frame_seq(&frame).unwrap(), Some(41));
+    // A socket that did not opt in sees the frame it always saw.
+    assert_eq!(frame_seq(&moved.encode()).unwrap(), None);
+}
+
+#[test]
+fn a_sync_for_an_opted_in_socket_carries_the_number_of_its_last_event() {
+    let sync = ServerMsg::Sync {
+        room: RoomView {
+            room_id: RoomId(7),
+            users: vec![UserView {
+                user: UserId(7),
+                nickname: "o\"wner".into(),
+                cell: Cell::new(0, 0),
+            }],
+            map: Map::empty(),
+        },
+    };
+    let frame = sync.encode_with_seq(9);
+    assert!(frame.ends_with(",\"seq\":9}"), "{frame}");
+    assert_eq!(parse_server_frame(&frame).unwrap(), sync);
+    assert_eq!(frame_seq(&frame).unwrap(), Some(9));
+}
+
+#[test]
+fn seat_and_resumed_read_back_as_they_were_sent() {
+    let seat = ServerMsg::Seat {
+        token: "v1.a\"b".into(),
+        room: RoomId(7),
+    };
+    assert_eq!(seat.encode(), "12{\"token\":\"v1.a\\\"b\",\"room_id\":\"7\"}");
+    assert_eq!(parse_server_frame(&seat.encode()).unwrap(), seat);
+    let resumed = ServerMsg::Resumed {
+        room: RoomId(7),
+        seq: 12,
+        replayed: 3,
+    };
+    assert_eq!(
+        resumed.encode(),
+        "13{\"room_id\":\"7\",\"seq\":12,\"replayed\":3}"
+    );
+    assert_eq!(parse_server_frame(&resumed.encode()).unwrap(), resumed);
+    // RESUMED's `seq` is what it says, not the number of an event of its own.
+    assert_eq!(frame_seq(&resumed.encode()).unwrap(), None);
+}
+
+#[test]
+fn a_seat_that_is_gone_is_76408() {
+    assert_eq!(ErrorCode::SeatExpired.as_u32(), 76408);
+    assert_eq!(ErrorCode::from_u32(76408), Some(ErrorCode::SeatExpired));
 }

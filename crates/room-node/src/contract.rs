@@ -74,7 +74,8 @@ impl Change {
                     .collect(),
             },
             ServerMsg::ClosePreConnection { .. } => Change::Replaced,
-            ServerMsg::Error { .. } => Change::Reply,
+            // Answers for one socket only; the room is unchanged.
+            ServerMsg::Error { .. } | ServerMsg::Seat { .. } | ServerMsg::Resumed { .. } => Change::Reply,
         }
     }
 }

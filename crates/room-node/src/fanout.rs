@@ -106,6 +106,8 @@ pub fn code_label(code: u8) -> &'static str {
         let mut labels = ["other"; 100];
         labels[10] = "10";
         labels[11] = "11";
+        labels[12] = "12";
+        labels[13] = "13";
         labels[19] = "19";
         labels[20] = "20";
         labels[40] = "40";
@@ -125,6 +127,7 @@ pub(crate) fn error_label(code: ErrorCode) -> &'static str {
         ErrorCode::Unauthorized => "76401",
         ErrorCode::Forbidden => "76403",
         ErrorCode::RoomNotFound => "76404",
+        ErrorCode::SeatExpired => "76408",
         ErrorCode::RoomFull => "76409",
         ErrorCode::InvalidMap => "76410",
         ErrorCode::FrameTooLarge => "76413",

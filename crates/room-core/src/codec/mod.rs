@@ -9,7 +9,7 @@ mod json;
 mod server;
 
 pub use client::{ClientMsg, parse_client_frame};
-pub use server::{ServerMsg, parse_server_frame, split_batch};
+pub use server::{ServerMsg, frame_seq, parse_server_frame, split_batch};
 
 use crate::error::ErrorCode;
 
@@ -19,6 +19,10 @@ pub mod codes {
     pub const ENTER: u8 = 10;
     /// SYNC, both directions.
     pub const SYNC: u8 = 11;
+    /// SEAT, server to client (PROTOCOL.md §9).
+    pub const SEAT: u8 = 12;
+    /// RESUMED, server to client (PROTOCOL.md §9).
+    pub const RESUMED: u8 = 13;
     /// LEAVE, both directions.
     pub const LEAVE: u8 = 19;
     /// MOVE, both directions.

@@ -43,6 +43,24 @@ pub enum ServerMsg {
         /// Where they now stand.
         cell: Cell,
     },
+    /// 12: the seat of an opted-in socket's user in `room`, to resume it
+    /// with after a drop (PROTOCOL.md §9).
+    Seat {
+        /// The opaque seat token.
+        token: String,
+        /// The room.
+        room: RoomId,
+    },
+    /// 13: a seat was resumed; `replayed` missed room events follow, the
+    /// last of them numbered `seq` (PROTOCOL.md §9).
+    Resumed {
+        /// The room.
+        room: RoomId,
+        /// The number of the last room event the client has once the replay is read.
+        seq: u64,
+        /// How many events are replayed.
+        replayed: u64,
+    },
     /// 98: this socket was replaced by a newer one of the same user; close 4000 follows.
     ClosePreConnection {
         /// Human-readable reason.
@@ -66,6 +84,8 @@ impl ServerMsg {
         match self {
             ServerMsg::Enter { .. } => codes::ENTER,
             ServerMsg::Sync { .. } => codes::SYNC,
+            ServerMsg::Seat { .. } => codes::SEAT,
+            ServerMsg::Resumed { .. } => codes::RESUMED,
             ServerMsg::Leave { .. } => codes::LEAVE,
             ServerMsg::Move { .. } => codes::MOVE,
             ServerMsg::ClosePreConnection { .. } => codes::CLOSE_PRE_CONNECTION,
@@ -90,6 +110,21 @@ impl ServerMsg {
     pub fn encode(&self) -> String {
         let mut out = String::with_capacity(64);
         self.encode_into(&mut out);
+        out
+    }
+
+    /// The frame for this message as an opted-in socket (PROTOCOL.md §9)
+    /// gets it: with `"seq":seq` in its object. For the room's events (ENTER,
+    /// LEAVE, MOVE, a BUILD's SYNC) `seq` is the event's number; for any
+    /// other SYNC, the number of the last event it contains.
+    pub fn encode_with_seq(&self, seq: u64) -> String {
+        let mut out = String::with_capacity(80);
+        self.encode_into(&mut out);
+        // Every body is one JSON object: its last byte is its closing brace.
+        if out.ends_with('}') {
+            out.pop();
+            let _ = write!(out, ",\"seq\":{seq}}}");
+        }
         out
     }
 
@@ -121,6 +156,17 @@ impl ServerMsg {
                     direction.code(),
                     cell.x,
                     cell.y
+                );
+            }
+            ServerMsg::Seat { token, room } => {
+                out.push_str("{\"token\":");
+                write_str(out, token);
+                let _ = write!(out, ",\"room_id\":\"{room}\"}}");
+            }
+            ServerMsg::Resumed { room, seq, replayed } => {
+                let _ = write!(
+                    out,
+                    "{{\"room_id\":\"{room}\",\"seq\":{seq},\"replayed\":{replayed}}}"
                 );
             }
             ServerMsg::ClosePreConnection { message } => {
@@ -247,6 +293,26 @@ struct SyncJson {
 }
 
 #[derive(Deserialize)]
+struct SeatJson {
+    token: String,
+    #[serde(deserialize_with = "id_from_str_or_number")]
+    room_id: u64,
+}
+
+#[derive(Deserialize)]
+struct ResumedJson {
+    #[serde(deserialize_with = "id_from_str_or_number")]
+    room_id: u64,
+    seq: u64,
+    replayed: u64,
+}
+
+#[derive(Deserialize)]
+struct SeqJson {
+    seq: Option<u64>,
+}
+
+#[derive(Deserialize)]
 struct MessageJson {
     message: String,
 }
@@ -319,6 +385,21 @@ pub fn parse_server_frame(frame: &str) -> Result<ServerMsg, ProtoError> {
                 cell: Cell::new(m.x, m.y),
             })
         }
+        codes::SEAT => {
+            let s: SeatJson = from_body(body)?;
+            Ok(ServerMsg::Seat {
+                token: s.token,
+                room: RoomId(s.room_id),
+            })
+        }
+        codes::RESUMED => {
+            let r: ResumedJson = from_body(body)?;
+            Ok(ServerMsg::Resumed {
+                room: RoomId(r.room_id),
+                seq: r.seq,
+                replayed: r.replayed,
+            })
+        }
         codes::CLOSE_PRE_CONNECTION => {
             let m: MessageJson = from_body(body)?;
             Ok(ServerMsg::ClosePreConnection { message: m.message })
@@ -334,6 +415,18 @@ pub fn parse_server_frame(frame: &str) -> Result<ServerMsg, ProtoError> {
         }
         other => Err(ProtoError::CodeNotAllowed(other)),
     }
+}
+
+/// The `"seq"` of a server message (one line), as an opted-in socket gets
+/// it (PROTOCOL.md §9): `None` when it has none. For clients and tests.
+pub fn frame_seq(frame: &str) -> Result<Option<u64>, ProtoError> {
+    let (code, body) = split_frame(frame)?;
+    if code == codes::RESUMED {
+        // Its `seq` is part of what it says, not the number of an event.
+        return Ok(None);
+    }
+    let seq: SeqJson = from_body(body)?;
+    Ok(seq.seq)
 }
 
 /// The messages of a frame from a socket that asked for `batch=1`: one per line.
