@@ -31,6 +31,7 @@ pub mod codec;
 mod error;
 mod ids;
 pub mod map;
+mod replay;
 mod room;
 mod view;
 
@@ -41,5 +42,6 @@ pub use codec::{
 pub use error::{ErrorCode, Reject};
 pub use ids::{Cell, Direction, GameId, RoomId, SessionId, UserId};
 pub use map::{ItemDoc, Map, MapDoc, MapError};
+pub use replay::{Replay, ReplayLog, with_seq};
 pub use room::{ApprovedBuild, Audience, Command, DEFAULT_CAPACITY, Occupant, Outgoing, Room, RoomLimits};
 pub use view::{RoomView, UserView};

@@ -87,6 +87,15 @@ pub struct Outgoing {
     pub msg: ServerMsg,
 }
 
+impl Outgoing {
+    /// Whether this is one of the room's events (ENTER, LEAVE, MOVE, a
+    /// BUILD's SYNC: what the room tells more than one socket), numbered and
+    /// kept for replay (PROTOCOL.md §9), rather than an answer to one socket.
+    pub fn is_room_event(&self) -> bool {
+        !matches!(self.audience, Audience::Session(_))
+    }
+}
+
 /// A user present in the room.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Occupant {

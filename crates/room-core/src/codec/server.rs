@@ -118,14 +118,7 @@ impl ServerMsg {
     /// LEAVE, MOVE, a BUILD's SYNC) `seq` is the event's number; for any
     /// other SYNC, the number of the last event it contains.
     pub fn encode_with_seq(&self, seq: u64) -> String {
-        let mut out = String::with_capacity(80);
-        self.encode_into(&mut out);
-        // Every body is one JSON object: its last byte is its closing brace.
-        if out.ends_with('}') {
-            out.pop();
-            let _ = write!(out, ",\"seq\":{seq}}}");
-        }
-        out
+        crate::replay::with_seq(&self.encode(), seq)
     }
 
     /// Append the frame for this message to `out`.
