@@ -10,7 +10,7 @@
 #
 # Env: OUT (target/bench-cluster), BASE_PORT (18300), DURATION, WARMUP,
 # MYSQL (mysql://root@127.0.0.1:3306), REDIS, AMQP, DB (myroom_bench),
-# NODE_CORE (0), LOADGEN_CORE (1), NO_BUILD=1.
+# NODE_CORE (0), LOADGEN_CORE (1), NO_BUILD=1, SERVER (another server binary).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +26,7 @@ NODE_CORE=${NODE_CORE:-0}
 LOADGEN_CORE=${LOADGEN_CORE:-1}
 SECRET=myroom-bench-secret-not-for-production
 FIXTURES=/tmp/bench-cluster-users.json
-SERVER=target/release/examples/server
+SERVER=${SERVER:-target/release/examples/server}
 LOADGEN=target/release/examples/loadgen
 TICKS=$(getconf CLK_TCK)
 

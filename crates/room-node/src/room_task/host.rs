@@ -49,7 +49,9 @@ struct Driver<'a> {
     /// Local sockets in the room.
     sockets: IdMap<SessionId, Arc<Outbox>>,
     publisher: Option<mpsc::Sender<Publish>>,
-    answers: mpsc::Sender<HostAnswer>,
+    /// Boxed: a channel allocates its slots in blocks up front, and an
+    /// answer is large; a room pays for the pointers only.
+    answers: mpsc::Sender<Box<HostAnswer>>,
 }
 
 /// Host the room: load it, serve it, until it empties (or its lease is lost).
@@ -131,7 +133,7 @@ pub(super) async fn host(
                 continue;
             }
             Some(answer) = answered.recv() => {
-                driver.machine.handle(HostInput::Answer(answer), Clock::now().into_std());
+                driver.machine.handle(HostInput::Answer(*answer), Clock::now().into_std());
             }
             msg = inbox.recv() => match msg {
                 None => {
@@ -428,7 +430,7 @@ impl Driver<'_> {
                     }
                 }
             };
-            let _ = answers.send(answer).await;
+            let _ = answers.send(Box::new(answer)).await;
         });
     }
 
