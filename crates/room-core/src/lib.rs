@@ -38,10 +38,11 @@ mod view;
 pub use builds::{BuildQueue, ReadyBuild};
 pub use codec::{
     ClientMsg, ProtoError, ServerMsg, frame_seq, parse_client_frame, parse_server_frame, split_batch,
+    with_seq,
 };
 pub use error::{ErrorCode, Reject};
 pub use ids::{Cell, Direction, GameId, RoomId, SessionId, UserId};
 pub use map::{ItemDoc, Map, MapDoc, MapError};
-pub use replay::{Replay, ReplayLog, with_seq};
+pub use replay::{Replay, ReplayLog};
 pub use room::{ApprovedBuild, Audience, Command, DEFAULT_CAPACITY, Occupant, Outgoing, Room, RoomLimits};
 pub use view::{RoomView, UserView};

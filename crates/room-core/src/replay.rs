@@ -5,6 +5,7 @@
 
 use std::collections::VecDeque;
 
+use crate::codec::with_seq;
 use crate::ids::SessionId;
 use crate::room::Audience;
 
@@ -118,21 +119,6 @@ impl ReplayLog {
         }
         Replay::Events(frames)
     }
-}
-
-/// `frame` with `"seq":number` added to its object.
-pub fn with_seq(frame: &str, number: u64) -> String {
-    let mut out = String::with_capacity(frame.len() + 16);
-    match frame.strip_suffix('}') {
-        Some(open) => {
-            out.push_str(open);
-            out.push_str(",\"seq\":");
-            out.push_str(&number.to_string());
-            out.push('}');
-        }
-        None => out.push_str(frame),
-    }
-    out
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ mod json;
 mod server;
 
 pub use client::{ClientMsg, parse_client_frame};
-pub use server::{ServerMsg, frame_seq, parse_server_frame, split_batch};
+pub use server::{ServerMsg, frame_seq, parse_server_frame, split_batch, with_seq};
 
 use crate::error::ErrorCode;
 

@@ -118,7 +118,7 @@ impl ServerMsg {
     /// LEAVE, MOVE, a BUILD's SYNC) `seq` is the event's number; for any
     /// other SYNC, the number of the last event it contains.
     pub fn encode_with_seq(&self, seq: u64) -> String {
-        crate::replay::with_seq(&self.encode(), seq)
+        with_seq(&self.encode(), seq)
     }
 
     /// Append the frame for this message to `out`.
@@ -408,6 +408,21 @@ pub fn parse_server_frame(frame: &str) -> Result<ServerMsg, ProtoError> {
         }
         other => Err(ProtoError::CodeNotAllowed(other)),
     }
+}
+
+/// `frame` with `"seq":number` added to its object.
+pub fn with_seq(frame: &str, number: u64) -> String {
+    let mut out = String::with_capacity(frame.len() + 16);
+    match frame.strip_suffix('}') {
+        Some(open) => {
+            out.push_str(open);
+            out.push_str(",\"seq\":");
+            out.push_str(&number.to_string());
+            out.push('}');
+        }
+        None => out.push_str(frame),
+    }
+    out
 }
 
 /// The `"seq"` of a server message (one line), as an opted-in socket gets
