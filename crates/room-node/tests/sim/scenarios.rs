@@ -419,3 +419,38 @@ fn a_stale_hosts_save_after_a_takeover_is_fenced() {
         }),
     );
 }
+
+#[test]
+fn a_build_whose_host_never_answers_is_refused_within_its_deadline() {
+    expect_ok(
+        "lost relayed BUILD",
+        simulate(1, |seed| async move {
+            let mut world = World::new(seed, Setup::default()).await;
+            // u2 enters room 1 on n1, which hosts it; its owner u1 relays through n2.
+            world.connect(2, 0);
+            world.enter(2, 1);
+            world.run_for(Duration::from_millis(100)).await;
+            world.connect(1, 1);
+            world.enter(1, 1);
+            world.run_for(Duration::from_millis(500)).await;
+            // Everything n2 sends n1 is lost from now on: the BUILD too.
+            world.faults.change(|p| {
+                p.bus_cut.insert(("n2".into(), "n1".into()));
+            });
+            world.build(1, 6);
+            world.run_for(Duration::from_secs(15)).await;
+            let answered = world.clients.get(&1).is_some_and(|c| {
+                let log = lock(&c.log);
+                let sent = log.builds.last().map(|(_, at)| *at);
+                sent.is_some_and(|sent| log.answers.iter().any(|at| *at >= sent))
+            });
+            world.faults.set(FaultPlan::default());
+            world.run_for(RECOVER).await;
+            let mut verdict = checks::all(&world).await;
+            if verdict.is_ok() && !answered {
+                verdict = Err("u1's BUILD had no answer while its host never heard it".into());
+            }
+            (world, verdict)
+        }),
+    );
+}
