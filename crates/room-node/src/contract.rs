@@ -137,12 +137,14 @@ pub(crate) enum NodeMessage {
     /// A room's host asks a node with sessions in the room which are still
     /// there; answered with `Members` (empty when the node has none).
     AskMembers { room: RoomId, host: NodeId },
-    /// The host gave a relayed BUILD its answer (an ERROR to the session, or
-    /// the SYNC of the stored map): the relay stops waiting for it.
+    /// The host gave a relayed BUILD its answer: `refused` (the ERROR for the
+    /// session, which the relay delivers), or none (the SYNC of the stored map
+    /// went to the room). The relay stops waiting for it.
     BuildDone {
         room: RoomId,
         session: SessionId,
         ticket: u64,
+        refused: Option<(ErrorCode, String)>,
     },
     /// A relay lost events of `room` and asks its host for fresh SYNCs.
     Resync { room: RoomId, node: NodeId },

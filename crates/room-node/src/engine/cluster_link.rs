@@ -142,8 +142,22 @@ fn on_node_message(engine: &Engine, ports: &ClusterPorts, message: NodeMessage) 
                 engine.send_to_node(host, nobody);
             }
         }
-        NodeMessage::BuildDone { room, ticket, .. } => {
-            engine.send_if_loaded(room, RoomMsg::BuildDone { ticket });
+        NodeMessage::BuildDone {
+            room,
+            session,
+            ticket,
+            refused,
+        } => {
+            let done = RoomMsg::BuildDone {
+                ticket,
+                refused: refused.clone(),
+            };
+            if !engine.send_if_loaded(room, done)
+                && let Some((code, message)) = refused
+            {
+                // The relay is gone (its sessions left or moved): the socket may still be here.
+                engine.reply_to_session(session, code, message);
+            }
         }
         NodeMessage::Resync { room, node } => {
             engine.send_if_loaded(room, RoomMsg::Resync { node });

@@ -470,8 +470,8 @@ impl Host {
                 tracing::debug!(room = %self.room.id(), from = %from.session, %session, "relayed BUILD");
                 let origin = Some((from.node.clone(), ticket));
                 if self.room.occupant_of_session(session).is_none() {
-                    self.send_remote(&from.node, session, ErrorCode::NotInRoom, NOT_IN_ROOM);
-                    return self.build_answered(session, &origin);
+                    let refused = Some((ErrorCode::NotInRoom, NOT_IN_ROOM.to_owned()));
+                    return self.answer_build(session, &origin, refused);
                 }
                 self.check_build(session, user, map, origin);
             }
@@ -498,12 +498,11 @@ impl Host {
     /// stores BUILDs one at a time in the order they came.
     fn check_build(&mut self, session: SessionId, user: UserId, doc: MapDoc, origin: BuildOrigin) {
         if let Err(reject) = self.room.check_build(session, &doc) {
-            self.refuse(session, &reject);
-            return self.build_answered(session, &origin);
+            return self.answer_build(session, &origin, Some((reject.code(), reject.to_string())));
         }
         let Some(id) = self.builds.admit((session, origin.clone()), doc) else {
-            self.send_error(session, ErrorCode::RateLimited, builds::TOO_MANY.to_owned());
-            return self.build_answered(session, &origin);
+            let refused = Some((ErrorCode::RateLimited, builds::TOO_MANY.to_owned()));
+            return self.answer_build(session, &origin, refused);
         };
         self.call(HostCall::OwnedGames { id, user });
     }
@@ -518,8 +517,7 @@ impl Host {
                 };
                 let (code, message) = store_error_reply(&e);
                 let session = self.current_session(session);
-                self.send_error(session, code, message);
-                self.build_answered(session, &origin);
+                self.answer_build(session, &origin, Some((code, message)));
             }
         }
         self.start_next_build();
@@ -533,33 +531,49 @@ impl Host {
         outcome: Result<(ApprovedBuild, u64), (ErrorCode, String)>,
     ) {
         self.builds.answered();
-        match outcome {
+        let refused = match outcome {
             Ok((build, version)) => {
                 tracing::debug!(room = %self.room.id(), version, side = build.map().side(), "BUILD stored");
                 let events = self.room.commit_build(build, version);
                 self.stored_map_problem = None;
                 self.deliver(events);
                 self.notify(|room| Observed::Built { room, version });
+                None
             }
-            Err((code, message)) => self.send_error(session, code, message),
-        }
-        self.build_answered(session, &origin);
+            Err(refused) => Some(refused),
+        };
+        self.answer_build(session, &origin, refused);
         self.start_next_build();
     }
 
-    /// A relayed BUILD has its answer (an ERROR, or the SYNC of its map):
-    /// its relay stops waiting for it.
-    fn build_answered(&mut self, session: SessionId, origin: &BuildOrigin) {
-        if let Some((node, ticket)) = origin {
-            let done = NodeMessage::BuildDone {
-                room: self.room.id(),
-                session,
-                ticket: *ticket,
-            };
-            self.effects.push_back(HostEffect::ToNode {
-                node: node.clone(),
-                message: done,
-            });
+    /// A BUILD has its answer: `refused` (an ERROR for its session), or
+    /// none (the SYNC of its map went to everyone). A relayed one's answer
+    /// goes to its relay in one message with the end of its wait, so that
+    /// neither is lost without the other.
+    fn answer_build(
+        &mut self,
+        session: SessionId,
+        origin: &BuildOrigin,
+        refused: Option<(ErrorCode, String)>,
+    ) {
+        match origin {
+            Some((node, ticket)) => {
+                let done = NodeMessage::BuildDone {
+                    room: self.room.id(),
+                    session,
+                    ticket: *ticket,
+                    refused,
+                };
+                self.effects.push_back(HostEffect::ToNode {
+                    node: node.clone(),
+                    message: done,
+                });
+            }
+            None => {
+                if let Some((code, message)) = refused {
+                    self.send_error(session, code, message);
+                }
+            }
         }
     }
 
@@ -588,8 +602,7 @@ impl Host {
                 }
                 Err(reject) => {
                     self.builds.answered();
-                    self.refuse(session, &reject);
-                    self.build_answered(session, &origin);
+                    self.answer_build(session, &origin, Some((reject.code(), reject.to_string())));
                 }
             }
         }

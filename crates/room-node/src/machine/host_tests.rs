@@ -435,11 +435,17 @@ fn a_relayed_build_is_answered_to_its_relay_when_refused() {
         ticket: 7,
     };
     let answered = remote(&mut host, "relay", 2, ROOM.owner().0 + 1, build, now);
+    // The ERROR rides with the end of the relay's wait: one cannot be lost without the other.
     assert!(matches!(
         &answered[..],
-        [
-            HostEffect::ToNode { message: NodeMessage::Reply { code: ErrorCode::Forbidden, .. }, .. },
-            HostEffect::ToNode { node, message: NodeMessage::BuildDone { ticket: 7, session: SessionId(2), .. } },
-        ] if node.0 == "relay"
+        [HostEffect::ToNode {
+            node,
+            message: NodeMessage::BuildDone {
+                ticket: 7,
+                session: SessionId(2),
+                refused: Some((ErrorCode::Forbidden, _)),
+                ..
+            },
+        }] if node.0 == "relay"
     ));
 }

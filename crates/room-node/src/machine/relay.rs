@@ -55,8 +55,12 @@ pub(crate) enum RelayInput {
     Unsent { session: SessionId },
     /// `session` stopped waiting for the answer to its ENTER.
     Abandoned { session: SessionId },
-    /// The host gave the forwarded BUILD `ticket` its answer.
-    BuildDone { ticket: u64 },
+    /// The host gave the forwarded BUILD `ticket` its answer: `refused`,
+    /// or the SYNC of its map (sent to the room).
+    BuildDone {
+        ticket: u64,
+        refused: Option<(ErrorCode, String)>,
+    },
 }
 
 /// What a relay asks its driver to do, in order.
@@ -264,9 +268,7 @@ impl Relay {
                 Command::Enter { .. } => {}
             },
             RelayInput::Build { session, doc } => self.forward_build(session, doc, now),
-            RelayInput::BuildDone { ticket } => {
-                self.builds.remove(&ticket);
-            }
+            RelayInput::BuildDone { ticket, refused } => self.build_done(ticket, refused),
             RelayInput::Event(event) => self.on_event(event),
             RelayInput::Gap => {
                 self.all_stale();
@@ -372,6 +374,29 @@ impl Relay {
         self.forward(session, NodeCommand::Build { map: doc, ticket });
         if known {
             self.builds.insert(ticket, (session, now + self.build_timeout));
+        }
+    }
+
+    fn build_done(&mut self, ticket: u64, refused: Option<(ErrorCode, String)>) {
+        // An answer after its deadline was answered already (76503): not twice.
+        let Some((sent_by, _)) = self.builds.remove(&ticket) else {
+            return;
+        };
+        // Sent just before its socket was replaced: the user's newer socket is answered.
+        let session = match self.replaced.get(&sent_by) {
+            Some((user, _)) if !self.members.contains_key(&sent_by) => self
+                .members
+                .iter()
+                .find(|(_, m)| m.user == *user)
+                .map_or(sent_by, |(session, _)| *session),
+            _ => sent_by,
+        };
+        if let Some((code, message)) = refused {
+            self.effects.push_back(RelayEffect::Error {
+                session,
+                code,
+                message,
+            });
         }
     }
 

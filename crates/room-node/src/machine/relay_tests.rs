@@ -492,7 +492,13 @@ fn a_build_the_host_answered_is_not_refused_later() {
     let now = Instant::now();
     let mut relay = entered(now);
     let ticket = build(&mut relay, now);
-    relay.handle(RelayInput::BuildDone { ticket }, now);
+    relay.handle(
+        RelayInput::BuildDone {
+            ticket,
+            refused: None,
+        },
+        now,
+    );
     relay.on_timeout(now + 2 * TIMEOUT + CHECK);
     assert_eq!(unavailable_errors(&effects(&mut relay)), 0);
 }
@@ -504,4 +510,23 @@ fn a_build_waiting_when_the_host_goes_is_answered_then() {
     build(&mut relay, now);
     relay.handle(RelayInput::Holder(None), now);
     assert_eq!(unavailable_errors(&effects(&mut relay)), 1);
+}
+
+#[test]
+fn a_build_the_host_refused_is_answered_with_its_error_by_the_relay() {
+    let now = Instant::now();
+    let mut relay = entered(now);
+    let ticket = build(&mut relay, now);
+    let refused = Some((ErrorCode::Forbidden, "only the owner may BUILD".to_owned()));
+    relay.handle(RelayInput::BuildDone { ticket, refused }, now);
+    assert!(matches!(
+        &effects(&mut relay)[..],
+        [RelayEffect::Error {
+            session: SessionId(1),
+            code: ErrorCode::Forbidden,
+            ..
+        }]
+    ));
+    relay.on_timeout(now + 2 * TIMEOUT + CHECK);
+    assert_eq!(unavailable_errors(&effects(&mut relay)), 0, "answered once");
 }

@@ -82,6 +82,7 @@ pub(crate) enum RoomMsg {
     /// The host answered a BUILD this node relayed.
     BuildDone {
         ticket: u64,
+        refused: Option<(ErrorCode, String)>,
     },
     /// A relay lost events and asks for a fresh SYNC for its sessions.
     Resync {

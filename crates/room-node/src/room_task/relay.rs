@@ -207,7 +207,7 @@ impl Driver<'_> {
                 message,
             },
             RoomMsg::AskMembers { host } => RelayInput::AskMembers { host },
-            RoomMsg::BuildDone { ticket } => RelayInput::BuildDone { ticket },
+            RoomMsg::BuildDone { ticket, refused } => RelayInput::BuildDone { ticket, refused },
             RoomMsg::Remote { from, .. } => RelayInput::Remote { from },
             RoomMsg::HandOver { done } => {
                 // A relay has nothing to hand over: the host keeps the room.
