@@ -16,6 +16,7 @@ pub const ENTER_ANSWERED_WITHIN: Duration = Duration::from_secs(12);
 pub async fn all(world: &World) -> Result<(), String> {
     enters_are_answered(world)?;
     builds_are_answered(world)?;
+    moves_follow_one_order(world)?;
     one_writer_per_room(world)?;
     saves_are_fenced(world)?;
     for &room in &world.setup.rooms {
@@ -70,6 +71,42 @@ pub fn builds_are_answered(world: &World) -> Result<(), String> {
                     node_name(client.node),
                     sent - world.start,
                 ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Users of a room see one order of its events: the MOVEs of each user a
+/// client received are, in the order received, the ones its hosts applied
+/// (one host at a time), in the order applied. Some may be missing (coalesced
+/// for a slow socket, lost and repaired by a SYNC); none comes twice, late,
+/// or from a host that no longer held the room.
+pub fn moves_follow_one_order(world: &World) -> Result<(), String> {
+    let mut applied = lock(&world.applied).clone();
+    applied.sort_by_key(|a| a.order);
+    for client in world.clients.values() {
+        let log = lock(&client.log);
+        // A socket stays in one room (random.rs).
+        let Some((room, _, _)) = log.enters.first() else { continue };
+        let mut movers: BTreeMap<u64, Vec<Cell>> = BTreeMap::new();
+        for (user, cell) in &log.moves {
+            movers.entry(*user).or_default().push(*cell);
+        }
+        for (user, seen) in movers {
+            let mut hosts = applied
+                .iter()
+                .filter(|a| a.room == *room)
+                .filter_map(|a| a.moved.filter(|(mover, _)| *mover == user).map(|(_, cell)| cell));
+            // Greedy: each received MOVE matches the next applied one to its cell.
+            for (k, cell) in seen.iter().enumerate() {
+                if !hosts.any(|applied| applied == *cell) {
+                    return Err(format!(
+                        "u{}@{}: MOVE {k} of u{user} to {cell:?} in room {room} is not in the order the hosts applied them (received {seen:?})",
+                        client.user,
+                        node_name(client.node),
+                    ));
+                }
             }
         }
     }

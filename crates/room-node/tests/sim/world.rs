@@ -55,6 +55,8 @@ pub struct Applied {
     pub at: Instant,
     pub node: String,
     pub room: RoomId,
+    /// For a MOVE: who, and to which cell.
+    pub moved: Option<(u64, Cell)>,
 }
 
 /// What one client saw and did.
@@ -74,6 +76,8 @@ pub struct ClientLog {
     pub closed: Option<String>,
     /// BUILDs sent: the map's side and when.
     pub builds: Vec<(u16, Instant)>,
+    /// Every MOVE received, in order: who, and to which cell.
+    pub moves: Vec<(u64, Cell)>,
     /// When a SYNC or an ERROR arrived (what answers a BUILD).
     pub answers: Vec<Instant>,
     /// When the server closed the socket.
@@ -219,10 +223,9 @@ impl World {
             .session_id_prefix(generation + 1)
             .cluster(ports)
             .observer(Arc::new(move |event: &RoomEvent| {
-                let room = match event {
-                    RoomEvent::Entered { room, .. }
-                    | RoomEvent::Moved { room, .. }
-                    | RoomEvent::Left { room, .. } => *room,
+                let (room, moved) = match event {
+                    RoomEvent::Moved { room, user, cell } => (*room, Some((user.0, *cell))),
+                    RoomEvent::Entered { room, .. } | RoomEvent::Left { room, .. } => (*room, None),
                     _ => return,
                 };
                 lock(&applied).push(Applied {
@@ -230,6 +233,7 @@ impl World {
                     at: Instant::now(),
                     node: observer_node.clone(),
                     room,
+                    moved,
                 });
             }))
             .build()
@@ -471,6 +475,7 @@ fn show(log: &mut ClientLog, msg: &ServerMsg, trace: &Trace, who: &str) {
         }
         ServerMsg::Move { user, cell, .. } => {
             log.shown.insert(user.0, *cell);
+            log.moves.push((user.0, *cell));
         }
         ServerMsg::Leave { user } => {
             log.shown.remove(&user.0);
