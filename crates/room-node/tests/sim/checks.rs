@@ -88,7 +88,9 @@ pub fn moves_follow_one_order(world: &World) -> Result<(), String> {
     for client in world.clients.values() {
         let log = lock(&client.log);
         // A socket stays in one room (random.rs).
-        let Some((room, _, _)) = log.enters.first() else { continue };
+        let Some((room, _, _)) = log.enters.first() else {
+            continue;
+        };
         let mut movers: BTreeMap<u64, Vec<Cell>> = BTreeMap::new();
         for (user, cell) in &log.moves {
             movers.entry(*user).or_default().push(*cell);

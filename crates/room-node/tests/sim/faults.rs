@@ -41,6 +41,8 @@ pub struct FaultPlan {
     pub redis_slow: Duration,
     /// The map store (MySQL) answers nothing.
     pub store_down: bool,
+    /// Every answer of the map store takes this long.
+    pub store_slow: Duration,
     /// Chance that a committed save's answer is lost (the caller sees an error).
     pub store_lose_answer: f64,
     /// Nodes that reach no service at all (a node paused or partitioned away).
@@ -431,7 +433,11 @@ pub struct FaultyStore {
 }
 
 impl FaultyStore {
-    fn check(&self) -> Result<(), StoreError> {
+    async fn check(&self) -> Result<(), StoreError> {
+        let slow = self.faults.plan().store_slow;
+        if !slow.is_zero() {
+            tokio::time::sleep(slow).await;
+        }
         if self.faults.plan().store_down || self.faults.isolated(&self.node) {
             return Err(StoreError::Unavailable("mysql unreachable (simulated)".into()));
         }
@@ -442,12 +448,12 @@ impl FaultyStore {
 #[async_trait]
 impl MapStore for FaultyStore {
     async fn load_room(&self, room: RoomId) -> Result<Option<StoredRoom>, StoreError> {
-        self.check()?;
+        self.check().await?;
         self.inner.load_room(room).await
     }
 
     async fn owned_games(&self, user: UserId) -> Result<Vec<GameInfo>, StoreError> {
-        self.check()?;
+        self.check().await?;
         self.inner.owned_games(user).await
     }
 
@@ -458,7 +464,7 @@ impl MapStore for FaultyStore {
         expected_version: u64,
         epoch: u64,
     ) -> Result<u64, StoreError> {
-        self.check()?;
+        self.check().await?;
         let saved = self.inner.save_map(room, map, expected_version, epoch).await?;
         // The memory store saves without awaiting, so nothing comes between
         // its acceptance and this record.
@@ -488,7 +494,7 @@ impl MapStore for FaultyStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.check()?;
+        self.check().await?;
         self.inner.ping().await
     }
 }

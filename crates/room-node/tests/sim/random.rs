@@ -79,6 +79,10 @@ pub async fn run(seed: u64) -> (World, Result<(), String>) {
                 let slow = Duration::from_millis([0, 300][rng.random_range(0..2)]);
                 world.fault("redis answers after", slow, |p, v| p.redis_slow = v);
             }
+            900..910 => {
+                let slow = Duration::from_millis([0, 2_000][rng.random_range(0..2)]);
+                world.fault("the map store answers after", slow, |p, v| p.store_slow = v);
+            }
             730..740 => {
                 let running = world.running();
                 if running.len() > 1 {
