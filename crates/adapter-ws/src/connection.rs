@@ -11,6 +11,7 @@ use room_core::{ClientMsg, ErrorCode, ServerMsg, parse_client_frame};
 use room_node::{CloseReason, Engine, Frame, Next, Outbox, Session, queue_message};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite;
+use tracing::Instrument;
 
 use crate::auth::{Authenticate, Identity, strip_bearer};
 use crate::config::WsConfig;
@@ -50,13 +51,30 @@ enum Admit {
     Stop(Stop),
 }
 
-/// Serve one upgraded socket until it closes.
+/// Serve one upgraded socket until it closes, in a `conn` span that names
+/// its user and session once they are known (a legacy socket's at ENTER).
 pub(crate) async fn serve(
     socket: WebSocket,
     ctx: ConnectionContext,
     identity: Option<Identity>,
     batch: bool,
 ) {
+    let span = tracing::info_span!(
+        "conn",
+        user = tracing::field::Empty,
+        session = tracing::field::Empty
+    );
+    serve_in_span(socket, ctx, identity, batch).instrument(span).await;
+}
+
+/// Name the connection's user and session in its span.
+fn record_session(session: &Session) {
+    let span = tracing::Span::current();
+    span.record("user", tracing::field::display(session.user()));
+    span.record("session", tracing::field::display(session.id()));
+}
+
+async fn serve_in_span(socket: WebSocket, ctx: ConnectionContext, identity: Option<Identity>, batch: bool) {
     metrics::gauge!(m::CONNECTIONS).increment(1.0);
     let (sink, stream) = socket.split();
     // A batch=1 socket's room joins each tick's messages into one frame for it.
@@ -69,17 +87,22 @@ pub(crate) async fn serve(
     let (writer_done, writer_finished) = tokio::sync::oneshot::channel::<()>();
     let writer_config = ctx.config.clone();
     let writer_outbox = outbox.clone();
-    let mut writer = tokio::spawn(async move {
-        write_loop(sink, writer_outbox, tick, writer_config).await;
-        let _ = writer_done.send(());
-    });
+    let mut writer = tokio::spawn(
+        async move {
+            write_loop(sink, writer_outbox, tick, writer_config).await;
+            let _ = writer_done.send(());
+        }
+        .in_current_span(),
+    );
 
     let auth = match identity {
-        Some(identity) => Auth::Ready(ctx.engine.open_session_with_outbox(
-            identity.user,
-            identity.nickname,
-            outbox.clone(),
-        )),
+        Some(identity) => {
+            let session =
+                ctx.engine
+                    .open_session_with_outbox(identity.user, identity.nickname, outbox.clone());
+            record_session(&session);
+            Auth::Ready(session)
+        }
         None => Auth::Pending {
             deadline: Instant::now() + ctx.config.legacy_enter_deadline,
         },
@@ -113,6 +136,7 @@ pub(crate) async fn serve(
             writer.abort();
         }
     }
+    tracing::debug!("connection ended");
     metrics::gauge!(m::CONNECTIONS).decrement(1.0);
 }
 
@@ -302,6 +326,7 @@ impl Reader<'_> {
                     identity.nickname,
                     self.outbox.clone(),
                 );
+                record_session(&session);
                 session.handle(msg).await;
                 self.auth = Auth::Ready(session);
             }
