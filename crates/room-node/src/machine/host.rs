@@ -15,15 +15,12 @@ use room_ports::{
 };
 
 use super::builds::{self, store_error_reply};
-use super::{Closing, EnterAnswer};
+use super::{Closing, EnterAnswer, REPLACED_REMEMBERED};
 use crate::contract::{NodeCommand, NodeMessage};
 use crate::observer::RoomEvent as Observed;
 use crate::ordered::IdMap;
 
 const NOT_IN_ROOM: &str = "not in a room yet: send ENTER first";
-
-/// How many replaced sessions are remembered, for their commands still in flight.
-const REPLACED_REMEMBERED: usize = 64;
 
 /// What a hosted room is told.
 #[derive(Debug)]

@@ -333,13 +333,12 @@ impl Host {
             self.write_snapshot();
         }
         if tick.is_multiple_of(LIVENESS_EVERY_TICKS) {
-            if self.remote_nodes().is_empty() {
-                // Nobody to check.
-            } else {
+            let nodes = self.remote_nodes();
+            if !nodes.is_empty() {
                 self.call(HostCall::ListNodes);
                 if !self.fenced() {
                     self.publish_last_seq();
-                    self.ask_members();
+                    self.ask_members(nodes);
                 }
             }
             self.expire_unconfirmed();
@@ -517,11 +516,11 @@ impl Host {
     /// Ask every node this room has sessions of which are still here: one
     /// that no longer relays the room (its users left while it could not
     /// tell anyone, or a stale snapshot named them) answers that none are.
-    fn ask_members(&mut self) {
+    fn ask_members(&mut self, nodes: BTreeSet<NodeId>) {
         let Some(host) = self.cluster.as_ref().map(|c| c.node.clone()) else {
             return;
         };
-        for node in self.remote_nodes() {
+        for node in nodes {
             let ask = NodeMessage::AskMembers {
                 room: self.room.id(),
                 host: host.clone(),

@@ -25,6 +25,10 @@ pub(crate) use shadow::Shadow;
 
 use room_core::ErrorCode;
 
+/// How many sessions replaced by a newer one of their user a room remembers,
+/// so that a BUILD sent just before the replacement is answered on the newer one.
+const REPLACED_REMEMBERED: usize = 64;
+
 /// How a room lets a socket go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Closing {

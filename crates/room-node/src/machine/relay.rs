@@ -10,12 +10,9 @@ use room_core::{Audience, Command, ErrorCode, MapDoc, RoomId, SessionId, UserId}
 use room_ports::{NodeId, SessionAt};
 
 use super::sequence::{Sequence, SequenceCheck};
-use super::{Closing, EnterAnswer, Shadow};
+use super::{Closing, EnterAnswer, REPLACED_REMEMBERED, Shadow};
 use crate::contract::{Change, HostEvent, NodeCommand, NodeMessage};
 use crate::ordered::{IdMap, IdSet};
-
-/// How many replaced sessions a relay remembers, for their BUILDs in flight.
-const REPLACED_REMEMBERED: usize = 64;
 
 /// BUILDs of one session the relay waits for at most (the host admits fewer).
 const BUILDS_WAITED: usize = 8;

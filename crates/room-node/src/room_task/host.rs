@@ -19,7 +19,7 @@ use crate::fanout::Encoded;
 use crate::machine::host::{
     ClusterSetup, Host, HostAnswer, HostCall, HostEffect, HostEnd, HostInput, HostSetup,
 };
-use crate::machine::{Closing, EnterAnswer, TakeOver};
+use crate::machine::{EnterAnswer, TakeOver};
 use crate::metrics_names as m;
 use crate::ordered::{IdMap, IdSet};
 use crate::outbox::{CloseReason, Outbox};
@@ -339,10 +339,7 @@ impl Driver<'_> {
                     .or_else(|| self.sockets.remove(&session));
                 self.sockets.remove(&session);
                 if let Some(outbox) = outbox {
-                    outbox.close(match closing {
-                        Closing::Replaced => CloseReason::Replaced,
-                        Closing::TryAgainLater => CloseReason::TryAgainLater,
-                    });
+                    outbox.close(closing.into());
                 }
             }
             HostEffect::ToNode { node, message } => self.publish(Publish::ToNode(node, message)),

@@ -18,6 +18,7 @@ mod relay;
 
 use crate::contract::{HostEvent, NodeCommand};
 use crate::fanout::{Encoded, send_to};
+use crate::machine::Closing;
 pub(crate) use crate::machine::Shadow;
 use crate::metrics_names as m;
 use crate::outbox::{CloseReason, Outbox};
@@ -115,6 +116,15 @@ pub(crate) enum Ended {
     Done,
     /// Another node hosts the room now (or may): these local members carry on.
     Moved(Vec<Member>, Shadow),
+}
+
+impl From<Closing> for CloseReason {
+    fn from(closing: Closing) -> CloseReason {
+        match closing {
+            Closing::Replaced => CloseReason::Replaced,
+            Closing::TryAgainLater => CloseReason::TryAgainLater,
+        }
+    }
 }
 
 /// Everything a room task needs from its engine.

@@ -16,11 +16,11 @@ use super::{Ended, EnterReply, Member, RoomContext, RoomMsg, close_inbox, queue_
 use crate::cluster::ClusterPorts;
 use crate::contract::{self, NodeMessage};
 use crate::fanout::Encoded;
+use crate::machine::EnterAnswer;
 use crate::machine::relay::{Relay, RelayEffect, RelayEnd, RelayInput, RelaySetup};
-use crate::machine::{Closing, EnterAnswer};
 use crate::metrics_names as m;
 use crate::ordered::IdMap;
-use crate::outbox::{CloseReason, Outbox};
+use crate::outbox::Outbox;
 
 /// Messages for the host waiting for the bus. Past it they are dropped (and
 /// counted): a forwarded command is then answered as unsent, and the relay's
@@ -271,10 +271,7 @@ impl Driver<'_> {
                     if let Some(frame) = frame {
                         crate::fanout::send_to(&socket.outbox, &Encoded::relayed(frame, None));
                     }
-                    socket.outbox.close(match closing {
-                        Closing::Replaced => CloseReason::Replaced,
-                        Closing::TryAgainLater => CloseReason::TryAgainLater,
-                    });
+                    socket.outbox.close(closing.into());
                 }
             }
             RelayEffect::ToNode {
