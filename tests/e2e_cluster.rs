@@ -15,8 +15,8 @@ use std::time::Duration;
 use common::Event;
 use common::cluster::{Cluster, LEASE_MS, NODE_TTL_MS, Service};
 use common::play::{
-    DOWN, GUARD, Player, RIGHT, Seen, Spots, UP, agreed_host, check_round, converge, direction, is_leave_of,
-    move_round, pick_move, settle, spots, stepped, two_per_node, walk,
+    DOWN, GUARD, Player, RIGHT, Spots, UP, agreed_host, converge, direction, is_leave_of, move_round,
+    pick_move, pick_sync, settle, spots, stepped, try_move_round, two_per_node, walk,
 };
 use futures_util::future::join_all;
 use room_core::codec::parse_map_doc;
@@ -191,13 +191,7 @@ async fn a_build_by_the_owner_on_a_relay_node_reaches_everyone_on_every_node() {
 
     players[0].send(&build(M1)).await;
     let views = join_all(players.iter_mut().map(|p| async move {
-        let answer = p
-            .until("the SYNC of the BUILD", |m| match m {
-                ServerMsg::Sync { room } => Some(Ok(room.clone())),
-                ServerMsg::Error { .. } => Some(Err(m.clone())),
-                _ => None,
-            })
-            .await;
+        let answer = p.until("the SYNC of the BUILD", pick_sync).await;
         answer.unwrap_or_else(|e| panic!("{}: {e:?} instead of the SYNC of the BUILD", p.who()))
     }))
     .await;
@@ -624,12 +618,9 @@ async fn service_outage(service: Service) {
     let (mut owner, _) = Player::enter(&cluster, 0, 1).await;
     owner.send(&build(M1)).await;
     let built = owner
-        .until("the SYNC of the BUILD", |m| match m {
-            ServerMsg::Sync { room } => Some(Ok(room.map.clone())),
-            ServerMsg::Error { .. } => Some(Err(m.clone())),
-            _ => None,
-        })
-        .await;
+        .until("the SYNC of the BUILD", pick_sync)
+        .await
+        .map(|room| room.map);
     assert_eq!(built, Ok(m1.clone()), "the BUILD before the outage");
     let mut players = vec![owner];
     for user in 2..=6u64 {
@@ -689,23 +680,13 @@ async fn service_outage(service: Service) {
     let deadline = Instant::now() + GUARD * 2;
     for round in 0.. {
         let code = if round % 2 == 0 { DOWN } else { UP };
-        let count = players.len();
-        let results = join_all(players.iter_mut().map(|p| async move {
-            p.step(code).await;
-            p.moves_within(count, Duration::from_secs(5)).await
-        }))
-        .await;
-        if results.iter().all(|(_, complete)| *complete) {
-            let seqs: Vec<Vec<Seen>> = results.into_iter().map(|(s, _)| s).collect();
-            agreed = check_round(&players, &seqs, &agreed, code);
-            break;
-        }
-        let short: Vec<String> = players
-            .iter()
-            .zip(&results)
-            .filter(|(_, (_, complete))| !complete)
-            .map(|(p, (seen, _))| format!("{} saw {} of {count}", p.who(), seen.len()))
-            .collect();
+        let short = match try_move_round(&mut players, &agreed, code).await {
+            Ok(now) => {
+                agreed = now;
+                break;
+            }
+            Err(short) => short,
+        };
         assert!(
             Instant::now() < deadline,
             "MOVEs never worked on every node again after the {service:?} outage: {short:?}"

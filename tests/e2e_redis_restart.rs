@@ -19,11 +19,10 @@ use std::time::Duration;
 
 use common::cluster::{Cluster, ClusterOptions, LEASE_MS, NODE_TTL_MS};
 use common::play::{
-    DOWN, GUARD, LEFT, Player, RIGHT, ROOM, Seen, UP, agreed_host, check_round, converge, is_leave_of,
-    move_round, settle, two_per_node,
+    DOWN, GUARD, LEFT, Player, RIGHT, ROOM, UP, agreed_host, converge, is_leave_of, move_round, settle,
+    try_move_round, two_per_node,
 };
 use common::redis::PrivateRedis;
-use futures_util::future::join_all;
 use tokio::time::Instant;
 
 /// How long the cluster may take to recover (a guard against hangs, not a
@@ -110,23 +109,13 @@ async fn restart_empty(down: Duration) {
         let left = deadline.saturating_duration_since(Instant::now());
         agreed = converge(&mut players, &map, left).await;
         let code = if round % 2 == 0 { DOWN } else { UP };
-        let count = players.len();
-        let results = join_all(players.iter_mut().map(|p| async move {
-            p.step(code).await;
-            p.moves_within(count, Duration::from_secs(5)).await
-        }))
-        .await;
-        if results.iter().all(|(_, complete)| *complete) {
-            let seqs: Vec<Vec<Seen>> = results.into_iter().map(|(s, _)| s).collect();
-            agreed = check_round(&players, &seqs, &agreed, code);
-            break;
-        }
-        let short: Vec<String> = players
-            .iter()
-            .zip(&results)
-            .filter(|(_, (_, complete))| !complete)
-            .map(|(p, (seen, _))| format!("{} saw {} of {count}", p.who(), seen.len()))
-            .collect();
+        let short = match try_move_round(&mut players, &agreed, code).await {
+            Ok(now) => {
+                agreed = now;
+                break;
+            }
+            Err(short) => short,
+        };
         assert!(
             Instant::now() < deadline,
             "MOVEs never reached every user on every node again within {RECOVERY:?} of Redis \

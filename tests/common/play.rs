@@ -84,13 +84,7 @@ impl Player {
 
     pub async fn send_enter(&mut self) -> RoomView {
         self.send(&format!(r#"10{{"room_id":"{ROOM}"}}"#)).await;
-        let answer = self
-            .until("the SYNC answering ENTER", |m| match m {
-                ServerMsg::Sync { room } => Some(Ok(room.clone())),
-                ServerMsg::Error { .. } => Some(Err(m.clone())),
-                _ => None,
-            })
-            .await;
+        let answer = self.until("the SYNC answering ENTER", pick_sync).await;
         answer.unwrap_or_else(|e| panic!("{}: ENTER refused: {e:?}", self.who()))
     }
 
@@ -162,26 +156,14 @@ impl Player {
     /// Send `11` and read the next SYNC (`Err` with the ERROR if one comes first).
     pub async fn sync_now(&mut self) -> Result<RoomView, ServerMsg> {
         self.send("11").await;
-        self.until("a SYNC answering 11", |m| match m {
-            ServerMsg::Sync { room } => Some(Ok(room.clone())),
-            ServerMsg::Error { .. } => Some(Err(m.clone())),
-            _ => None,
-        })
-        .await
+        self.until("a SYNC answering 11", pick_sync).await
     }
 
     /// As [`Player::sync_now`], but a silence of `wait` is an answer too (`Err(None)`).
     pub async fn sync_within(&mut self, wait: Duration) -> Result<RoomView, Option<ServerMsg>> {
         self.send("11").await;
         let who = self.who();
-        match self
-            .until_within(wait, |m| match m {
-                ServerMsg::Sync { room } => Some(Ok(room.clone())),
-                ServerMsg::Error { .. } => Some(Err(m.clone())),
-                _ => None,
-            })
-            .await
-        {
+        match self.until_within(wait, pick_sync).await {
             Ok(Ok(view)) => Ok(view),
             Ok(Err(error)) => Err(Some(error)),
             Err(None) => Err(None),
@@ -235,6 +217,15 @@ impl Player {
                 ),
             }
         }
+    }
+}
+
+/// A SYNC, or the ERROR that came instead of it.
+pub fn pick_sync(msg: &ServerMsg) -> Option<Result<RoomView, ServerMsg>> {
+    match msg {
+        ServerMsg::Sync { room } => Some(Ok(room.clone())),
+        ServerMsg::Error { .. } => Some(Err(msg.clone())),
+        _ => None,
     }
 }
 
@@ -329,6 +320,31 @@ pub async fn move_round(players: &mut [Player], from: &Spots, direction_code: u8
     }))
     .await;
     check_round(players, &seqs, from, direction_code)
+}
+
+/// As [`move_round`], but a round that someone did not see whole within 5 s
+/// is an answer too: what each player who fell short saw.
+pub async fn try_move_round(
+    players: &mut [Player],
+    from: &Spots,
+    direction_code: u8,
+) -> Result<Spots, Vec<String>> {
+    let count = players.len();
+    let results = join_all(players.iter_mut().map(|p| async move {
+        p.step(direction_code).await;
+        p.moves_within(count, Duration::from_secs(5)).await
+    }))
+    .await;
+    if results.iter().all(|(_, complete)| *complete) {
+        let seqs: Vec<Vec<Seen>> = results.into_iter().map(|(seen, _)| seen).collect();
+        return Ok(check_round(players, &seqs, from, direction_code));
+    }
+    Err(players
+        .iter()
+        .zip(&results)
+        .filter(|(_, (_, complete))| !complete)
+        .map(|(p, (seen, _))| format!("{} saw {} of {count}", p.who(), seen.len()))
+        .collect())
 }
 
 pub fn check_round(players: &[Player], seqs: &[Vec<Seen>], from: &Spots, direction_code: u8) -> Spots {

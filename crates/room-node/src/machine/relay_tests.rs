@@ -33,6 +33,15 @@ fn relay(now: Instant) -> Relay {
     Relay::new(setup, Vec::new(), now)
 }
 
+/// Local session `session` of user `user` asks to enter.
+fn enter(session: u64, user: u64) -> RelayInput {
+    RelayInput::Enter {
+        session: SessionId(session),
+        user: UserId(user),
+        nickname: format!("u{user}"),
+    }
+}
+
 fn effects(relay: &mut Relay) -> Vec<RelayEffect> {
     std::iter::from_fn(|| relay.poll_effect()).collect()
 }
@@ -106,14 +115,7 @@ fn moved(user: u64, x: u16) -> ServerMsg {
 /// A relay whose session 1 (user 10) has entered: the host answered with a SYNC at seq 1.
 fn entered(now: Instant) -> Relay {
     let mut relay = relay(now);
-    relay.handle(
-        RelayInput::Enter {
-            session: SessionId(1),
-            user: UserId(10),
-            nickname: "u10".into(),
-        },
-        now,
-    );
+    relay.handle(enter(1, 10), now);
     relay.handle(
         event(1, 1, Audience::Session(SessionId(1)), &sync_for(&[(10, 0)])),
         now,
@@ -126,14 +128,7 @@ fn entered(now: Instant) -> Relay {
 fn an_enter_goes_to_the_host_and_is_answered_by_its_sync() {
     let now = Instant::now();
     let mut relay = relay(now);
-    relay.handle(
-        RelayInput::Enter {
-            session: SessionId(1),
-            user: UserId(10),
-            nickname: "u10".into(),
-        },
-        now,
-    );
+    relay.handle(enter(1, 10), now);
     let sent = effects(&mut relay);
     assert_eq!(commands(&sent, "host"), vec![(SessionId(1), NodeCommand::Enter)]);
     assert!(!sent.iter().any(|e| matches!(e, RelayEffect::Answer { .. })));
@@ -176,14 +171,7 @@ fn an_enter_goes_to_the_host_and_is_answered_by_its_sync() {
 fn an_enter_the_host_never_answers_is_refused_at_its_deadline_and_forgotten_on_the_host() {
     let now = Instant::now();
     let mut relay = relay(now);
-    relay.handle(
-        RelayInput::Enter {
-            session: SessionId(1),
-            user: UserId(10),
-            nickname: "u10".into(),
-        },
-        now,
-    );
+    relay.handle(enter(1, 10), now);
     effects(&mut relay);
     relay.on_timeout(now + CHECK);
     assert!(
@@ -264,14 +252,7 @@ fn a_host_gone_ends_the_relay_with_its_members_and_what_they_saw() {
     let now = Instant::now();
     let mut relay = entered(now);
     relay.handle(event(1, 2, Audience::All, &moved(10, 3)), now);
-    relay.handle(
-        RelayInput::Enter {
-            session: SessionId(2),
-            user: UserId(20),
-            nickname: "u20".into(),
-        },
-        now,
-    );
+    relay.handle(enter(2, 20), now);
     effects(&mut relay);
     relay.handle(RelayInput::Holder(None), now);
     let answered = effects(&mut relay);
@@ -301,14 +282,7 @@ fn a_host_gone_ends_the_relay_with_its_members_and_what_they_saw() {
 fn an_enter_that_cannot_be_sent_is_refused_at_once() {
     let now = Instant::now();
     let mut relay = relay(now);
-    relay.handle(
-        RelayInput::Enter {
-            session: SessionId(1),
-            user: UserId(10),
-            nickname: "u10".into(),
-        },
-        now,
-    );
+    relay.handle(enter(1, 10), now);
     effects(&mut relay);
     relay.handle(
         RelayInput::Unsent {
@@ -330,14 +304,7 @@ fn an_enter_that_cannot_be_sent_is_refused_at_once() {
 fn a_session_that_stopped_waiting_is_left_on_the_host() {
     let now = Instant::now();
     let mut relay = relay(now);
-    relay.handle(
-        RelayInput::Enter {
-            session: SessionId(1),
-            user: UserId(10),
-            nickname: "u10".into(),
-        },
-        now,
-    );
+    relay.handle(enter(1, 10), now);
     effects(&mut relay);
     relay.handle(
         RelayInput::Abandoned {
