@@ -89,6 +89,16 @@ impl ReplayLog {
         self.last
     }
 
+    /// Number the next room event without keeping it (nobody could resume
+    /// to see it). Returns its number. What was kept goes too: a replay
+    /// across the event it does not hold would skip it.
+    pub fn skip(&mut self) -> u64 {
+        self.last += 1;
+        self.events.clear();
+        self.bytes = 0;
+        self.last
+    }
+
     /// What a socket of `session` that saw up to event `seq` missed.
     pub fn since(&self, seq: u64, session: SessionId) -> Replay {
         if seq > self.last {
@@ -166,6 +176,15 @@ mod tests {
         }
         assert_eq!(log.len(), 2);
         assert_eq!(log.last(), 10);
+    }
+
+    #[test]
+    fn a_skipped_event_cannot_be_replayed_across() {
+        let mut log = log_of(3, 10);
+        assert_eq!(log.skip(), 4);
+        log.record(Audience::All, "20{}".into());
+        assert_eq!(log.since(3, SessionId(1)), Replay::Sync);
+        assert_eq!(log.since(4, SessionId(1)), Replay::Events(vec!["20{\"seq\":5}".into()]));
     }
 
     #[test]

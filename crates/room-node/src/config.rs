@@ -21,6 +21,12 @@ pub struct EngineConfig {
     /// How long an ENTER forwarded to another node's room may wait for the
     /// host's answer before it is refused with 76503 (in a cluster).
     pub forward_timeout: Duration,
+    /// How long a seat is held after its socket went away without LEAVE
+    /// (PROTOCOL.md §9, `--resume-grace-ms`).
+    pub resume_grace: Duration,
+    /// How many of its last events a room keeps to replay to a resuming
+    /// socket (`--resume-log`); one that missed more gets a fresh SYNC.
+    pub resume_log: usize,
 }
 
 impl Default for EngineConfig {
@@ -32,6 +38,8 @@ impl Default for EngineConfig {
             builds_in_flight: 4,
             tick: Duration::from_millis(25),
             forward_timeout: Duration::from_secs(5),
+            resume_grace: Duration::from_secs(20),
+            resume_log: 512,
         }
     }
 }

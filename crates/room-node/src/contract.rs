@@ -24,6 +24,12 @@ pub(crate) struct HostEvent {
     pub change: Change,
     /// The client frame, encoded once by the host; relays deliver it as is.
     pub frame: String,
+    /// Its `"seq"` for sockets that opted into resume (PROTOCOL.md §9).
+    #[serde(default)]
+    pub number: Option<u64>,
+    /// Frames for the same one socket right after it (a SEAT, a replay).
+    #[serde(default)]
+    pub then: Vec<String>,
 }
 
 /// What an event changes in the room.
@@ -83,7 +89,17 @@ impl Change {
 /// A local session's command, as a relay forwards it to the room's host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum NodeCommand {
-    Enter,
+    /// `resume`: the socket opted into resume (PROTOCOL.md §9) and gets a seat.
+    Enter {
+        resume: bool,
+    },
+    /// Take up the user's `seat`; the socket saw the room's events up to `seq`.
+    Resume {
+        seat: u64,
+        seq: u64,
+    },
+    /// The socket went without LEAVE: its seat, if any, is held.
+    Away,
     Sync,
     Move {
         direction: Direction,
@@ -195,6 +211,8 @@ mod tests {
                 cell: Cell { x: 1, y: 2 },
             },
             frame: "20{\"user_id\":\"4\"}".into(),
+            number: Some(5),
+            then: vec!["12{}".into()],
         };
         assert_eq!(decode::<HostEvent>(&encode(&event)).unwrap(), event);
     }

@@ -19,18 +19,23 @@ pub(crate) struct Encoded {
 
 impl Encoded {
     pub(crate) fn new(msg: &ServerMsg) -> Encoded {
+        let mut encoded = Encoded::with_text(msg, msg.encode());
+        if let ServerMsg::Error { code, .. } = msg {
+            encoded.error_code = Some(error_label(*code));
+        }
+        encoded
+    }
+
+    /// `msg` that was encoded already as `text` (not an ERROR).
+    pub(crate) fn with_text(msg: &ServerMsg, text: String) -> Encoded {
         let mover = match msg {
             ServerMsg::Move { user, .. } => Some(*user),
             _ => None,
         };
-        let error_code = match msg {
-            ServerMsg::Error { code, .. } => Some(error_label(*code)),
-            _ => None,
-        };
         Encoded {
-            frame: Frame::message(msg.encode(), mover),
+            frame: Frame::message(text, mover),
             code: code_label(msg.code()),
-            error_code,
+            error_code: None,
         }
     }
 
@@ -49,6 +54,16 @@ impl Encoded {
             frame: Frame::message(text, mover),
             code: code_label(code),
             error_code,
+        }
+    }
+
+    /// The same message with `"seq":number` (PROTOCOL.md §9), for the
+    /// sockets that opted into resume.
+    pub(crate) fn numbered(&self, number: u64) -> Encoded {
+        Encoded {
+            frame: Frame::message(room_core::with_seq(self.text(), number), self.frame.mover),
+            code: self.code,
+            error_code: self.error_code,
         }
     }
 

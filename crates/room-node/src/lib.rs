@@ -77,6 +77,7 @@ mod observer;
 mod ordered;
 mod outbox;
 mod room_task;
+pub mod seat;
 mod session;
 mod tasks;
 
@@ -87,4 +88,5 @@ pub use engine::{Engine, EngineBuilder};
 pub use fanout::{code_label, queue_message};
 pub use observer::{ChannelObserver, RoomEvent, RoomObserver};
 pub use outbox::{CloseReason, DEFAULT_OUTBOX_BYTES, Frame, Kind, Next, Outbox, Pushed};
+pub use seat::SeatKey;
 pub use session::Session;

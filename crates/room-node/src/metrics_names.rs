@@ -25,3 +25,10 @@ pub const MOVE_BACKEND_CALLS: &str = "myroom_move_backend_calls_total";
 pub const STORE_CORRUPT: &str = "myroom_store_corrupt_total";
 /// Counter: server-initiated socket closes, label `code` (WebSocket close code).
 pub const CLOSES: &str = "myroom_closes_total";
+/// Gauge: seats held in the rooms this node hosts (PROTOCOL.md §9), their sockets here or away.
+pub const SEATS_HELD: &str = "myroom_seats_held";
+/// Counter: resumes answered by the rooms this node hosts, label `outcome`
+/// (`replayed`, `sync`, `expired`).
+pub const RESUMES: &str = "myroom_resumes_total";
+/// Counter: room events replayed to resuming sockets.
+pub const EVENTS_REPLAYED: &str = "myroom_events_replayed_total";

@@ -242,6 +242,8 @@ pub struct Outbox {
     byte_budget: usize,
     /// The socket asked for batch=1: its room joins a tick's messages into one frame.
     batched: bool,
+    /// The socket opted into resume (PROTOCOL.md §9): room events and SYNCs carry `"seq"`.
+    numbered: bool,
 }
 
 impl Outbox {
@@ -254,6 +256,7 @@ impl Outbox {
             capacity: capacity.max(1),
             byte_budget: DEFAULT_OUTBOX_BYTES,
             batched: false,
+            numbered: false,
         }
     }
 
@@ -272,6 +275,23 @@ impl Outbox {
     pub fn with_byte_budget(mut self, bytes: usize) -> Outbox {
         self.byte_budget = bytes.max(1);
         self
+    }
+
+    /// The same queue for a socket that opted into resume (PROTOCOL.md §9):
+    /// its rooms add `"seq"` to the room events and SYNCs they send it.
+    pub fn numbered(mut self) -> Outbox {
+        self.numbered = true;
+        self
+    }
+
+    /// Whether the socket opted into resume.
+    pub fn is_numbered(&self) -> bool {
+        self.numbered
+    }
+
+    /// Why the socket is being closed, once a close was asked for.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.lock().closing
     }
 
     /// Whether the socket asked for batch=1.

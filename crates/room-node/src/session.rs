@@ -46,6 +46,14 @@ pub struct Session {
     _open: tokio_util::task::task_tracker::TaskTrackerToken,
 }
 
+/// What became of an ENTER or a resume sent to a room task.
+enum Asked {
+    /// Answered (entered, or refused with an ERROR to the socket).
+    Done,
+    /// The task was unloading: ask a fresh one.
+    Again,
+}
+
 /// How often an ENTER is retried when it meets a room that was just unloading.
 const ENTER_ATTEMPTS: usize = 5;
 
@@ -160,42 +168,102 @@ impl Session {
                 outbox: self.outbox.clone(),
                 reply,
             };
-            // The room answers within its own deadlines; this one only keeps a
-            // socket's reader from waiting forever should a room task be stuck.
-            let patience = self.engine.config().forward_timeout * 2;
-            let asked = tokio::time::timeout(patience, async {
-                match sender.send(enter).await {
-                    Ok(()) => Some(answer.await),
-                    Err(_) => None,
-                }
-            })
-            .await;
-            let answer = match asked {
-                Ok(Some(answer)) => answer,
-                Ok(None) => continue,
-                Err(_) => {
-                    self.engine.send_leave(&sender, self.id);
-                    tracing::warn!(%room, session = %self.id, "no answer to ENTER in time");
-                    self.send_error(
-                        ErrorCode::Unavailable,
-                        "the room did not answer in time; try again",
-                    );
-                    return;
-                }
-            };
-            match answer {
-                Ok(EnterReply::Entered) => {
-                    self.room = Some((room, sender));
-                    return;
-                }
-                Ok(EnterReply::Refused(code, message)) => {
-                    self.send_error(code, message);
-                    return;
-                }
-                Ok(EnterReply::Gone) | Err(_) => continue,
+            match self.ask_room(room, &sender, enter, answer).await {
+                Asked::Again => continue,
+                Asked::Done => return,
             }
         }
         self.send_error(ErrorCode::Unavailable, "the room is being reloaded; try again");
+    }
+
+    /// Take up `user`'s seat in `room` (PROTOCOL.md §9) on this session's
+    /// socket, which saw the room's events up to `seq`: the room answers
+    /// RESUMED and the events missed, or a fresh SYNC and a new SEAT; when
+    /// the seat is gone, ERROR 76408 and the session is in no room.
+    pub async fn resume(&mut self, room: RoomId, seat: u64, seq: u64) {
+        self.leave_room();
+        for _ in 0..ENTER_ATTEMPTS {
+            let sender = self.engine.room_sender(room);
+            let (reply, answer) = oneshot::channel();
+            let resume = RoomMsg::Resume {
+                session: self.id,
+                user: self.user,
+                nickname: self.nickname.clone(),
+                outbox: self.outbox.clone(),
+                seat,
+                seq,
+                reply,
+            };
+            match self.ask_room(room, &sender, resume, answer).await {
+                Asked::Again => continue,
+                Asked::Done => return,
+            }
+        }
+        self.send_error(ErrorCode::Unavailable, "the room is being reloaded; try again");
+    }
+
+    /// Send an ENTER or a resume to `room`'s task and take its answer.
+    async fn ask_room(
+        &mut self,
+        room: RoomId,
+        sender: &RoomSender,
+        msg: RoomMsg,
+        answer: oneshot::Receiver<EnterReply>,
+    ) -> Asked {
+        // The room answers within its own deadlines; this one only keeps a
+        // socket's reader from waiting forever should a room task be stuck.
+        let patience = self.engine.config().forward_timeout * 2;
+        let asked = tokio::time::timeout(patience, async {
+            match sender.send(msg).await {
+                Ok(()) => Some(answer.await),
+                Err(_) => None,
+            }
+        })
+        .await;
+        let answer = match asked {
+            Ok(Some(answer)) => answer,
+            Ok(None) => return Asked::Again,
+            Err(_) => {
+                self.engine.send_leave(sender, self.id);
+                tracing::warn!(%room, session = %self.id, "no answer to ENTER in time");
+                self.send_error(
+                    ErrorCode::Unavailable,
+                    "the room did not answer in time; try again",
+                );
+                return Asked::Done;
+            }
+        };
+        match answer {
+            Ok(EnterReply::Entered) => {
+                self.room = Some((room, sender.clone()));
+                Asked::Done
+            }
+            Ok(EnterReply::Refused(code, message)) => {
+                self.send_error(code, message);
+                Asked::Done
+            }
+            Ok(EnterReply::Gone) | Err(_) => Asked::Again,
+        }
+    }
+
+    /// End this session as a dropped connection that may be resumed
+    /// (PROTOCOL.md §9): the room holds its user's seat for the grace, if
+    /// it has one, instead of LEAVE.
+    pub fn hold_seat(mut self) {
+        // A node alone that stops takes its rooms with it: no seat outlives it.
+        let stopping = self.engine.shared.stopping.load(std::sync::atomic::Ordering::Relaxed);
+        if stopping && self.engine.shared.cluster.is_none() {
+            return;
+        }
+        if let Some((_, sender)) = self.room.take() {
+            let away = RoomMsg::Away { session: self.id };
+            if let Err(mpsc::error::TrySendError::Full(away)) = sender.try_send(away) {
+                // Like a LEAVE, it must not be lost: it waits for room.
+                self.engine.shared.tasks.spawn(async move {
+                    let _ = sender.send(away).await;
+                });
+            }
+        }
     }
 
     /// The room checks the BUILD (the host's room, when relayed), in the

@@ -42,6 +42,10 @@ pub struct SnapshotUser {
     pub session: SessionAt,
     /// Where they stand.
     pub cell: Cell,
+    /// Their seat (PROTOCOL.md §9), when their socket opted into resume: a
+    /// new host holds it for the grace even if their node is gone.
+    #[serde(default)]
+    pub seat: Option<u64>,
 }
 
 /// What a new host needs to carry on a room: written behind by the host.

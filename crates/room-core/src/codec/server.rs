@@ -416,7 +416,10 @@ pub fn with_seq(frame: &str, number: u64) -> String {
     match frame.strip_suffix('}') {
         Some(open) => {
             out.push_str(open);
-            out.push_str(",\"seq\":");
+            if !open.ends_with('{') {
+                out.push(',');
+            }
+            out.push_str("\"seq\":");
             out.push_str(&number.to_string());
             out.push('}');
         }

@@ -5,7 +5,7 @@ mod open;
 
 use crate::ordered::{IdMap, IdSet};
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,6 +19,7 @@ use crate::metrics_names as m;
 use crate::observer::{Observers, RoomObserver};
 use crate::outbox::{CloseReason, Outbox};
 use crate::room_task::{self, RoomMsg, RoomSender, Shared, lock};
+use crate::seat::SeatKey;
 use crate::tasks::Tasks;
 use tracing::Span;
 
@@ -47,6 +48,7 @@ impl Engine {
             observers: Observers::default(),
             cluster: None,
             session_ids: None,
+            seat_key: None,
         }
     }
 
@@ -63,18 +65,31 @@ impl Engine {
     /// An outbox of the configured capacity, for a socket that needs one
     /// before it has a session (legacy mode, before its ENTER).
     pub fn new_outbox(&self) -> Arc<Outbox> {
-        Arc::new(
-            Outbox::new(self.shared.config.outbox_capacity).with_byte_budget(self.shared.config.outbox_bytes),
-        )
+        self.new_socket_outbox(false, false)
     }
 
     /// An outbox for a batch=1 socket: a room hosted here queues it one frame
     /// per tick (the tick's messages joined by newlines).
     pub fn new_batch_outbox(&self) -> Arc<Outbox> {
-        Arc::new(
+        self.new_socket_outbox(true, false)
+    }
+
+    /// The outbox of a new socket: batched for batch=1, numbered for
+    /// resume=1 (PROTOCOL.md §9; only where the engine has a seat key).
+    pub fn new_socket_outbox(&self, batch: bool, resume: bool) -> Arc<Outbox> {
+        let outbox = if batch {
             Outbox::batched(self.shared.config.outbox_capacity)
-                .with_byte_budget(self.shared.config.outbox_bytes),
-        )
+        } else {
+            Outbox::new(self.shared.config.outbox_capacity)
+        }
+        .with_byte_budget(self.shared.config.outbox_bytes);
+        let resume = resume && self.shared.seat_key.is_some();
+        Arc::new(if resume { outbox.numbered() } else { outbox })
+    }
+
+    /// The key seat tokens are signed with, when this engine offers resume.
+    pub fn seat_key(&self) -> Option<&SeatKey> {
+        self.shared.seat_key.as_ref()
     }
 
     /// Open sessions on this node.
@@ -122,6 +137,7 @@ impl Engine {
     /// Close every socket with 1001 and wait (up to `grace`) until every room has
     /// emptied and finished storing what it was storing.
     pub async fn shutdown(&self, grace: Duration) {
+        self.shared.stopping.store(true, Ordering::Relaxed);
         let outboxes: Vec<Arc<Outbox>> = lock(&self.shared.sessions).values().cloned().collect();
         for outbox in outboxes {
             outbox.close(CloseReason::GoingAway);
@@ -290,6 +306,7 @@ pub struct EngineBuilder {
     observers: Observers,
     cluster: Option<ClusterPorts>,
     session_ids: Option<u32>,
+    seat_key: Option<SeatKey>,
 }
 
 impl EngineBuilder {
@@ -306,6 +323,15 @@ impl EngineBuilder {
     /// lease and relayed by every other node with users in them.
     pub fn cluster(mut self, ports: ClusterPorts) -> EngineBuilder {
         self.cluster = Some(ports);
+        self
+    }
+
+    /// Offer resume (PROTOCOL.md §9): seats are given to sockets that opt
+    /// in, under tokens signed with `key`. Every node of a cluster needs the
+    /// same key (derive it from the access tokens' secret with
+    /// [`SeatKey::derive`]). Without one, `resume=1` changes nothing.
+    pub fn seat_key(mut self, key: SeatKey) -> EngineBuilder {
+        self.seat_key = Some(key);
         self
     }
 
@@ -347,6 +373,8 @@ impl EngineBuilder {
                     .map_or(Duration::ZERO, |ports| ports.node_ttl),
             )),
             cluster: self.cluster,
+            seat_key: self.seat_key,
+            stopping: AtomicBool::new(false),
             tasks: Tasks::new(node_span),
             rooms: Mutex::new(IdMap::default()),
             hosted: Mutex::new(IdSet::default()),

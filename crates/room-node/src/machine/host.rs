@@ -15,6 +15,9 @@ use room_ports::{
 };
 
 use super::builds::{self, store_error_reply};
+pub(crate) use super::host_seats::ResumeOutcome;
+use super::host_seats::Resuming;
+use super::seats::{SeatSetup, Seats};
 use super::{Closing, EnterAnswer, REPLACED_REMEMBERED};
 use crate::contract::{NodeCommand, NodeMessage};
 use crate::observer::RoomEvent as Observed;
@@ -30,7 +33,20 @@ pub(crate) enum HostInput {
         session: SessionId,
         user: UserId,
         nickname: String,
+        /// Its socket opted into resume (PROTOCOL.md §9): it gets a seat.
+        resume: bool,
     },
+    /// A local session asks for its user's `seat`, having seen events up to `seq`.
+    Resume {
+        session: SessionId,
+        user: UserId,
+        nickname: String,
+        seat: u64,
+        seq: u64,
+    },
+    /// A local session's socket went away without LEAVE: its seat, if it
+    /// has one, is held for the grace; else it leaves.
+    Away { session: SessionId },
     /// A local session's SYNC, MOVE or LEAVE.
     Command(Command),
     /// A local session's BUILD, not checked yet.
@@ -134,6 +150,14 @@ pub(crate) enum HostEffect {
         audience: Audience,
         msg: ServerMsg,
         publish: Option<(u64, u64)>,
+        /// Its `"seq"` for sockets that opted into resume: a room event's
+        /// number, or the last one's for a SYNC.
+        seq: Option<u64>,
+        /// `msg` encoded already (for the replay log).
+        encoded: Option<String>,
+        /// Frames for the same one socket right after it (its SEAT, or the
+        /// events a resume replays), sent as they are.
+        then: Vec<String>,
     },
     /// Close a local socket (after what it was sent).
     Close {
@@ -151,6 +175,8 @@ pub(crate) enum HostEffect {
         seq: u64,
     },
     Call(HostCall),
+    /// A resume was answered (counted).
+    Resumed(ResumeOutcome),
     /// Tell the embedding code's observers.
     Observe(Observed),
 }
@@ -166,6 +192,9 @@ pub(super) enum At {
     /// A user restored from relayed events at a takeover, under a
     /// placeholder session, who leaves at `until` unless a relay enters them again.
     Unconfirmed { until: Instant },
+    /// A seated user whose socket went away (PROTOCOL.md §9): it keeps its
+    /// place, unseen, until `until` unless a socket resumes the seat.
+    Away { until: Instant },
 }
 
 /// Where a relayed BUILD came from: the relay's node and its ticket, told
@@ -189,6 +218,8 @@ pub(crate) struct HostSetup {
     pub observe: bool,
     /// The lease, when this node hosts the room in a cluster.
     pub cluster: Option<ClusterSetup>,
+    /// Seats for sockets that opt into resume (none: it is not offered).
+    pub seats: Option<SeatSetup>,
 }
 
 /// The cluster side of a hosted room's setup.
@@ -213,6 +244,9 @@ pub(crate) struct Host {
     /// Sessions recently replaced by a newer one of the same user (newest last).
     replaced: VecDeque<(SessionId, UserId)>,
     pub(super) cluster: Option<super::host_cluster::Hosting>,
+    pub(super) seats: Option<Seats>,
+    /// When the first seat held for an away socket may run out (none: none is held).
+    pub(super) earliest_away: Option<Instant>,
     pub(super) now: Instant,
     pub(super) effects: VecDeque<HostEffect>,
     pub(super) ended: Option<HostEnd>,
@@ -227,7 +261,11 @@ impl Host {
             builds: BuildQueue::new(setup.builds_in_flight),
             observe: setup.observe,
             replaced: VecDeque::new(),
+            seats: setup.seats.map(|seats| {
+                Seats::new(seats, setup.cluster.as_ref().map_or(0, |c| c.lease.epoch))
+            }),
             cluster: setup.cluster.map(super::host_cluster::Hosting::new),
+            earliest_away: None,
             now,
             effects: VecDeque::new(),
             ended: None,
@@ -271,7 +309,23 @@ impl Host {
                 session,
                 user,
                 nickname,
-            } => self.enter(session, user, nickname),
+                resume,
+            } => self.enter(session, user, nickname, resume),
+            HostInput::Resume {
+                session,
+                user,
+                nickname,
+                seat,
+                seq,
+            } => self.resume(Resuming {
+                session,
+                user,
+                nickname,
+                seat,
+                seq,
+                node: None,
+            }),
+            HostInput::Away { session } => self.lose(session),
             HostInput::Command(command) => self.act(command),
             HostInput::Build { session, doc } => {
                 let session = self.current_session(session);
@@ -366,6 +420,12 @@ impl Host {
             | Command::Leave { session } => *session,
         };
         let leaving = matches!(command, Command::Leave { .. });
+        if leaving
+            && let Some(seats) = &mut self.seats
+            && let Some(occupant) = self.room.occupant_of_session(session)
+        {
+            seats.end(occupant.user);
+        }
         if leaving && self.at.get(&session) == Some(&At::Local) {
             // What it was sent before it leaves goes out now, and nothing after.
             self.effects.push_back(HostEffect::Detach { session });
@@ -381,7 +441,7 @@ impl Host {
         }
     }
 
-    fn enter(&mut self, session: SessionId, user: UserId, nickname: String) {
+    fn enter(&mut self, session: SessionId, user: UserId, nickname: String, resume: bool) {
         match self.apply_enter(session, user, nickname) {
             Ok(events) => {
                 self.at.insert(session, At::Local);
@@ -390,7 +450,8 @@ impl Host {
                     answer: EnterAnswer::Entered,
                 });
                 self.effects.push_back(HostEffect::Attach { session });
-                self.after_enter(session, user, events);
+                let then = self.seat_at_enter(user, resume);
+                self.after_enter(session, user, events, then);
             }
             Err(reject) => self.effects.push_back(HostEffect::Answer {
                 session,
@@ -412,7 +473,14 @@ impl Host {
         })
     }
 
-    pub(super) fn after_enter(&mut self, session: SessionId, user: UserId, events: Vec<Outgoing>) {
+    /// What follows an ENTER's events: `then` (its SEAT) right after its SYNC.
+    pub(super) fn after_enter(
+        &mut self,
+        session: SessionId,
+        user: UserId,
+        events: Vec<Outgoing>,
+        then: Vec<String>,
+    ) {
         let replaced = events.iter().any(|e| e.msg.closes_with().is_some());
         for event in events.iter().filter(|e| e.msg.closes_with().is_some()) {
             if let Audience::Session(old) = event.audience {
@@ -422,7 +490,7 @@ impl Host {
                 self.replaced.push_back((old, user));
             }
         }
-        self.deliver(events);
+        self.deliver_then(events, then);
         if replaced {
             self.notify(|room| Observed::Replaced { room, user });
         }
@@ -437,7 +505,7 @@ impl Host {
     fn remote(&mut self, from: SessionAt, user: UserId, nickname: String, command: NodeCommand) {
         let session = from.session;
         match command {
-            NodeCommand::Enter => match self.apply_enter(session, user, nickname) {
+            NodeCommand::Enter { resume } => match self.apply_enter(session, user, nickname) {
                 Ok(events) => {
                     if self.cluster.is_some() {
                         self.at.insert(
@@ -448,10 +516,20 @@ impl Host {
                             },
                         );
                     }
-                    self.after_enter(session, user, events);
+                    let then = self.seat_at_enter(user, resume);
+                    self.after_enter(session, user, events, then);
                 }
                 Err(reject) => self.refuse_enter(&from.node, session, reject.code(), &reject.to_string()),
             },
+            NodeCommand::Resume { seat, seq } => self.resume(Resuming {
+                session,
+                user,
+                nickname,
+                seat,
+                seq,
+                node: Some(from.node),
+            }),
+            NodeCommand::Away => self.lose(session),
             // Its relay believes it is in; the host does not know it (it moved, or
             // the ENTER was refused): answered on its node, not lost.
             NodeCommand::Sync | NodeCommand::Move { .. }
@@ -621,19 +699,36 @@ impl Host {
     }
 
     pub(super) fn deliver(&mut self, events: Vec<Outgoing>) {
+        self.deliver_then(events, Vec::new());
+    }
+
+    /// Deliver `events`; the last one's socket gets `then` right after it.
+    pub(super) fn deliver_then(&mut self, events: Vec<Outgoing>, mut then: Vec<String>) {
         if self.observe {
             self.observe(&events);
         }
         if let Some(cluster) = &mut self.cluster {
             cluster.snapshot_dirty = true;
         }
-        for event in events {
+        let count = events.len();
+        for (i, event) in events.into_iter().enumerate() {
             let publish = self.publishes(&event);
             let closes = event.msg.closes_with().is_some();
+            let (seq, encoded) = match &mut self.seats {
+                Some(seats) if event.is_room_event() => {
+                    let (number, encoded) = seats.number(&event);
+                    (Some(number), encoded)
+                }
+                Some(seats) if matches!(event.msg, ServerMsg::Sync { .. }) => (Some(seats.last()), None),
+                _ => (None, None),
+            };
             self.effects.push_back(HostEffect::Event {
                 audience: event.audience,
                 msg: event.msg,
                 publish,
+                seq,
+                encoded,
+                then: if i + 1 == count { std::mem::take(&mut then) } else { Vec::new() },
             });
             if closes
                 && let Audience::Session(session) = event.audience
@@ -714,6 +809,9 @@ impl Host {
                 audience: Audience::Session(session),
                 msg: ServerMsg::error(code, message),
                 publish: None,
+                seq: None,
+                encoded: None,
+                then: Vec::new(),
             }),
         }
     }

@@ -86,7 +86,11 @@ pub(crate) struct TakeOver {
 impl Host {
     /// When `on_timeout` is due (`None`: nothing to look after).
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.cluster.as_ref().map(|c| c.next_upkeep)
+        let upkeep = self.cluster.as_ref().map(|c| c.next_upkeep);
+        match (upkeep, self.away_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Whether this host may have lost its lease without knowing it yet.
@@ -100,7 +104,13 @@ impl Host {
     /// applies nothing passes through.
     pub(super) fn refuse_while_fenced(&mut self, input: HostInput) -> Option<HostInput> {
         match input {
-            HostInput::Enter { session, .. } => self.effects.push_back(HostEffect::Answer {
+            // Changes nothing anyone sees (a LEAVE it may turn into waits).
+            away @ (HostInput::Away { .. }
+            | HostInput::Remote {
+                command: NodeCommand::Away,
+                ..
+            }) => return Some(away),
+            HostInput::Enter { session, .. } | HostInput::Resume { session, .. } => self.effects.push_back(HostEffect::Answer {
                 session,
                 answer: EnterAnswer::Refused(ErrorCode::Unavailable, FENCED.to_owned()),
             }),
@@ -112,7 +122,7 @@ impl Host {
             HostInput::Command(Command::Enter { .. }) => {}
             HostInput::Remote { from, command, .. } => match command {
                 NodeCommand::Leave => self.defer_leave(from.session),
-                NodeCommand::Enter => {
+                NodeCommand::Enter { .. } | NodeCommand::Resume { .. } => {
                     self.refuse_enter(&from.node, from.session, ErrorCode::Unavailable, FENCED)
                 }
                 _ => self.send_remote(&from.node, from.session, ErrorCode::Unavailable, FENCED),
@@ -191,6 +201,9 @@ impl Host {
             );
             for user in &snapshot.users {
                 let at = &user.session;
+                if let (Some(seats), Some(seat)) = (&mut self.seats, user.seat) {
+                    seats.inherit(user.user, seat);
+                }
                 if at.node == node {
                     if local.contains(&at.session) {
                         self.at.insert(at.session, At::Local);
@@ -212,14 +225,19 @@ impl Host {
             tracing::info!(room = %room_id, users = snapshot.users.len(), gone = gone.len(), seq = snapshot.seq, "took over room");
         }
         self.restore_unconfirmed(&shadow, &members, snapshot_seq);
+        // Seated users whose node is gone keep their seats for the grace.
         for session in gone {
-            self.act(Command::Leave { session });
+            self.lose(session);
         }
         for (session, user, nickname) in members {
             self.at.insert(session, At::Local);
             self.effects.push_back(HostEffect::Attach { session });
+            let seated = self.seats.as_ref().is_some_and(|s| s.seat_of(user).is_some());
             match self.apply_enter(session, user, nickname) {
-                Ok(events) => self.after_enter(session, user, events),
+                Ok(events) => {
+                    let then = self.seat_at_enter(user, seated);
+                    self.after_enter(session, user, events, then);
+                }
                 Err(reject) => {
                     self.refuse(session, &reject);
                     self.effects.push_back(HostEffect::Close {
@@ -316,6 +334,7 @@ impl Host {
     /// The periodic duties: renew the lease, write the snapshot, check the other nodes.
     pub(crate) fn on_timeout(&mut self, now: Instant) {
         self.now = now;
+        self.expire_away();
         let Some(cluster) = &mut self.cluster else { return };
         if now < cluster.next_upkeep {
             return;
@@ -450,6 +469,7 @@ impl Host {
                     session: o.session,
                 },
                 cell: o.cell,
+                seat: self.seats.as_ref().and_then(|s| s.seat_of(o.user)),
             })
             .collect();
         let snapshot = RoomSnapshot {
@@ -498,7 +518,7 @@ impl Host {
         gone.sort_unstable();
         tracing::info!(room = %self.room.id(), ?dead, users = gone.len(), "removing users of dead or restarted nodes");
         for session in gone {
-            self.act(Command::Leave { session });
+            self.lose(session);
         }
     }
 
@@ -556,7 +576,7 @@ impl Host {
             tracing::info!(room = %self.room.id(), %node, sessions = gone.len(), "forgetting sessions the relay no longer has");
         }
         for session in gone {
-            self.act(Command::Leave { session });
+            self.lose(session);
         }
         for &session in entered {
             if self.room.occupant_of_session(session).is_none() {

@@ -12,10 +12,13 @@ use room_ports::{Acquired, HostingError, Lease, NodeId, RoomSnapshot, SessionAt,
 use super::host::{ClusterSetup, Host, HostAnswer, HostCall, HostEffect, HostEnd, HostInput, HostSetup};
 use super::{EnterAnswer, Shadow, TakeOver};
 use crate::contract::{NodeCommand, NodeMessage};
+use crate::machine::seats::SeatSetup;
 use crate::ordered::IdSet;
+use crate::seat::SeatKey;
 
 const ROOM: RoomId = RoomId(7);
 const TTL: Duration = Duration::from_secs(3);
+const GRACE: Duration = Duration::from_secs(20);
 
 fn node(name: &str) -> NodeId {
     NodeId(name.to_owned())
@@ -38,6 +41,11 @@ fn host(cluster: bool, now: Instant) -> Host {
             node_ttl: Duration::from_secs(6),
             asked_at: now,
         }),
+        seats: Some(SeatSetup {
+            key: SeatKey::derive(b"the host tests' secret, long enough"),
+            grace: GRACE,
+            log: 16,
+        }),
     };
     Host::new(setup, now)
 }
@@ -52,6 +60,7 @@ fn enter(host: &mut Host, session: u64, user: u64, now: Instant) -> Vec<HostEffe
             session: SessionId(session),
             user: UserId(user),
             nickname: format!("u{user}"),
+            resume: false,
         },
         now,
     );
@@ -158,7 +167,7 @@ fn events_are_published_under_the_epoch_while_another_node_has_a_session_in_the_
             .iter()
             .all(|e| !matches!(e, HostEffect::Event { publish: Some(_), .. }))
     );
-    remote(&mut host, "relay", 2, 20, NodeCommand::Enter, now);
+    remote(&mut host, "relay", 2, 20, NodeCommand::Enter { resume: false }, now);
     host.handle(
         HostInput::Command(Command::Move {
             session: SessionId(1),
@@ -240,7 +249,7 @@ fn a_lease_another_node_holds_now_ends_hosting_with_the_local_sessions() {
     let now = Instant::now();
     let mut host = host(true, now);
     enter(&mut host, 1, 10, now);
-    remote(&mut host, "relay", 2, 20, NodeCommand::Enter, now);
+    remote(&mut host, "relay", 2, 20, NodeCommand::Enter { resume: false }, now);
     host.handle(
         HostInput::Answer(HostAnswer::Renewed(Err(HostingError::LeaseLost {
             room: ROOM,
@@ -270,8 +279,8 @@ fn a_lease_another_node_holds_now_ends_hosting_with_the_local_sessions() {
 fn a_relay_that_no_longer_names_a_session_has_it_left_once_its_list_is_newer_than_the_enter() {
     let start = Instant::now();
     let mut host = host(true, start);
-    remote(&mut host, "relay", 2, 20, NodeCommand::Enter, start);
-    remote(&mut host, "relay", 3, 30, NodeCommand::Enter, start);
+    remote(&mut host, "relay", 2, 20, NodeCommand::Enter { resume: false }, start);
+    remote(&mut host, "relay", 3, 30, NodeCommand::Enter { resume: false }, start);
     let members = |host: &mut Host, at: Instant| {
         host.handle(
             HostInput::Members {
@@ -301,6 +310,7 @@ fn a_takeover_keeps_live_nodes_users_where_they_stood_and_lets_a_dead_nodes_user
             session: SessionId(session),
         },
         cell: Cell { x, y: 1 },
+        seat: None,
     };
     let snapshot = RoomSnapshot {
         room: ROOM,
@@ -429,7 +439,7 @@ fn a_relayed_enter_the_room_refuses_is_answered_to_its_node() {
 fn a_relayed_build_is_answered_to_its_relay_when_refused() {
     let now = Instant::now();
     let mut host = host(true, now);
-    remote(&mut host, "relay", 2, ROOM.owner().0 + 1, NodeCommand::Enter, now);
+    remote(&mut host, "relay", 2, ROOM.owner().0 + 1, NodeCommand::Enter { resume: false }, now);
     let build = NodeCommand::Build {
         map: room_core::MapDoc::default(),
         ticket: 7,

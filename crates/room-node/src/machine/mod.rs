@@ -9,7 +9,9 @@
 pub(crate) mod builds;
 pub(crate) mod host;
 mod host_cluster;
+mod host_seats;
 pub(crate) mod relay;
+pub(crate) mod seats;
 mod sequence;
 mod shadow;
 

@@ -27,7 +27,19 @@ pub(crate) enum RelayInput {
         session: SessionId,
         user: UserId,
         nickname: String,
+        /// Its socket opted into resume: the host gives it a seat.
+        resume: bool,
     },
+    /// A local session asks the host for its user's `seat` (PROTOCOL.md §9).
+    Resume {
+        session: SessionId,
+        user: UserId,
+        nickname: String,
+        seat: u64,
+        seq: u64,
+    },
+    /// A local session's socket went without LEAVE: the host holds its seat, if any.
+    Away { session: SessionId },
     /// A local session's SYNC, MOVE or LEAVE.
     Command(Command),
     /// A local session's BUILD (the host checks it).
@@ -72,6 +84,10 @@ pub(crate) enum RelayEffect {
         audience: Audience,
         frame: String,
         mover: Option<UserId>,
+        /// Its `"seq"` for sockets that opted into resume.
+        number: Option<u64>,
+        /// Frames for the same one socket right after it (a SEAT, a replay).
+        then: Vec<String>,
     },
     /// An ERROR for one local socket.
     Error {
@@ -113,6 +129,8 @@ pub(crate) enum RelayEnd {
 struct Member {
     user: UserId,
     nickname: String,
+    /// Its socket opted into resume.
+    resume: bool,
     /// `Some(deadline)` while the host has not answered its ENTER.
     entering: Option<Instant>,
 }
@@ -162,7 +180,11 @@ pub(crate) struct RelaySetup {
 impl Relay {
     /// Start relaying to `setup.host`; `carried` sessions (from an earlier
     /// phase of the room here) are entered on the host again.
-    pub(crate) fn new(setup: RelaySetup, carried: Vec<(SessionId, UserId, String)>, now: Instant) -> Relay {
+    pub(crate) fn new(
+        setup: RelaySetup,
+        carried: Vec<(SessionId, UserId, String, bool)>,
+        now: Instant,
+    ) -> Relay {
         let mut relay = Relay {
             room: setup.room,
             node: setup.node,
@@ -182,13 +204,14 @@ impl Relay {
             effects: VecDeque::new(),
             ended: None,
         };
-        for (session, user, nickname) in carried {
-            relay.send_command(session, user, &nickname, NodeCommand::Enter);
+        for (session, user, nickname, resume) in carried {
+            relay.send_command(session, user, &nickname, NodeCommand::Enter { resume });
             relay.members.insert(
                 session,
                 Member {
                     user,
                     nickname,
+                    resume,
                     entering: None,
                 },
             );
@@ -249,7 +272,35 @@ impl Relay {
                 session,
                 user,
                 nickname,
-            } => self.enter(session, user, nickname, now),
+                resume,
+            } => self.enter(session, user, nickname, resume, now),
+            RelayInput::Resume {
+                session,
+                user,
+                nickname,
+                seat,
+                seq,
+            } => {
+                if self.members.contains_key(&session) {
+                    return;
+                }
+                self.send_command(session, user, &nickname, NodeCommand::Resume { seat, seq });
+                self.members.insert(
+                    session,
+                    Member {
+                        user,
+                        nickname,
+                        resume: true,
+                        entering: Some(now + self.forward_timeout),
+                    },
+                );
+            }
+            RelayInput::Away { session } => {
+                if let Some(member) = self.members.remove(&session) {
+                    self.send_command(session, member.user, &member.nickname, NodeCommand::Away);
+                }
+                self.stale.remove(&session);
+            }
             RelayInput::Command(command) => match command {
                 Command::Sync { session } => self.forward(session, NodeCommand::Sync),
                 Command::Move { session, direction } => {
@@ -301,20 +352,22 @@ impl Relay {
         }
     }
 
-    fn enter(&mut self, session: SessionId, user: UserId, nickname: String, now: Instant) {
+    fn enter(&mut self, session: SessionId, user: UserId, nickname: String, resume: bool, now: Instant) {
         if let Some(member) = self.members.get(&session) {
             if member.entering.is_none() {
-                self.forward(session, NodeCommand::Sync);
+                // Entered already: the host answers SYNC (and SEAT) again.
+                self.forward(session, NodeCommand::Enter { resume });
                 self.answer(session, EnterAnswer::Entered);
             }
             return;
         }
-        self.send_command(session, user, &nickname, NodeCommand::Enter);
+        self.send_command(session, user, &nickname, NodeCommand::Enter { resume });
         self.members.insert(
             session,
             Member {
                 user,
                 nickname,
+                resume,
                 entering: Some(now + self.forward_timeout),
             },
         );
@@ -472,12 +525,14 @@ impl Relay {
                     // What was lost before this SYNC no longer matters to its socket.
                     self.stale.remove(&session);
                 }
-                self.for_one(session, event.frame, &event.change);
+                self.for_one(session, event.frame, &event.change, event.number, event.then);
             }
             audience => self.effects.push_back(RelayEffect::Deliver {
                 audience,
                 frame: event.frame,
                 mover,
+                number: event.number,
+                then: Vec::new(),
             }),
         }
         if let Some(user) = gone {
@@ -487,7 +542,14 @@ impl Relay {
 
     /// An event for one session: the answer to its ENTER, a reply, or the
     /// host replacing it.
-    fn for_one(&mut self, session: SessionId, frame: String, change: &Change) {
+    fn for_one(
+        &mut self,
+        session: SessionId,
+        frame: String,
+        change: &Change,
+        number: Option<u64>,
+        then: Vec<String>,
+    ) {
         let Some(member) = self.members.get_mut(&session) else {
             return;
         };
@@ -515,20 +577,22 @@ impl Relay {
             audience: Audience::Session(session),
             frame,
             mover: None,
+            number,
+            then,
         });
     }
 
     /// The host announced `user` as gone while their socket here is alive
     /// (it wrongly thought this node dead): put them back.
     fn reenter_evicted(&mut self, user: UserId) {
-        let evicted: Vec<(SessionId, String)> = self
+        let evicted: Vec<(SessionId, String, bool)> = self
             .members
             .iter()
             .filter(|(_, m)| m.user == user && m.entering.is_none())
-            .map(|(session, m)| (*session, m.nickname.clone()))
+            .map(|(session, m)| (*session, m.nickname.clone(), m.resume))
             .collect();
-        for (session, nickname) in evicted {
-            self.send_command(session, user, &nickname, NodeCommand::Enter);
+        for (session, nickname, resume) in evicted {
+            self.send_command(session, user, &nickname, NodeCommand::Enter { resume });
         }
     }
 
@@ -582,13 +646,13 @@ impl Relay {
                 self.host = node;
                 self.epoch = epoch;
                 // The new host may have an older picture: enter everyone again (it answers SYNC).
-                let everyone: Vec<(SessionId, UserId, String)> = self
+                let everyone: Vec<(SessionId, UserId, String, bool)> = self
                     .members
                     .iter()
-                    .map(|(session, m)| (*session, m.user, m.nickname.clone()))
+                    .map(|(session, m)| (*session, m.user, m.nickname.clone(), m.resume))
                     .collect();
-                for (session, user, nickname) in everyone {
-                    self.send_command(session, user, &nickname, NodeCommand::Enter);
+                for (session, user, nickname, resume) in everyone {
+                    self.send_command(session, user, &nickname, NodeCommand::Enter { resume });
                 }
             }
             Some(_) => {}

@@ -32,11 +32,25 @@ use crate::outbox::{Frame, Kind, Outbox, Pushed};
 struct Logged {
     audience: Audience,
     frame: Frame,
+    /// The same with its `"seq"`, for sockets that opted into resume.
+    numbered: Option<Frame>,
     code: &'static str,
     error_code: Option<&'static str>,
 }
 
 impl Logged {
+    /// The message as `numbered` sockets (or the others) get it.
+    fn as_for(&self, numbered: bool) -> Logged {
+        match (&self.numbered, numbered) {
+            (Some(frame), true) => Logged {
+                frame: frame.clone(),
+                numbered: None,
+                ..self.clone()
+            },
+            _ => self.clone(),
+        }
+    }
+
     fn reaches(&self, session: SessionId) -> bool {
         match self.audience {
             Audience::All => true,
@@ -48,6 +62,8 @@ impl Logged {
 
 struct Recipient {
     outbox: Arc<Outbox>,
+    /// It opted into resume: it gets the numbered frames.
+    numbered: bool,
     /// Index in the log of the first message this recipient gets (it entered mid-tick).
     since: usize,
     /// Named by a message of this tick (Session or AllExcept): gets its own join.
@@ -92,6 +108,7 @@ impl Batch {
         self.recipients.insert(
             session,
             Recipient {
+                numbered: outbox.is_numbered(),
                 outbox,
                 since,
                 own: since > 0,
@@ -112,7 +129,7 @@ impl Batch {
 
     /// Log a message for the batching recipients it reaches. The caller has
     /// already sent it to the non-batched ones.
-    pub(super) fn log(&mut self, audience: Audience, encoded: &Encoded) {
+    pub(super) fn log(&mut self, audience: Audience, encoded: &Encoded, numbered: Option<&Encoded>) {
         if self.recipients.is_empty() {
             return;
         }
@@ -128,6 +145,7 @@ impl Batch {
         self.log.push(Logged {
             audience,
             frame: encoded.frame.clone(),
+            numbered: numbered.map(|n| n.frame.clone()),
             code: encoded.code,
             error_code: encoded.error_code,
         });
@@ -145,7 +163,8 @@ impl Batch {
             .iter()
             .filter(|l| !matches!(l.audience, Audience::Session(_)))
             .collect();
-        let mut shared: Option<Frame> = None;
+        // One join for the sockets that opted into resume, one for the others.
+        let mut shared: [Option<Frame>; 2] = [None, None];
         let mut shared_sent = 0u64;
         let mut backlogged = 0;
         for (&session, recipient) in &mut self.recipients {
@@ -154,17 +173,22 @@ impl Batch {
                 if wide.is_empty() {
                     continue;
                 }
-                let frame = shared.get_or_insert_with(|| joined(wide.iter().map(|l| &l.frame)));
+                let numbered = recipient.numbered;
+                let frame = shared[usize::from(numbered)].get_or_insert_with(|| {
+                    let lines: Vec<Logged> = wide.iter().map(|l| l.as_for(numbered)).collect();
+                    joined(lines.iter().map(|l| &l.frame))
+                });
                 match recipient.outbox.push(frame.clone()) {
                     Pushed::Queued | Pushed::Coalesced => shared_sent += 1,
                     Pushed::Dropped => metrics::counter!(m::DROPPED).increment(wide.len() as u64),
                 }
                 continue;
             }
+            let numbered = recipient.numbered;
             let mine = log[recipient.since.min(log.len())..]
                 .iter()
                 .filter(|l| l.reaches(session))
-                .cloned();
+                .map(|l| l.as_for(numbered));
             recipient.backlog.extend(mine);
             recipient.since = 0;
             recipient.own = false;
@@ -188,10 +212,11 @@ impl Batch {
         if !recipient.backlog.is_empty() {
             self.backlogged = self.backlogged.saturating_sub(1);
         }
+        let numbered = recipient.numbered;
         let mine = self.log[recipient.since.min(self.log.len())..]
             .iter()
             .filter(|l| l.reaches(session))
-            .cloned();
+            .map(|l| l.as_for(numbered));
         recipient.backlog.extend(mine);
         send_backlog(&mut recipient);
     }

@@ -1,6 +1,8 @@
 //! The sockets of this node that a room delivers to, hosted or relayed:
 //! each event is encoded once and queued to every socket it reaches now, or
-//! logged for the tick's one joined frame to the batch=1 sockets.
+//! logged for the tick's one joined frame to the batch=1 sockets. Sockets
+//! that opted into resume get the same events with their `"seq"`, encoded
+//! once more per event (not per socket).
 
 use std::sync::Arc;
 
@@ -9,13 +11,15 @@ use tokio::time::Instant;
 
 use super::batch::Batch;
 use crate::fanout::{self, Encoded, send_to};
-use crate::ordered::IdMap;
+use crate::ordered::{IdMap, IdSet};
 use crate::outbox::Outbox;
 
 pub(super) struct Delivery {
     outboxes: IdMap<SessionId, Arc<Outbox>>,
     /// The batch=1 sockets among `outboxes` and the messages of the current tick.
     batch: Batch,
+    /// The sockets among `outboxes` that opted into resume.
+    numbered: IdSet<SessionId>,
 }
 
 impl Delivery {
@@ -23,11 +27,15 @@ impl Delivery {
         Delivery {
             outboxes: IdMap::default(),
             batch: Batch::new(tick),
+            numbered: IdSet::default(),
         }
     }
 
     /// From now on `session`'s socket gets what reaches it.
     pub(super) fn attach(&mut self, session: SessionId, outbox: Arc<Outbox>) {
+        if outbox.is_numbered() {
+            self.numbered.insert(session);
+        }
         if outbox.is_batched() {
             self.batch.add(session, outbox.clone());
         }
@@ -37,6 +45,7 @@ impl Delivery {
     /// `session` stops getting the room's events: what its tick holds for it goes out first.
     pub(super) fn detach(&mut self, session: SessionId) -> Option<Arc<Outbox>> {
         self.batch.remove(session);
+        self.numbered.remove(&session);
         self.outboxes.remove(&session)
     }
 
@@ -44,10 +53,19 @@ impl Delivery {
         self.outboxes.contains_key(&session)
     }
 
-    /// Queue `encoded` to the attached sockets `audience` reaches.
-    pub(super) fn deliver(&mut self, audience: Audience, encoded: &Encoded) {
+    /// Queue `encoded` to the attached sockets `audience` reaches; those
+    /// that opted into resume get it with `"seq":number` when it has one.
+    pub(super) fn deliver(&mut self, audience: Audience, encoded: &Encoded, number: Option<u64>) {
+        let numbered = match number {
+            Some(number) if !self.numbered.is_empty() => Some(encoded.numbered(number)),
+            _ => None,
+        };
+        let numbered = numbered.as_ref();
         match audience {
-            Audience::Session(session) => self.send_one(session, encoded),
+            Audience::Session(session) => match numbered {
+                Some(numbered) if self.numbered.contains(&session) => self.send_one(session, numbered),
+                _ => self.send_one(session, encoded),
+            },
             Audience::All | Audience::AllExcept(_) => {
                 let except = match audience {
                     Audience::AllExcept(except) => Some(except),
@@ -57,24 +75,35 @@ impl Delivery {
                 let mut sent = 0;
                 if self.outboxes.len() > self.batch.len() {
                     for (session, outbox) in &self.outboxes {
-                        if Some(*session) != except
-                            && !self.batch.contains(*session)
-                            && fanout::push(outbox, encoded.frame.clone())
-                        {
+                        if Some(*session) == except || self.batch.contains(*session) {
+                            continue;
+                        }
+                        let frame = match numbered {
+                            Some(numbered) if self.numbered.contains(session) => &numbered.frame,
+                            _ => &encoded.frame,
+                        };
+                        if fanout::push(outbox, frame.clone()) {
                             sent += 1;
                         }
                     }
                 }
                 encoded.count(sent);
-                self.batch.log(audience, encoded);
+                self.batch.log(audience, encoded, numbered);
             }
+        }
+    }
+
+    /// Queue frames encoded elsewhere (a SEAT, a replay) to `session`, in order.
+    pub(super) fn send_lines(&mut self, session: SessionId, lines: &[String]) {
+        for line in lines {
+            self.send_one(session, &Encoded::relayed(line.clone(), None));
         }
     }
 
     /// Queue `encoded` to `session` alone (after what its tick already holds for it).
     pub(super) fn send_one(&mut self, session: SessionId, encoded: &Encoded) {
         if self.batch.contains(session) {
-            self.batch.log(Audience::Session(session), encoded);
+            self.batch.log(Audience::Session(session), encoded, None);
         } else if let Some(outbox) = self.outboxes.get(&session) {
             send_to(outbox, encoded);
         }
@@ -97,6 +126,7 @@ impl Delivery {
     /// Send what the tick holds and let every socket go.
     pub(super) fn detach_all(&mut self) -> IdMap<SessionId, Arc<Outbox>> {
         self.batch.flush_all();
+        self.numbered.clear();
         std::mem::take(&mut self.outboxes)
     }
 }

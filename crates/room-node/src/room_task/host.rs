@@ -17,8 +17,9 @@ use crate::cluster::ClusterPorts;
 use crate::contract::{self, Change, HostEvent, NodeMessage};
 use crate::fanout::Encoded;
 use crate::machine::host::{
-    ClusterSetup, Host, HostAnswer, HostCall, HostEffect, HostEnd, HostInput, HostSetup,
+    ClusterSetup, Host, HostAnswer, HostCall, HostEffect, HostEnd, HostInput, HostSetup, ResumeOutcome,
 };
+use crate::machine::seats::SeatSetup;
 use crate::machine::{EnterAnswer, TakeOver};
 use crate::metrics_names as m;
 use crate::ordered::{IdMap, IdSet};
@@ -52,6 +53,8 @@ struct Driver<'a> {
     /// Boxed: a channel allocates its slots in blocks up front, and an
     /// answer is large; a room pays for the pointers only.
     answers: mpsc::Sender<Box<HostAnswer>>,
+    /// Seats of this room counted in the node's gauge.
+    seats_counted: usize,
 }
 
 /// Host the room: load it, serve it, until it empties (or its lease is lost).
@@ -93,6 +96,11 @@ pub(super) async fn host(
         builds_in_flight: ctx.shared.config.builds_in_flight,
         observe: !ctx.shared.observers.is_empty(),
         cluster,
+        seats: ctx.shared.seat_key.clone().map(|key| SeatSetup {
+            key,
+            grace: ctx.shared.config.resume_grace,
+            log: ctx.shared.config.resume_log,
+        }),
     };
     let ports = lease.map(|(ports, lease, _)| {
         tracing::info!(room = %lease.room, epoch = lease.epoch, "hosting room");
@@ -108,6 +116,7 @@ pub(super) async fn host(
         entering: IdMap::default(),
         sockets: IdMap::default(),
         answers,
+        seats_counted: 0,
     };
     if driver.ports.is_some() {
         driver.take_over(members, shadow).await;
@@ -162,8 +171,22 @@ pub(super) async fn host(
     if driver.ports.is_some() {
         ctx.shared.set_hosted(id, false);
     }
+    metrics::gauge!(m::SEATS_HELD).decrement(driver.seats_counted as f64);
     metrics::gauge!(m::ROOMS).decrement(1.0);
     ended
+}
+
+/// Count how a resume was answered.
+fn count_resume(outcome: ResumeOutcome) {
+    let label = match outcome {
+        ResumeOutcome::Replayed(events) => {
+            metrics::counter!(m::EVENTS_REPLAYED).increment(events as u64);
+            "replayed"
+        }
+        ResumeOutcome::Synced => "sync",
+        ResumeOutcome::Expired => "expired",
+    };
+    metrics::counter!(m::RESUMES, "outcome" => label).increment(1);
 }
 
 /// One task per hosted room publishes in order; the room itself never waits on the broker.
@@ -231,13 +254,34 @@ impl Driver<'_> {
                 outbox,
                 reply,
             } => {
+                let resume = outbox.is_numbered();
                 self.entering.insert(session, (outbox, reply));
                 HostInput::Enter {
                     session,
                     user,
                     nickname,
+                    resume,
                 }
             }
+            RoomMsg::Resume {
+                session,
+                user,
+                nickname,
+                outbox,
+                seat,
+                seq,
+                reply,
+            } => {
+                self.entering.insert(session, (outbox, reply));
+                HostInput::Resume {
+                    session,
+                    user,
+                    nickname,
+                    seat,
+                    seq,
+                }
+            }
+            RoomMsg::Away { session } => HostInput::Away { session },
             RoomMsg::Act { command, received } => {
                 self.machine.handle(HostInput::Command(command), now);
                 metrics::histogram!(m::COMMAND_SECONDS).record(received.elapsed().as_secs_f64());
@@ -288,6 +332,11 @@ impl Driver<'_> {
         while let Some(effect) = self.machine.poll_effect() {
             self.apply(effect);
         }
+        let held = self.machine.seats_held();
+        if held != self.seats_counted {
+            metrics::gauge!(m::SEATS_HELD).increment(held as f64 - self.seats_counted as f64);
+            self.seats_counted = held;
+        }
     }
 
     fn apply(&mut self, effect: HostEffect) {
@@ -318,9 +367,18 @@ impl Driver<'_> {
                 audience,
                 msg,
                 publish,
+                seq: number,
+                encoded,
+                then,
             } => {
-                let encoded = Encoded::new(&msg);
-                self.delivery.deliver(audience, &encoded);
+                let encoded = match encoded {
+                    Some(text) => Encoded::with_text(&msg, text),
+                    None => Encoded::new(&msg),
+                };
+                self.delivery.deliver(audience, &encoded, number);
+                if let Audience::Session(session) = audience {
+                    self.delivery.send_lines(session, &then);
+                }
                 if let Some((epoch, seq)) = publish {
                     self.publish(Publish::Event(HostEvent {
                         room: self.ctx.id,
@@ -329,9 +387,12 @@ impl Driver<'_> {
                         audience,
                         change: Change::of(&msg),
                         frame: encoded.text().to_owned(),
+                        number,
+                        then,
                     }));
                 }
             }
+            HostEffect::Resumed(outcome) => count_resume(outcome),
             HostEffect::Close { session, closing } => {
                 let outbox = self
                     .delivery
@@ -350,6 +411,8 @@ impl Driver<'_> {
                 audience: Audience::All,
                 change: Change::Marker,
                 frame: String::new(),
+                number: None,
+                then: Vec::new(),
             })),
             HostEffect::Call(call) => self.call(call),
             HostEffect::Observe(event) => self.ctx.shared.observers.notify(&event),

@@ -41,6 +41,20 @@ pub(crate) enum RoomMsg {
         outbox: Arc<Outbox>,
         reply: oneshot::Sender<EnterReply>,
     },
+    /// A local session asks for its user's `seat`, having seen events up to `seq`.
+    Resume {
+        session: SessionId,
+        user: UserId,
+        nickname: String,
+        outbox: Arc<Outbox>,
+        seat: u64,
+        seq: u64,
+        reply: oneshot::Sender<EnterReply>,
+    },
+    /// A local session's socket went without LEAVE: its seat, if any, is held.
+    Away {
+        session: SessionId,
+    },
     Act {
         command: Command,
         received: Instant,

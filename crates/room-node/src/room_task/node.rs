@@ -22,6 +22,10 @@ pub(crate) struct Shared {
     pub(crate) store: Arc<dyn MapStore>,
     pub(crate) observers: Observers,
     pub(crate) cluster: Option<ClusterPorts>,
+    /// Signs seat tokens, when the engine offers resume.
+    pub(crate) seat_key: Option<crate::seat::SeatKey>,
+    /// The engine is shutting down.
+    pub(crate) stopping: std::sync::atomic::AtomicBool,
     pub(crate) trust: Arc<RegistryTrust>,
     pub(crate) tasks: Tasks,
     pub(crate) rooms: Mutex<IdMap<RoomId, RoomSender>>,

@@ -76,7 +76,7 @@ pub(crate) async fn relay(
     };
     let ids = carried
         .iter()
-        .map(|m| (m.session, m.user, m.nickname.clone()))
+        .map(|m| (m.session, m.user, m.nickname.clone(), m.outbox.is_numbered()))
         .collect();
     let mut driver = Driver {
         ctx,
@@ -173,6 +173,7 @@ impl Driver<'_> {
                 outbox,
                 reply,
             } => {
+                let resume = outbox.is_numbered();
                 self.sockets.insert(
                     session,
                     Socket {
@@ -184,7 +185,37 @@ impl Driver<'_> {
                     session,
                     user,
                     nickname,
+                    resume,
                 }
+            }
+            RoomMsg::Resume {
+                session,
+                user,
+                nickname,
+                outbox,
+                seat,
+                seq,
+                reply,
+            } => {
+                self.sockets.insert(
+                    session,
+                    Socket {
+                        outbox,
+                        reply: Some(reply),
+                    },
+                );
+                RelayInput::Resume {
+                    session,
+                    user,
+                    nickname,
+                    seat,
+                    seq,
+                }
+            }
+            RoomMsg::Away { session } => {
+                self.delivery.detach(session);
+                self.sockets.remove(&session);
+                RelayInput::Away { session }
             }
             RoomMsg::Act { command, .. } => {
                 if let room_core::Command::Leave { session } = command {
@@ -248,7 +279,15 @@ impl Driver<'_> {
                 audience,
                 frame,
                 mover,
-            } => self.delivery.deliver(audience, &Encoded::relayed(frame, mover)),
+                number,
+                then,
+            } => {
+                self.delivery
+                    .deliver(audience, &Encoded::relayed(frame, mover), number);
+                if let room_core::Audience::Session(session) = audience {
+                    self.delivery.send_lines(session, &then);
+                }
+            }
             RelayEffect::Error {
                 session,
                 code,

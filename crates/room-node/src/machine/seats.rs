@@ -1,0 +1,155 @@
+//! The seats of a hosted room (PROTOCOL.md §9): which users opted into
+//! resume and under which seat number, and the room's numbered events kept
+//! for replay. The host decides when a seat is given, kept while its
+//! socket is away, and ended; this is what it keeps for that.
+
+use std::time::Duration;
+
+use room_core::{Outgoing, Replay, ReplayLog, RoomId, SessionId, UserId};
+
+use crate::ordered::IdMap;
+use crate::seat::{SeatClaim, SeatKey};
+
+/// Bytes of frames one room keeps for replay, whatever `--resume-log` says
+/// (a BUILD's SYNC carries the whole map).
+const REPLAY_LOG_BYTES: usize = 256 * 1024;
+
+/// What a hosted room needs to offer seats.
+#[derive(Clone, Debug)]
+pub(crate) struct SeatSetup {
+    pub key: SeatKey,
+    /// How long a seat is held after its socket went away.
+    pub grace: Duration,
+    /// How many of its last events a room keeps for replay.
+    pub log: usize,
+}
+
+/// A seat a resume asks for, and whether this room can replay to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SeatCheck {
+    /// Held, and given here: the events it missed may be replayed.
+    Held,
+    /// Held, but given by an earlier host of the room: a fresh SYNC.
+    Inherited,
+    /// No such seat (any more).
+    Gone,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Held {
+    number: u64,
+    /// Given by an earlier host (from its snapshot), not numbered here.
+    inherited: bool,
+}
+
+pub(super) struct Seats {
+    key: SeatKey,
+    pub(super) grace: Duration,
+    held: IdMap<UserId, Held>,
+    /// Seat numbers are `epoch << 32 | next`: never given twice by one
+    /// host, nor by two hosts of the room.
+    next: u64,
+    epoch: u64,
+    log: ReplayLog,
+}
+
+impl Seats {
+    pub(super) fn new(setup: SeatSetup, epoch: u64) -> Seats {
+        Seats {
+            key: setup.key,
+            grace: setup.grace,
+            held: IdMap::default(),
+            next: 0,
+            epoch,
+            // Every host of the room numbers from its own epoch on, so a
+            // client's number from an earlier host never passes for one of these.
+            log: ReplayLog::new(setup.log, REPLAY_LOG_BYTES, epoch << 40),
+        }
+    }
+
+    /// Users holding a seat.
+    pub(super) fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    /// The number of the last room event.
+    pub(super) fn last(&self) -> u64 {
+        self.log.last()
+    }
+
+    /// Number room event `event`, and keep it for replay while anyone holds
+    /// a seat. Returns its number and, when kept, its encoded frame.
+    pub(super) fn number(&mut self, event: &Outgoing) -> (u64, Option<String>) {
+        if self.held.is_empty() {
+            return (self.log.skip(), None);
+        }
+        let frame = event.msg.encode();
+        let number = self.log.record(event.audience, frame.clone());
+        (number, Some(frame))
+    }
+
+    /// `user`'s seat: the one it holds, or a new one.
+    pub(super) fn give(&mut self, user: UserId) -> u64 {
+        if let Some(held) = self.held.get(&user)
+            && !held.inherited
+        {
+            return held.number;
+        }
+        self.renew(user)
+    }
+
+    /// A new seat for `user` (its old token is no longer valid).
+    pub(super) fn renew(&mut self, user: UserId) -> u64 {
+        self.next += 1;
+        let number = (self.epoch << 32) | self.next;
+        self.held.insert(
+            user,
+            Held {
+                number,
+                inherited: false,
+            },
+        );
+        number
+    }
+
+    /// Hold `user`'s seat `number` that an earlier host of the room gave.
+    pub(super) fn inherit(&mut self, user: UserId, number: u64) {
+        self.held.insert(
+            user,
+            Held {
+                number,
+                inherited: true,
+            },
+        );
+    }
+
+    pub(super) fn end(&mut self, user: UserId) {
+        self.held.remove(&user);
+    }
+
+    pub(super) fn seat_of(&self, user: UserId) -> Option<u64> {
+        self.held.get(&user).map(|held| held.number)
+    }
+
+    pub(super) fn check(&self, user: UserId, number: u64) -> SeatCheck {
+        match self.held.get(&user) {
+            Some(held) if held.number == number && held.inherited => SeatCheck::Inherited,
+            Some(held) if held.number == number => SeatCheck::Held,
+            _ => SeatCheck::Gone,
+        }
+    }
+
+    /// What a socket of `session` that saw up to event `seq` missed.
+    pub(super) fn since(&self, seq: u64, session: SessionId) -> Replay {
+        self.log.since(seq, session)
+    }
+
+    /// The token of `user`'s seat `number` in `room`.
+    pub(super) fn token(&self, user: UserId, room: RoomId, number: u64) -> String {
+        self.key.sign(SeatClaim {
+            user,
+            room,
+            seat: number,
+        })
+    }
+}
