@@ -8,7 +8,7 @@ use adapter_ws::{CancellationToken, FdBudget, FrontDoor, JwtVerifier, RateConfig
 use backon::{ConstantBuilder, Retryable};
 use metrics_exporter_prometheus::PrometheusHandle;
 use room_core::RoomLimits;
-use room_node::{DiskMapStore, Engine, EngineConfig};
+use room_node::{DiskMapStore, Engine, EngineConfig, SeatKey};
 use room_ports::{MapStore, UserSeed};
 use tokio::task::JoinHandle;
 
@@ -155,7 +155,11 @@ pub async fn start(args: ServerArgs) -> Result<RunningServer, StartError> {
         .clone()
         .unwrap_or_else(|| format!("ws://{addr}{}", args.ws_path));
 
-    let mut builder = Engine::builder(store).config(engine_config(&args));
+    // Seat tokens (PROTOCOL.md §9) are signed under a key derived from the
+    // access tokens' secret: every node of a cluster has it, nothing else.
+    let mut builder = Engine::builder(store)
+        .config(engine_config(&args))
+        .seat_key(SeatKey::derive(secret.as_bytes()));
     let mut readiness = Vec::new();
     if let Some(node) = crate::cluster::cluster_ports(&args, advertise)? {
         builder = builder.cluster(node.ports);
@@ -272,6 +276,8 @@ fn engine_config(args: &ServerArgs) -> EngineConfig {
         builds_in_flight: usize::from(args.builds_in_flight),
         tick: Duration::from_millis(args.tick_ms.max(1)),
         forward_timeout: Duration::from_millis(args.forward_timeout_ms.max(1)),
+        resume_grace: Duration::from_millis(args.resume_grace_ms),
+        resume_log: args.resume_log,
     }
 }
 

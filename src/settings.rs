@@ -151,6 +151,17 @@ pub struct ServerArgs {
     #[arg(long, env = "MYROOM_FORWARD_TIMEOUT_MS", default_value_t = 5000)]
     pub forward_timeout_ms: u64,
 
+    /// Milliseconds a dropped socket that opted into resume (PROTOCOL.md §9)
+    /// keeps its user's seat: nobody is told it went unless no socket resumes
+    /// the seat in time.
+    #[arg(long, env = "MYROOM_RESUME_GRACE_MS", default_value_t = 20_000)]
+    pub resume_grace_ms: u64,
+
+    /// Events each room keeps to replay to a resuming socket; one that
+    /// missed more gets a fresh SYNC. 0 keeps none (every resume gets a SYNC).
+    #[arg(long, env = "MYROOM_RESUME_LOG", default_value_t = 512)]
+    pub resume_log: usize,
+
     /// Milliseconds between pings to a socket.
     #[arg(long, env = "MYROOM_PING_INTERVAL_MS", default_value_t = 15_000)]
     pub ping_interval_ms: u64,

@@ -268,6 +268,33 @@ impl Client {
         }
     }
 
+    /// The next message as the server wrote it (one line of a batched frame).
+    pub async fn next_line_within(&mut self, wait: Duration) -> Option<String> {
+        if let Some(line) = self.pending.pop_front() {
+            return Some(line);
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await.ok()? {
+                Some(Ok(Message::Text(text))) => {
+                    self.frames_received += 1;
+                    let mut lines = room_core::split_batch(&text).map(str::to_owned);
+                    let first = lines.next().expect("a frame holds a message");
+                    self.pending.extend(lines);
+                    return Some(first);
+                }
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return None,
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    pub async fn next_line(&mut self) -> String {
+        self.next_line_within(PATIENCE)
+            .await
+            .expect("the server sent a message in time")
+    }
+
     pub async fn next_msg(&mut self) -> ServerMsg {
         match self.next_event().await {
             Event::Msg(msg) => msg,

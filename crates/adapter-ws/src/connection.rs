@@ -17,6 +17,7 @@ use crate::auth::{Authenticate, Identity, strip_bearer};
 use crate::config::WsConfig;
 use crate::metrics_names as m;
 use crate::rate::{RateLimiter, Verdict};
+use crate::resume_query::{Handshake, ResumeAsk};
 use crate::upkeep::{self, Due};
 
 /// Everything a connection needs from the server.
@@ -57,14 +58,16 @@ pub(crate) async fn serve(
     socket: WebSocket,
     ctx: ConnectionContext,
     identity: Option<Identity>,
-    batch: bool,
+    handshake: Handshake,
 ) {
     let span = tracing::info_span!(
         "conn",
         user = tracing::field::Empty,
         session = tracing::field::Empty
     );
-    serve_in_span(socket, ctx, identity, batch).instrument(span).await;
+    serve_in_span(socket, ctx, identity, handshake)
+        .instrument(span)
+        .await;
 }
 
 /// Name the connection's user and session in its span.
@@ -74,15 +77,20 @@ fn record_session(session: &Session) {
     span.record("session", tracing::field::display(session.id()));
 }
 
-async fn serve_in_span(socket: WebSocket, ctx: ConnectionContext, identity: Option<Identity>, batch: bool) {
+async fn serve_in_span(
+    socket: WebSocket,
+    ctx: ConnectionContext,
+    identity: Option<Identity>,
+    handshake: Handshake,
+) {
     metrics::gauge!(m::CONNECTIONS).increment(1.0);
     let (sink, stream) = socket.split();
-    // A batch=1 socket's room joins each tick's messages into one frame for it.
-    let outbox = if batch {
-        ctx.engine.new_batch_outbox()
-    } else {
-        ctx.engine.new_outbox()
-    };
+    let Handshake { batch, resume } = handshake;
+    // A batch=1 socket's room joins each tick's messages into one frame for
+    // it; an opted-in one's rooms number their events for it.
+    let outbox = ctx
+        .engine
+        .new_socket_outbox(batch, identity.is_some() && resume.opted_in());
     let tick = batch.then_some(ctx.engine.config().tick);
     let (writer_done, writer_finished) = tokio::sync::oneshot::channel::<()>();
     let writer_config = ctx.config.clone();
@@ -97,10 +105,17 @@ async fn serve_in_span(socket: WebSocket, ctx: ConnectionContext, identity: Opti
 
     let auth = match identity {
         Some(identity) => {
-            let session =
+            let mut session =
                 ctx.engine
                     .open_session_with_outbox(identity.user, identity.nickname, outbox.clone());
             record_session(&session);
+            match resume {
+                ResumeAsk::Seat { claim, seq } => session.resume(claim.room, claim.seat, seq).await,
+                ResumeAsk::Refused { code, message } => {
+                    queue_message(&outbox, &ServerMsg::error(code, message));
+                }
+                ResumeAsk::No | ResumeAsk::OptIn => {}
+            }
             Auth::Ready(session)
         }
         None => Auth::Pending {
@@ -117,9 +132,14 @@ async fn serve_in_span(socket: WebSocket, ctx: ConnectionContext, identity: Opti
     // The reader notices the writer's end between frames, so a command it is
     // handling (a BUILD waiting on the store) is finished, not dropped.
     let stop = reader.run().await;
-    // Dropping the session is LEAVE: the room hears of it before the socket is gone.
+    // Dropping the session is LEAVE: the room hears of it before the socket
+    // is gone. A seat, though, outlives a socket that went without LEAVE.
     let Reader { stream, auth, .. } = reader;
-    drop(auth);
+    if let Auth::Ready(session) = auth
+        && keeps_seat(&stop, outbox.close_reason())
+    {
+        session.hold_seat();
+    }
     match stop {
         Stop::PeerGone => writer.abort(),
         Stop::PeerClosed => {
@@ -138,6 +158,19 @@ async fn serve_in_span(socket: WebSocket, ctx: ConnectionContext, identity: Opti
     }
     tracing::debug!("connection ended");
     metrics::gauge!(m::CONNECTIONS).decrement(1.0);
+}
+
+/// Whether a socket that ended so keeps its seat (PROTOCOL.md §9): it went
+/// without LEAVE, stopped answering, or the server closed it as too slow or
+/// for its shutdown; not for a policy, a bad frame, or a newer socket.
+fn keeps_seat(stop: &Stop, closing: Option<CloseReason>) -> bool {
+    match closing {
+        Some(reason) => matches!(
+            reason,
+            CloseReason::TooSlow | CloseReason::GoingAway | CloseReason::DeadPeer
+        ),
+        None => matches!(stop, Stop::PeerGone | Stop::PeerClosed),
+    }
 }
 
 /// Wait for the peer's answer to our close frame. If the stream already

@@ -22,6 +22,7 @@ use crate::connection::{self, ConnectionContext};
 use crate::handshake::{PresentedToken, SUBPROTOCOL, presented_token};
 use crate::metrics_names as m;
 use crate::readiness::{ReadinessCheck, StoreReady};
+use crate::resume_query::{Handshake, ResumeAsk};
 
 /// Everything the routes share.
 #[derive(Clone)]
@@ -122,7 +123,7 @@ impl FrontDoor {
     /// # }
     /// ```
     pub fn accept(&self, ws: WebSocketUpgrade, identity: Identity, batch: bool) -> Response {
-        upgrade_for(self, ws, Some(identity), batch)
+        upgrade_for(self, ws, Some(identity), Handshake::plain(batch))
     }
 
     /// Serve a socket that was already upgraded elsewhere, for `identity`,
@@ -131,7 +132,7 @@ impl FrontDoor {
     /// settings (largest message, buffer sizes) are whatever the caller chose;
     /// [`accept`](Self::accept) applies this door's instead.
     pub async fn serve_socket(&self, socket: WebSocket, identity: Identity, batch: bool) {
-        connection::serve(socket, self.context(), Some(identity), batch).await;
+        connection::serve(socket, self.context(), Some(identity), Handshake::plain(batch)).await;
     }
 
     fn context(&self) -> ConnectionContext {
@@ -158,12 +159,27 @@ async fn upgrade(
         PresentedToken::None => return unauthorized("no access token".to_owned()),
     };
     let batch = query.get("batch").is_some_and(|v| v == "1" || v == "true");
-    upgrade_for(&door, ws, identity, batch)
+    // A legacy socket (no token at the handshake) is never opted into resume.
+    let resume = match (&identity, door.engine.seat_key()) {
+        (Some(identity), Some(key)) => ResumeAsk::of_query(
+            query.get("resume").map(String::as_str),
+            query.get("seq").map(String::as_str),
+            key,
+            identity.user,
+        ),
+        _ => ResumeAsk::No,
+    };
+    upgrade_for(&door, ws, identity, Handshake { batch, resume })
 }
 
 /// Complete the upgrade with the door's limits; the socket is then served for `identity`
 /// (`None`: a legacy socket that authenticates in its ENTER).
-fn upgrade_for(door: &FrontDoor, ws: WebSocketUpgrade, identity: Option<Identity>, batch: bool) -> Response {
+fn upgrade_for(
+    door: &FrontDoor,
+    ws: WebSocketUpgrade,
+    identity: Option<Identity>,
+    handshake: Handshake,
+) -> Response {
     let config = &door.config;
     let ctx = door.context();
     ws.protocols([SUBPROTOCOL])
@@ -171,7 +187,7 @@ fn upgrade_for(door: &FrontDoor, ws: WebSocketUpgrade, identity: Option<Identity
         .write_buffer_size(config.write_buffer_bytes)
         .max_message_size(config.max_frame_bytes)
         .max_frame_size(config.max_frame_bytes)
-        .on_upgrade(move |socket| connection::serve(socket, ctx, identity, batch))
+        .on_upgrade(move |socket| connection::serve(socket, ctx, identity, handshake))
 }
 
 fn unauthorized(reason: String) -> Response {

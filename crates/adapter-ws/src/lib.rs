@@ -95,6 +95,7 @@ mod http;
 pub mod metrics_names;
 mod rate;
 mod readiness;
+mod resume_query;
 mod serve;
 mod slots;
 mod upkeep;

@@ -184,7 +184,10 @@ mod tests {
         assert_eq!(log.skip(), 4);
         log.record(Audience::All, "20{}".into());
         assert_eq!(log.since(3, SessionId(1)), Replay::Sync);
-        assert_eq!(log.since(4, SessionId(1)), Replay::Events(vec!["20{\"seq\":5}".into()]));
+        assert_eq!(
+            log.since(4, SessionId(1)),
+            Replay::Events(vec!["20{\"seq\":5}".into()])
+        );
     }
 
     #[test]

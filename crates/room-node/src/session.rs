@@ -251,7 +251,11 @@ impl Session {
     /// it has one, instead of LEAVE.
     pub fn hold_seat(mut self) {
         // A node alone that stops takes its rooms with it: no seat outlives it.
-        let stopping = self.engine.shared.stopping.load(std::sync::atomic::Ordering::Relaxed);
+        let stopping = self
+            .engine
+            .shared
+            .stopping
+            .load(std::sync::atomic::Ordering::Relaxed);
         if stopping && self.engine.shared.cluster.is_none() {
             return;
         }

@@ -261,9 +261,9 @@ impl Host {
             builds: BuildQueue::new(setup.builds_in_flight),
             observe: setup.observe,
             replaced: VecDeque::new(),
-            seats: setup.seats.map(|seats| {
-                Seats::new(seats, setup.cluster.as_ref().map_or(0, |c| c.lease.epoch))
-            }),
+            seats: setup
+                .seats
+                .map(|seats| Seats::new(seats, setup.cluster.as_ref().map_or(0, |c| c.lease.epoch))),
             cluster: setup.cluster.map(super::host_cluster::Hosting::new),
             earliest_away: None,
             now,
@@ -728,7 +728,11 @@ impl Host {
                 publish,
                 seq,
                 encoded,
-                then: if i + 1 == count { std::mem::take(&mut then) } else { Vec::new() },
+                then: if i + 1 == count {
+                    std::mem::take(&mut then)
+                } else {
+                    Vec::new()
+                },
             });
             if closes
                 && let Audience::Session(session) = event.audience

@@ -170,7 +170,8 @@ impl Host {
     }
 
     fn refuse_expired(&mut self, node: Option<&NodeId>, session: SessionId) {
-        self.effects.push_back(HostEffect::Resumed(ResumeOutcome::Expired));
+        self.effects
+            .push_back(HostEffect::Resumed(ResumeOutcome::Expired));
         match node {
             None => self.effects.push_back(HostEffect::Answer {
                 session,
@@ -198,7 +199,9 @@ impl Host {
 
     /// Seats whose grace ran out: their users leave, and everyone is told.
     pub(super) fn expire_away(&mut self) {
-        let Some(earliest) = self.earliest_away else { return };
+        let Some(earliest) = self.earliest_away else {
+            return;
+        };
         if earliest > self.now {
             return;
         }

@@ -167,7 +167,14 @@ fn events_are_published_under_the_epoch_while_another_node_has_a_session_in_the_
             .iter()
             .all(|e| !matches!(e, HostEffect::Event { publish: Some(_), .. }))
     );
-    remote(&mut host, "relay", 2, 20, NodeCommand::Enter { resume: false }, now);
+    remote(
+        &mut host,
+        "relay",
+        2,
+        20,
+        NodeCommand::Enter { resume: false },
+        now,
+    );
     host.handle(
         HostInput::Command(Command::Move {
             session: SessionId(1),
@@ -249,7 +256,14 @@ fn a_lease_another_node_holds_now_ends_hosting_with_the_local_sessions() {
     let now = Instant::now();
     let mut host = host(true, now);
     enter(&mut host, 1, 10, now);
-    remote(&mut host, "relay", 2, 20, NodeCommand::Enter { resume: false }, now);
+    remote(
+        &mut host,
+        "relay",
+        2,
+        20,
+        NodeCommand::Enter { resume: false },
+        now,
+    );
     host.handle(
         HostInput::Answer(HostAnswer::Renewed(Err(HostingError::LeaseLost {
             room: ROOM,
@@ -279,8 +293,22 @@ fn a_lease_another_node_holds_now_ends_hosting_with_the_local_sessions() {
 fn a_relay_that_no_longer_names_a_session_has_it_left_once_its_list_is_newer_than_the_enter() {
     let start = Instant::now();
     let mut host = host(true, start);
-    remote(&mut host, "relay", 2, 20, NodeCommand::Enter { resume: false }, start);
-    remote(&mut host, "relay", 3, 30, NodeCommand::Enter { resume: false }, start);
+    remote(
+        &mut host,
+        "relay",
+        2,
+        20,
+        NodeCommand::Enter { resume: false },
+        start,
+    );
+    remote(
+        &mut host,
+        "relay",
+        3,
+        30,
+        NodeCommand::Enter { resume: false },
+        start,
+    );
     let members = |host: &mut Host, at: Instant| {
         host.handle(
             HostInput::Members {
@@ -439,7 +467,14 @@ fn a_relayed_enter_the_room_refuses_is_answered_to_its_node() {
 fn a_relayed_build_is_answered_to_its_relay_when_refused() {
     let now = Instant::now();
     let mut host = host(true, now);
-    remote(&mut host, "relay", 2, ROOM.owner().0 + 1, NodeCommand::Enter { resume: false }, now);
+    remote(
+        &mut host,
+        "relay",
+        2,
+        ROOM.owner().0 + 1,
+        NodeCommand::Enter { resume: false },
+        now,
+    );
     let build = NodeCommand::Build {
         map: room_core::MapDoc::default(),
         ticket: 7,

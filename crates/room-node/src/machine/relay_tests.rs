@@ -133,7 +133,10 @@ fn an_enter_goes_to_the_host_and_is_answered_by_its_sync() {
     let mut relay = relay(now);
     relay.handle(enter(1, 10), now);
     let sent = effects(&mut relay);
-    assert_eq!(commands(&sent, "host"), vec![(SessionId(1), NodeCommand::Enter { resume: false })]);
+    assert_eq!(
+        commands(&sent, "host"),
+        vec![(SessionId(1), NodeCommand::Enter { resume: false })]
+    );
     assert!(!sent.iter().any(|e| matches!(e, RelayEffect::Answer { .. })));
     // Events for the room reach nobody here until the host answered.
     relay.handle(event(1, 1, Audience::All, &moved(99, 1)), now);
@@ -238,7 +241,10 @@ fn a_new_host_gets_every_member_entered_again() {
     let mut relay = entered(now);
     relay.handle(RelayInput::Holder(Some((node("other"), 2))), now);
     let sent = effects(&mut relay);
-    assert_eq!(commands(&sent, "other"), vec![(SessionId(1), NodeCommand::Enter { resume: false })]);
+    assert_eq!(
+        commands(&sent, "other"),
+        vec![(SessionId(1), NodeCommand::Enter { resume: false })]
+    );
     // What it sends from now on goes to the new host.
     relay.handle(
         RelayInput::Command(Command::Move {
@@ -371,7 +377,10 @@ fn a_user_the_host_dropped_while_their_socket_is_here_is_entered_again() {
         now,
     );
     let sent = effects(&mut relay);
-    assert_eq!(commands(&sent, "host"), vec![(SessionId(1), NodeCommand::Enter { resume: false })]);
+    assert_eq!(
+        commands(&sent, "host"),
+        vec![(SessionId(1), NodeCommand::Enter { resume: false })]
+    );
 }
 
 #[test]
