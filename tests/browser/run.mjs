@@ -320,7 +320,7 @@ describe('the room in a browser', () => {
     await shot(owner, '06-reconnected');
   });
 
-  test('a cut connection: the page reconnects by itself, enters again, and keeps moving', async () => {
+  test('a cut connection: the page resumes its seat by itself, the others see no LEAVE, and it shows what it missed', async () => {
     // Carol's page goes through a TCP proxy whose connections the test resets.
     const proxy = await startProxy(server.port);
     const page = await newPage();
@@ -331,26 +331,37 @@ describe('the room in a browser', () => {
       await waitText(owner, '#people-count', '3');
       await step(page, 'd', owner, CAROL, '1, 0');
       assert.equal(await page.locator('#conn').getAttribute('data-reconnects'), null);
-      // The network stays down until the server has noticed the old socket is
-      // gone (else the new ENTER could come first and replace it, §4).
+      // The owner's page remembers the fewest people it ever showed from now on.
+      await owner.evaluate(() => {
+        const count = document.getElementById('people-count');
+        window.fewestPeople = Number(count.textContent);
+        new MutationObserver(() => {
+          window.fewestPeople = Math.min(window.fewestPeople, Number(count.textContent));
+        }).observe(count, { childList: true, characterData: true, subtree: true });
+      });
       proxy.refuse(true);
       proxy.cut();
-      await waitText(owner, '#people-count', '2');
+      await page.locator('#conn[data-state="reconnecting"]').waitFor();
+      await shot(page, '07-reconnecting');
+      // While carol is away the owner moves: carol's page must show it once back.
+      await step(owner, 's', guest, ALICE, '0, 1');
       proxy.refuse(false);
-      // Back online through a new socket: the page counts its reconnects.
       await page.locator('#conn[data-state="online"][data-reconnects="1"]').waitFor({ timeout: 30_000 });
+      // Her seat was kept (PROTOCOL.md §9): where she stood, with the move she missed.
+      await waitText(page, pos(CAROL), '1, 0');
+      await waitText(page, pos(ALICE), '0, 1');
       await waitText(page, '#people-count', '3');
-      // This server has no seats (PROTOCOL.md §9): carol entered afresh, at spawn.
-      await waitText(owner, pos(CAROL), '0, 0');
-      await waitText(page, pos(CAROL), '0, 0');
-      await step(page, 'd', owner, CAROL, '1, 0');
-      await shot(page, '07-reconnected-after-cut');
+      assert.equal(await owner.evaluate(() => window.fewestPeople), 3, 'the owner never saw carol leave');
+      await step(page, 'd', owner, CAROL, '2, 0');
+      await shot(page, '07-resumed-after-cut');
       assert.deepEqual(page.errors || [], []);
     } finally {
       await page.context().close();
       await proxy.close();
     }
-    await waitText(owner, '#people-count', '2');
+    // Closing the page is a socket gone without LEAVE: her seat is held for
+    // the grace (20 s), so she is still counted until it runs out.
+    await waitText(owner, '#people-count', '3');
   });
 
   test('a bad token shows the sign-in again with a message', async () => {

@@ -494,3 +494,200 @@ fn a_relayed_build_is_answered_to_its_relay_when_refused() {
         }] if node.0 == "relay"
     ));
 }
+
+fn enter_resuming(host: &mut Host, session: u64, user: u64, now: Instant) -> Vec<HostEffect> {
+    host.handle(
+        HostInput::Enter {
+            session: SessionId(session),
+            user: UserId(user),
+            nickname: format!("u{user}"),
+            resume: true,
+        },
+        now,
+    );
+    effects(host)
+}
+
+fn seat_of(host: &Host, user: u64) -> u64 {
+    host.seats
+        .as_ref()
+        .and_then(|s| s.seat_of(UserId(user)))
+        .expect("the user holds a seat")
+}
+
+fn resume(host: &mut Host, session: u64, user: u64, seat: u64, seq: u64, now: Instant) -> Vec<HostEffect> {
+    host.handle(
+        HostInput::Resume {
+            session: SessionId(session),
+            user: UserId(user),
+            nickname: format!("u{user}"),
+            seat,
+            seq,
+        },
+        now,
+    );
+    effects(host)
+}
+
+fn refused(effects: &[HostEffect]) -> Option<ErrorCode> {
+    effects.iter().find_map(|e| match e {
+        HostEffect::Answer {
+            answer: EnterAnswer::Refused(code, _),
+            ..
+        } => Some(*code),
+        _ => None,
+    })
+}
+
+#[test]
+fn an_opted_in_enter_gets_its_seat_right_after_its_sync() {
+    let now = Instant::now();
+    let mut host = host(false, now);
+    let entered = enter_resuming(&mut host, 1, 10, now);
+    let sync = entered
+        .iter()
+        .find_map(|e| match e {
+            HostEffect::Event {
+                msg: ServerMsg::Sync { .. },
+                seq,
+                then,
+                ..
+            } => Some((*seq, then.clone())),
+            _ => None,
+        })
+        .expect("a SYNC");
+    assert!(sync.0.is_some(), "the SYNC carries the room's last number");
+    assert_eq!(sync.1.len(), 1);
+    assert!(sync.1[0].starts_with("12"), "{:?}", sync.1);
+    // A plain ENTER of the same user (on a new socket) ends the seat.
+    enter(&mut host, 2, 10, now);
+    assert!(host.seats.as_ref().unwrap().seat_of(UserId(10)).is_none());
+}
+
+#[test]
+fn an_away_seat_is_held_unseen_for_the_grace_and_then_its_user_leaves() {
+    let start = Instant::now();
+    let mut host = host(false, start);
+    enter_resuming(&mut host, 1, 10, start);
+    enter(&mut host, 2, 20, start);
+    host.handle(
+        HostInput::Away {
+            session: SessionId(1),
+        },
+        start,
+    );
+    let away = effects(&mut host);
+    assert!(
+        away.iter().all(|e| !matches!(e, HostEffect::Event { .. })),
+        "nobody is told: {away:?}"
+    );
+    assert!(away.iter().any(|e| matches!(
+        e,
+        HostEffect::Detach {
+            session: SessionId(1)
+        }
+    )));
+    assert_eq!(host.view().users.len(), 2, "the user keeps its place");
+    assert_eq!(host.poll_timeout(), Some(start + GRACE));
+    host.on_timeout(start + GRACE - Duration::from_millis(1));
+    assert!(left(&effects(&mut host)).is_empty());
+    host.on_timeout(start + GRACE);
+    assert_eq!(left(&effects(&mut host)), vec![UserId(10)]);
+    assert_eq!(host.view().users.len(), 1);
+    assert_eq!(host.poll_timeout(), None, "nothing more to wait for");
+}
+
+#[test]
+fn a_resume_within_the_grace_replays_and_after_it_is_76408() {
+    let start = Instant::now();
+    let mut host = host(false, start);
+    enter_resuming(&mut host, 1, 10, start);
+    let seat = seat_of(&host, 10);
+    let seq = host.seats.as_ref().unwrap().last();
+    enter(&mut host, 2, 20, start);
+    host.handle(
+        HostInput::Away {
+            session: SessionId(1),
+        },
+        start,
+    );
+    effects(&mut host);
+    let back = resume(&mut host, 3, 10, seat, seq, start + GRACE / 2);
+    let replayed = back
+        .iter()
+        .find_map(|e| match e {
+            HostEffect::Event {
+                msg: ServerMsg::Resumed { replayed, .. },
+                then,
+                ..
+            } => Some((*replayed, then.len())),
+            _ => None,
+        })
+        .expect("RESUMED");
+    assert_eq!(replayed, (1, 1), "the ENTER of user 20 it missed");
+    assert!(left(&back).is_empty());
+    // The grace no longer runs for the resumed seat.
+    host.on_timeout(start + GRACE);
+    assert!(left(&effects(&mut host)).is_empty());
+    // Away again: the grace starts again at the new drop.
+    host.handle(
+        HostInput::Away {
+            session: SessionId(3),
+        },
+        start + GRACE,
+    );
+    effects(&mut host);
+    host.on_timeout(start + 2 * GRACE);
+    assert_eq!(left(&effects(&mut host)), vec![UserId(10)]);
+    let late = resume(&mut host, 4, 10, seat, seq, start + 2 * GRACE);
+    assert_eq!(refused(&late), Some(ErrorCode::SeatExpired));
+}
+
+#[test]
+fn a_takeover_holds_the_seats_its_snapshot_names_even_of_a_dead_node() {
+    let now = Instant::now();
+    let mut host = host(true, now);
+    let user = |session: u64, user: u64, seat: Option<u64>| SnapshotUser {
+        user: UserId(user),
+        nickname: format!("u{user}"),
+        session: SessionAt {
+            node: node("dead"),
+            session: SessionId(session),
+        },
+        cell: Cell { x: 1, y: 1 },
+        seat,
+    };
+    let snapshot = RoomSnapshot {
+        room: ROOM,
+        epoch: 4,
+        seq: 40,
+        map_version: 1,
+        users: vec![user(1, 10, Some(77)), user(2, 20, None)],
+    };
+    host.take_over(
+        TakeOver {
+            snapshot: Some(snapshot),
+            live: IdSet::default(),
+            members: Vec::new(),
+            shadow: Shadow::default(),
+        },
+        now,
+    );
+    assert_eq!(
+        left(&effects(&mut host)),
+        vec![UserId(20)],
+        "only the unseated user leaves"
+    );
+    // The old host's numbers mean nothing here: a fresh SYNC and a new SEAT.
+    let back = resume(&mut host, 5, 10, 77, 40, now + Duration::from_millis(100));
+    let sync = back.iter().find_map(|e| match e {
+        HostEffect::Event {
+            msg: ServerMsg::Sync { room },
+            then,
+            ..
+        } => Some((room.users.len(), then.len())),
+        _ => None,
+    });
+    assert_eq!(sync, Some((1, 1)), "{back:?}");
+    assert_ne!(seat_of(&host, 10), 77, "a new seat");
+}
