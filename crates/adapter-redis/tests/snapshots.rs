@@ -29,12 +29,15 @@ fn snapshot(lease: &Lease, seq: u64, x: u16) -> RoomSnapshot {
                 nickname: "owner".to_owned(),
                 session: session(&lease.node.0, 1),
                 cell: Cell::new(x, 2),
+                seat: None,
             },
             SnapshotUser {
                 user: UserId(u64::MAX),
                 nickname: "guest".to_owned(),
                 session: session("elsewhere", u64::MAX),
                 cell: Cell::new(0, 0),
+                // A held seat (PROTOCOL.md §9) survives the trip through Redis.
+                seat: Some(u64::MAX),
             },
         ],
     }

@@ -97,6 +97,10 @@ impl Host {
             .as_ref()
             .map_or(SeatCheck::Gone, |s| s.check(asking.user, asking.seat));
         let old = self.room.occupant_of_user(asking.user).map(|o| o.session);
+        if old == Some(asking.session) {
+            // Its resume came twice (a bus may deliver a message twice): answered already.
+            return;
+        }
         let (Some(old), SeatCheck::Held | SeatCheck::Inherited) = (old, check) else {
             return self.refuse_resume(&asking);
         };

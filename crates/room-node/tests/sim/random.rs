@@ -39,13 +39,29 @@ pub async fn run(seed: u64) -> (World, Result<(), String>) {
                     let log = lock(&c.log);
                     log.closed.is_none() && c.node == node && log.enters.iter().all(|(r, _, _)| r.0 == room)
                 });
-                if connected || world.connect(user, node) {
+                // Users 4 to 6 opt into resume (PROTOCOL.md §9).
+                let opened = connected
+                    || if user >= 4 {
+                        world.connect_resumable(user, node)
+                    } else {
+                        world.connect(user, node)
+                    };
+                if opened {
                     world.enter(user, room);
                 }
             }
             420..470 => world.send(user, room_core::ClientMsg::Sync),
             470..500 => world.send(user, room_core::ClientMsg::Leave),
-            500..530 => world.disconnect(user),
+            500..515 => world.disconnect(user),
+            // The socket drops and the client resumes its seat on any node (a
+            // client without one just drops).
+            515..530 => {
+                let running = world.running();
+                let node = running[rng.random_range(0..running.len())];
+                if !world.resume(user, node) {
+                    world.disconnect(user);
+                }
+            }
             530..560 if rooms.contains(&user) => world.build(user, rng.random_range(4..12)),
             560..600 => {
                 let drop = [0.0, 0.05, 0.2][rng.random_range(0..3)];

@@ -454,3 +454,145 @@ fn a_build_whose_host_never_answers_is_refused_within_its_deadline() {
         }),
     );
 }
+
+/// u1 on n1 (the host of room 1), u2 on n2 opted into resume, u3 on n3: all in room 1.
+async fn seated_trio(seed: u64) -> World {
+    let mut world = World::new(seed, Setup::default()).await;
+    world.connect(1, 0);
+    world.enter(1, 1);
+    world.run_for(Duration::from_millis(100)).await;
+    world.connect_resumable(2, 1);
+    world.enter(2, 1);
+    world.run_for(Duration::from_millis(100)).await;
+    world.connect(3, 2);
+    world.enter(3, 1);
+    world.run_for(Duration::from_millis(100)).await;
+    world
+}
+
+/// Nobody saw `user` leave since `since`.
+fn nobody_saw_leave(world: &World, user: u64, since: tokio::time::Instant) -> Result<(), String> {
+    for client in world.clients.values() {
+        if let Some((at, _)) = lock(&client.log)
+            .leaves
+            .iter()
+            .find(|(at, u)| *at >= since && *u == user)
+        {
+            return Err(format!(
+                "u{} saw u{user} leave at {:?}",
+                client.user,
+                *at - world.start
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn resumed_into_room(world: &World, user: u64) -> Result<(usize, usize), String> {
+    let log = lock(&world.clients[&user].log);
+    match log.resumes.last() {
+        Some((_, true)) => Ok((log.replays, log.syncs_received)),
+        other => Err(format!(
+            "u{user}'s resume did not put it back in the room: {other:?}"
+        )),
+    }
+}
+
+#[test]
+fn a_seat_dropped_on_one_node_is_resumed_on_another_with_what_it_missed() {
+    expect_ok(
+        "resume on another node",
+        simulate(11, |seed| async move {
+            let mut world = seated_trio(seed).await;
+            let since = tokio::time::Instant::now();
+            let syncs = lock(&world.clients[&2].log).syncs_received;
+            world.disconnect(2);
+            world.run_for(Duration::from_millis(50)).await;
+            world.step(1, Direction::Right);
+            world.step(3, Direction::Down);
+            world.run_for(Duration::from_millis(300)).await;
+            world.resume(2, 2);
+            world.run_for(Duration::from_secs(2)).await;
+            let mut verdict = checks::all(&world).await;
+            if verdict.is_ok() {
+                verdict = nobody_saw_leave(&world, 2, since);
+            }
+            if verdict.is_ok() {
+                verdict = resumed_into_room(&world, 2).and_then(|(replays, synced)| {
+                    if replays == 1 && synced == syncs {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "u2 got {replays} RESUMED and {} more SYNCs",
+                            synced - syncs
+                        ))
+                    }
+                });
+            }
+            (world, verdict)
+        }),
+    );
+}
+
+#[test]
+fn a_seat_resumed_after_its_host_died_is_held_by_the_new_host_which_answers_sync() {
+    expect_ok(
+        "resume across a takeover",
+        simulate(12, |seed| async move {
+            let mut world = seated_trio(seed).await;
+            // The host writes its snapshot behind (every 100 ms): u2's seat is in it.
+            world.run_for(Duration::from_millis(300)).await;
+            let since = tokio::time::Instant::now();
+            world.disconnect(2);
+            world.run_for(Duration::from_millis(200)).await;
+            world.kill(0).await;
+            // The lease runs out, n3 (u3's relay) takes the room over.
+            world.run_for(Duration::from_secs(5)).await;
+            let syncs = lock(&world.log_of(2)).syncs_received;
+            world.resume(2, 1);
+            // Long enough for the new host to find the dead node's users gone.
+            world.run_for(RECOVER).await;
+            let mut verdict = checks::all(&world).await;
+            if verdict.is_ok() {
+                verdict = nobody_saw_leave(&world, 2, since);
+            }
+            if verdict.is_ok() {
+                verdict = resumed_into_room(&world, 2).and_then(|(_, synced)| {
+                    if synced > syncs {
+                        Ok(())
+                    } else {
+                        Err("u2 resumed under a new host without a fresh SYNC".into())
+                    }
+                });
+            }
+            (world, verdict)
+        }),
+    );
+}
+
+#[test]
+fn a_seat_whose_grace_runs_out_while_its_host_moves_ends_with_one_leave() {
+    expect_ok(
+        "grace expiry while the host moves",
+        simulate(13, |seed| async move {
+            let mut world = seated_trio(seed).await;
+            world.run_for(Duration::from_millis(300)).await;
+            world.disconnect(2);
+            world.run_for(Duration::from_millis(200)).await;
+            world.kill(0).await;
+            world.run_for(RECOVER).await;
+            let mut verdict = checks::all(&world).await;
+            if verdict.is_ok() {
+                let leaves = lock(&world.clients[&3].log)
+                    .leaves
+                    .iter()
+                    .filter(|(_, u)| *u == 2)
+                    .count();
+                if leaves != 1 {
+                    verdict = Err(format!("u3 saw u2 leave {leaves} times, not once"));
+                }
+            }
+            (world, verdict)
+        }),
+    );
+}

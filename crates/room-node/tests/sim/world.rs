@@ -23,6 +23,9 @@ use tokio::time::Instant;
 
 use crate::faults::{Faults, FaultyHosting, FaultyNodes, FaultyStore, SimBus};
 
+/// How long a dropped socket's seat is held in the simulated cluster.
+pub const RESUME_GRACE: Duration = Duration::from_secs(5);
+
 /// Settings of one simulated world.
 #[derive(Debug, Clone)]
 pub struct Setup {
@@ -85,6 +88,16 @@ pub struct ClientLog {
     pub syncs_received: usize,
     /// Every LEAVE received: when, and of whom.
     pub leaves: Vec<(Instant, u64)>,
+    /// The socket opted into resume (PROTOCOL.md §9).
+    pub opted_in: bool,
+    /// The seat the last SEAT named: room and seat number.
+    pub seat: Option<(RoomId, u64)>,
+    /// The `seq` of the last room event this client's state contains.
+    pub seq: Option<u64>,
+    /// Each resume: when it was answered, and whether the socket was in the room then.
+    pub resumes: Vec<(Instant, bool)>,
+    /// RESUMED messages received.
+    pub replays: usize,
 }
 
 /// One simulated client (one socket).
@@ -137,6 +150,8 @@ pub struct World {
     pub store: Arc<MemoryMapStore>,
     pub engines: Vec<Option<Engine>>,
     pub clients: HashMap<u64, Client>,
+    /// What clients whose socket dropped showed, for a resume.
+    dropped: HashMap<u64, Arc<Mutex<ClientLog>>>,
     pub applied: Arc<Mutex<Vec<Applied>>>,
     pub trace: Trace,
     pub start: Instant,
@@ -171,6 +186,7 @@ impl World {
             store,
             engines: Vec::new(),
             clients: HashMap::new(),
+            dropped: HashMap::new(),
             applied: Arc::default(),
             trace: Trace {
                 lines: Arc::default(),
@@ -219,7 +235,11 @@ impl World {
             .generations
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Engine::builder(store)
-            .config(EngineConfig::default())
+            .config(EngineConfig {
+                resume_grace: RESUME_GRACE,
+                ..EngineConfig::default()
+            })
+            .seat_key(seat_key())
             .session_id_prefix(generation + 1)
             .cluster(ports)
             .observer(Arc::new(move |event: &RoomEvent| {
@@ -263,13 +283,71 @@ impl World {
 
     /// Open a socket for `user` on node `node` (closing the user's previous one, as a client that reconnects).
     pub fn connect(&mut self, user: u64, node: usize) -> bool {
+        self.open(user, node, false)
+    }
+
+    /// Open a socket for `user` on node `node` that opts into resume.
+    pub fn connect_resumable(&mut self, user: u64, node: usize) -> bool {
+        self.open(user, node, true)
+    }
+
+    /// Drop `user`'s socket and resume its seat on a new one on node `node`
+    /// (the client carries on with what it showed); false when it has no seat.
+    pub fn resume(&mut self, user: u64, node: usize) -> bool {
+        let log = self.clients.get(&user).map(|c| c.log.clone());
+        let Some(log) = log.or_else(|| self.dropped.get(&user).cloned()) else {
+            return false;
+        };
+        let (seat, seq) = {
+            let log = lock(&log);
+            (log.seat, log.seq)
+        };
+        let (Some((room, seat)), Some(seq)) = (seat, seq) else {
+            self.trace.line(format!("u{user} has no seat to resume ({seat:?}, seq {seq:?})"));
+            return false;
+        };
         let Some(engine) = self.engines[node].clone() else {
             return false;
         };
         self.disconnect(user);
-        let session = engine.open_session(UserId(user), format!("u{user}"));
-        let outbox = session.outbox().clone();
-        let log = Arc::new(Mutex::new(ClientLog::default()));
+        {
+            let mut log = lock(&log);
+            log.closed = None;
+            log.closed_at = None;
+            log.in_room = None;
+        }
+        self.trace.line(format!(
+            "u{user}@{} resumes seat {seat} of room {room} from {seq}",
+            node_name(node)
+        ));
+        self.open_with(user, node, engine, log, Some((room, seat, seq)));
+        true
+    }
+
+    fn open(&mut self, user: u64, node: usize, opted_in: bool) -> bool {
+        let Some(engine) = self.engines[node].clone() else {
+            return false;
+        };
+        self.disconnect(user);
+        let log = Arc::new(Mutex::new(ClientLog {
+            opted_in,
+            ..ClientLog::default()
+        }));
+        self.open_with(user, node, engine, log, None);
+        true
+    }
+
+    fn open_with(
+        &mut self,
+        user: u64,
+        node: usize,
+        engine: Engine,
+        log: Arc<Mutex<ClientLog>>,
+        resume: Option<(RoomId, u64, u64)>,
+    ) {
+        let opted_in = lock(&log).opted_in;
+        let outbox = engine.new_socket_outbox(false, opted_in);
+        let session = engine.open_session_with_outbox(UserId(user), format!("u{user}"), outbox.clone());
         let (actions, mut inbox) = mpsc::channel::<ClientMsg>(64);
         // The socket ends when the server closes it: the session ends with it.
         let (closed_tx, mut closed_rx) = tokio::sync::watch::channel(false);
@@ -279,13 +357,25 @@ impl World {
             let (log, trace, who) = (log.clone(), trace.clone(), who.clone());
             tokio::spawn(async move {
                 let mut session = session;
+                if let Some((room, seat, seq)) = resume {
+                    session.resume(room, seat, seq).await;
+                    let mut log = lock(&log);
+                    log.in_room = session.room();
+                    log.resumes.push((Instant::now(), session.room().is_some()));
+                    drop(log);
+                    trace.line(format!("{who} resume answered: in {:?}", session.room()));
+                }
+                let mut gone = false;
                 loop {
                     let msg = tokio::select! {
                         biased;
                         msg = inbox.recv() => msg,
                         _ = closed_rx.changed() => None,
                     };
-                    let Some(msg) = msg else { break };
+                    let Some(msg) = msg else {
+                        gone = !*closed_rx.borrow();
+                        break;
+                    };
                     let entering = match &msg {
                         ClientMsg::Enter { room_id, .. } => {
                             lock(&log).enters.push((*room_id, Instant::now(), None));
@@ -306,8 +396,13 @@ impl World {
                         break;
                     }
                 }
-                // The socket closes: the session ends (LEAVE, PROTOCOL.md §8).
-                drop(session);
+                // The socket closes: the session ends (LEAVE, PROTOCOL.md §8),
+                // or, dropped by the client without LEAVE, holds its seat (§9).
+                if gone && opted_in {
+                    session.hold_seat();
+                } else {
+                    drop(session);
+                }
             });
         }
         {
@@ -322,7 +417,11 @@ impl World {
                                         trace.line(format!("{who} got an unparsable frame {line:?}"));
                                         continue;
                                     };
-                                    show(&mut lock(&log), &msg, &trace, &who);
+                                    let mut log = lock(&log);
+                                    if let Ok(Some(seq)) = room_core::frame_seq(line) {
+                                        log.seq = Some(seq);
+                                    }
+                                    show(&mut log, &msg, &trace, &who);
                                 }
                             }
                         }
@@ -349,12 +448,21 @@ impl World {
                 log,
             },
         );
-        true
+    }
+
+    /// What `user`'s client shows, whether its socket is open or dropped.
+    pub fn log_of(&self, user: u64) -> Arc<Mutex<ClientLog>> {
+        self.clients
+            .get(&user)
+            .map(|c| c.log.clone())
+            .or_else(|| self.dropped.get(&user).cloned())
+            .expect("a client of this user")
     }
 
     /// Close `user`'s socket without LEAVE.
     pub fn disconnect(&mut self, user: u64) {
         if let Some(client) = self.clients.remove(&user) {
+            self.dropped.insert(user, client.log.clone());
             self.trace
                 .line(format!("u{user}@{} drops its socket", node_name(client.node)));
         }
@@ -486,6 +594,32 @@ fn show(log: &mut ClientLog, msg: &ServerMsg, trace: &Trace, who: &str) {
             log.answers.push(Instant::now());
             trace.line(format!("{who} <- ERROR {code:?} {message}"));
         }
+        ServerMsg::Seat { token, room } => {
+            let seat = seat_key()
+                .verify(token, UserId(who_user(who)))
+                .expect("a seat token of this cluster, for this user");
+            log.seat = Some((*room, seat.seat));
+            trace.line(format!("{who} <- SEAT {} in room {room}", seat.seat));
+        }
+        ServerMsg::Resumed { seq, .. } => {
+            log.seq = Some(*seq);
+            log.replays += 1;
+            trace.line(format!("{who} <- RESUMED up to {seq}"));
+        }
         other => trace.line(format!("{who} <- {other:?}")),
     }
+}
+
+/// The seat key of every simulated node.
+pub fn seat_key() -> room_node::SeatKey {
+    room_node::SeatKey::derive(b"the simulated cluster's secret")
+}
+
+/// The user of a `u{user}@{node}` name.
+fn who_user(who: &str) -> u64 {
+    who.trim_start_matches('u')
+        .split('@')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a client's name")
 }
