@@ -98,6 +98,8 @@ pub struct ClientLog {
     pub resumes: Vec<(Instant, bool)>,
     /// RESUMED messages received.
     pub replays: usize,
+    /// The socket the client uses now: one it dropped no longer writes here.
+    pub socket: u64,
 }
 
 /// One simulated client (one socket).
@@ -155,6 +157,8 @@ pub struct World {
     pub applied: Arc<Mutex<Vec<Applied>>>,
     pub trace: Trace,
     pub start: Instant,
+    /// Sockets opened so far (each client's current one is in its log).
+    sockets_opened: std::sync::atomic::AtomicU64,
     /// Engines started so far: each gets its own session id prefix.
     generations: std::sync::atomic::AtomicU32,
 }
@@ -195,6 +199,7 @@ impl World {
             setup: setup.clone(),
             start: Instant::now(),
             generations: Default::default(),
+            sockets_opened: Default::default(),
         };
         for i in 0..setup.nodes {
             let engine = world.start_engine(i);
@@ -303,7 +308,8 @@ impl World {
             (log.seat, log.seq)
         };
         let (Some((room, seat)), Some(seq)) = (seat, seq) else {
-            self.trace.line(format!("u{user} has no seat to resume ({seat:?}, seq {seq:?})"));
+            self.trace
+                .line(format!("u{user} has no seat to resume ({seat:?}, seq {seq:?})"));
             return false;
         };
         let Some(engine) = self.engines[node].clone() else {
@@ -345,7 +351,14 @@ impl World {
         log: Arc<Mutex<ClientLog>>,
         resume: Option<(RoomId, u64, u64)>,
     ) {
-        let opted_in = lock(&log).opted_in;
+        let me = self
+            .sockets_opened
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let opted_in = {
+            let mut log = lock(&log);
+            log.socket = me;
+            log.opted_in
+        };
         let outbox = engine.new_socket_outbox(false, opted_in);
         let session = engine.open_session_with_outbox(UserId(user), format!("u{user}"), outbox.clone());
         let (actions, mut inbox) = mpsc::channel::<ClientMsg>(64);
@@ -360,8 +373,10 @@ impl World {
                 if let Some((room, seat, seq)) = resume {
                     session.resume(room, seat, seq).await;
                     let mut log = lock(&log);
-                    log.in_room = session.room();
-                    log.resumes.push((Instant::now(), session.room().is_some()));
+                    if log.socket == me {
+                        log.in_room = session.room();
+                        log.resumes.push((Instant::now(), session.room().is_some()));
+                    }
                     drop(log);
                     trace.line(format!("{who} resume answered: in {:?}", session.room()));
                 }
@@ -385,6 +400,9 @@ impl World {
                     };
                     session.handle(msg).await;
                     let mut log = lock(&log);
+                    if log.socket != me {
+                        continue;
+                    }
                     log.in_room = session.room();
                     if let Some(room) = entering {
                         if let Some(last) = log.enters.last_mut() {
@@ -418,6 +436,9 @@ impl World {
                                         continue;
                                     };
                                     let mut log = lock(&log);
+                                    if log.socket != me {
+                                        continue;
+                                    }
                                     if let Ok(Some(seq)) = room_core::frame_seq(line) {
                                         log.seq = Some(seq);
                                     }
@@ -428,6 +449,9 @@ impl World {
                         Next::Close(reason) => {
                             trace.line(format!("{who} closed by the server: {reason:?}"));
                             let mut log = lock(&log);
+                            if log.socket != me {
+                                return;
+                            }
                             log.closed = Some(format!("{reason:?}"));
                             log.closed_at = Some(Instant::now());
                             log.in_room = None;
