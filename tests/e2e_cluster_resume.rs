@@ -115,8 +115,11 @@ async fn a_client_whose_host_node_is_killed_resumes_its_seat_under_the_new_host(
     tokio::time::sleep(Duration::from_millis(300)).await;
     cluster.kill(0);
     drop(alice);
-    let survivor = cluster.host_of(1, 1).await;
-    assert_ne!(survivor, 0);
+    let dead = cluster.nodes[0].id.clone();
+    let moved = cluster
+        .wait_route(1, 1, PATIENCE, |route| route.hosted && route.node != dead)
+        .await;
+    assert!(moved.is_ok(), "no survivor took the room over: {moved:?}");
     let mut alice = connect(&cluster, 2, 1, &format!("&resume={seat}&seq=1")).await;
     // A new host cannot replay the old one's events: a fresh SYNC, then a new seat.
     let sync = until(&mut alice, "the SYNC", |l| {
