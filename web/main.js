@@ -272,6 +272,10 @@ $('token-form').addEventListener('submit', (event) => {
   if (token) signIn(token);
 });
 addEventListener('online', () => { if (page.client) page.client.reconnectNow(); });
+// Closing the page is leaving the room: the others see it at once. A lost
+// network is not, and the seat is kept for a resume (PROTOCOL.md §9); nor is
+// a page the browser keeps to show again (back/forward cache).
+addEventListener('pagehide', (event) => { if (!event.persisted && page.client) void page.client.leave(); });
 
 // ---------- drawing ----------
 

@@ -290,8 +290,12 @@ describe('the room in a browser', () => {
     await phone.locator('.pad button[data-dir="2"]').click();
     await waitText(owner, pos(CAROL), '1, 1');
     await shot(phone, '04-phone');
-    await phone.context().close();
+    // Closing the page (as a user closes the tab) leaves the room at once;
+    // only a lost connection keeps the seat (PROTOCOL.md §9).
+    const context = phone.context();
+    await phone.close({ runBeforeUnload: true });
     await waitText(owner, '#people-count', '2');
+    await context.close();
   });
 
   test('an unknown room shows a readable error and the room picker', async () => {
@@ -356,12 +360,12 @@ describe('the room in a browser', () => {
       await shot(page, '07-resumed-after-cut');
       assert.deepEqual(page.errors || [], []);
     } finally {
+      await page.close({ runBeforeUnload: true });
       await page.context().close();
       await proxy.close();
     }
-    // Closing the page is a socket gone without LEAVE: her seat is held for
-    // the grace (20 s), so she is still counted until it runs out.
-    await waitText(owner, '#people-count', '3');
+    // Closing the page leaves the room.
+    await waitText(owner, '#people-count', '2');
   });
 
   test('a bad token shows the sign-in again with a message', async () => {
