@@ -27,6 +27,8 @@ async fn seated_alice(cluster: &Cluster, node: usize) -> (Client, u64, String) {
     let sync = alice.next_line().await;
     assert!(sync.starts_with("11"), "{sync}");
     let seq = frame_seq(&sync).unwrap().expect("SYNC with a seq");
+    // JSON numbers every client can hold exactly (JavaScript's stop at 2^53).
+    assert!(seq < 1 << 53, "{sync}");
     let ServerMsg::Seat { token, .. } = parse_server_frame(&alice.next_line().await).unwrap() else {
         panic!("expected SEAT");
     };

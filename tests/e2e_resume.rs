@@ -304,3 +304,23 @@ async fn with_batch_every_message_of_a_joined_frame_has_its_own_seq() {
     }
     assert_eq!(seqs, (first + 1..=first + 4).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn a_socket_the_server_closes_for_what_it_sent_keeps_no_seat() {
+    let server = TestServer::start_with(|args| args.max_frame_bytes = 1024).await;
+    let (mut alice, seq, seat) = seated(&server, 1).await;
+    let mut bob = bob_in(&server).await;
+    assert!(alice.next_line().await.starts_with("10"));
+    alice
+        .send(&format!("11{{\"pad\":\"{}\"}}", "x".repeat(4096)))
+        .await;
+    alice.expect_close(1009).await;
+    // At once, not after the 20 s grace.
+    let leave = bob.next_event_within(Duration::from_secs(5)).await;
+    assert!(
+        matches!(&leave, Some(common::Event::Msg(ServerMsg::Leave { user })) if user.0 == 1),
+        "{leave:?}"
+    );
+    let mut again = resume(&server, 1, &seat, seq + 1).await;
+    again.expect_error(ErrorCode::SeatExpired).await;
+}

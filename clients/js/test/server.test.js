@@ -133,38 +133,42 @@ describe('against the example server', () => {
     assert.equal(carol.nextRetryAt, null);
   });
 
-  test('after the socket is cut the client reconnects and enters again (fresh ENTER: no §9 on this server)', async () => {
+  test('after the socket is cut the client reconnects and resumes its seat (§9): nobody sees it leave, and it gets what it missed', async () => {
     const proxy = await startProxy(server.port);
     try {
       const [alice] = open;
       const carol = track(client({ url: `ws://127.0.0.1:${proxy.port}/library` }, CAROL));
       await carol.enter(1);
+      assert.ok(carol.seat, 'the server offered a seat');
       carol.move(1);
       await seesAt(alice, CAROL, 1, 0);
       const seen = record(carol);
       const aliceSeen = record(alice);
-      const back = carol.once('sync', (s) => s.cause === 'enter');
-      // The network stays down until the server has noticed the old socket
-      // is gone: otherwise the new ENTER could come first and replace it.
+      const back = carol.once('resumed');
+      const gone = carol.once('disconnected');
+      // The network stays down while alice moves: carol misses it.
       proxy.refuse(true);
       proxy.cut();
-      await waitFor(() => aliceSeen.some((s) => s.name === 'leave' && s.e.userId === '3'), 'alice sees carol leave');
+      await within(gone, 'carol notices the cut');
+      const from = { ...alice.room.users.get('1') };
+      alice.move(from.y === 0 ? 2 : 0);
+      await waitFor(() => alice.room.users.get('1').y !== from.y, 'alice moved');
+      const moved = alice.room.users.get('1');
       proxy.refuse(false);
-      await within(back, 'carol back in the room');
+      await within(back, 'carol resumed');
       const disconnected = seen.find((s) => s.name === 'disconnected');
       assert.ok(disconnected && disconnected.e.retryInMs !== null, 'a retry was planned');
-      assert.ok(seen.some((s) => s.name === 'connecting'));
       assert.equal(carol.status, 'open');
-      assert.equal(carol.seat, null, 'this server offers no seat');
-      // §8 today: the others saw carol leave and enter again at spawn.
-      await waitFor(() => aliceSeen.some((s) => s.name === 'enter' && s.e.userId === '3'), 'alice sees carol again');
-      assert.ok(aliceSeen.findIndex((s) => s.name === 'leave') < aliceSeen.findIndex((s) => s.name === 'enter'));
-      assert.deepEqual(carol.room.users.get('3'), { id: '3', nickname: 'carol', x: 0, y: 0 });
+      // Nobody saw carol go or come back; she is where she was, and saw alice's move.
+      assert.ok(!aliceSeen.some((s) => (s.name === 'leave' || s.name === 'enter') && s.e.userId === '3'), JSON.stringify(aliceSeen));
+      assert.deepEqual(carol.room.users.get('3'), { id: '3', nickname: 'carol', x: 1, y: 0 });
+      await seesAt(carol, 1, moved.x, moved.y);
       // The new socket works both ways.
       carol.move(1);
-      await seesAt(alice, CAROL, 1, 0);
-      await seesAt(carol, CAROL, 1, 0);
-      carol.close();
+      await seesAt(alice, CAROL, 2, 0);
+      await seesAt(carol, CAROL, 2, 0);
+      await carol.leave();
+      await waitFor(() => aliceSeen.some((s) => s.name === 'leave' && s.e.userId === '3'), 'alice sees carol leave');
     } finally {
       await proxy.close();
     }

@@ -500,3 +500,33 @@ async fn timed<F: std::future::Future<Output = Result<(), axum::Error>>>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seat_outlives_a_drop_a_silence_a_slow_reader_and_a_shutdown_but_not_a_policy_close() {
+        assert!(keeps_seat(&Stop::PeerGone, None), "the connection dropped");
+        assert!(keeps_seat(&Stop::PeerClosed, None), "closed without LEAVE");
+        for kept in [
+            CloseReason::TooSlow,
+            CloseReason::GoingAway,
+            CloseReason::DeadPeer,
+        ] {
+            assert!(keeps_seat(&Stop::Closing, Some(kept)), "{kept:?}");
+            assert!(keeps_seat(&Stop::PeerGone, Some(kept)), "{kept:?}");
+        }
+        for ended in [
+            CloseReason::Normal,
+            CloseReason::Policy,
+            CloseReason::Replaced,
+            CloseReason::TooLarge,
+            CloseReason::InvalidUtf8,
+            CloseReason::TryAgainLater,
+        ] {
+            assert!(!keeps_seat(&Stop::Closing, Some(ended)), "{ended:?}");
+            assert!(!keeps_seat(&Stop::PeerGone, Some(ended)), "{ended:?}");
+        }
+    }
+}

@@ -254,6 +254,7 @@ pub(crate) struct Host {
 
 impl Host {
     pub(crate) fn new(setup: HostSetup, now: Instant) -> Host {
+        let numbered = setup.room.seq();
         Host {
             room: setup.room,
             at: IdMap::default(),
@@ -261,9 +262,7 @@ impl Host {
             builds: BuildQueue::new(setup.builds_in_flight),
             observe: setup.observe,
             replaced: VecDeque::new(),
-            seats: setup
-                .seats
-                .map(|seats| Seats::new(seats, setup.cluster.as_ref().map_or(0, |c| c.lease.epoch))),
+            seats: setup.seats.map(|seats| Seats::new(seats, numbered)),
             cluster: setup.cluster.map(super::host_cluster::Hosting::new),
             earliest_away: None,
             now,

@@ -227,6 +227,10 @@ impl Host {
             tracing::info!(room = %room_id, users = snapshot.users.len(), gone = gone.len(), seq = snapshot.seq, "took over room");
         }
         self.restore_unconfirmed(&shadow, &members, snapshot_seq);
+        let restored = self.room.seq();
+        if let Some(seats) = &mut self.seats {
+            seats.renumber_from(restored);
+        }
         // Seated users whose node is gone keep their seats for the grace.
         for session in gone {
             self.lose(session);

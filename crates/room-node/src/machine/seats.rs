@@ -46,25 +46,35 @@ pub(super) struct Seats {
     key: SeatKey,
     pub(super) grace: Duration,
     held: IdMap<UserId, Held>,
-    /// Seat numbers are `epoch << 32 | next`: never given twice by one
-    /// host, nor by two hosts of the room.
+    /// The last seat number given (or inherited): one host never gives a
+    /// number twice. Another host may give a number an earlier one gave;
+    /// the old token then names the user's own seat, which is harmless.
     next: u64,
-    epoch: u64,
     log: ReplayLog,
+    log_capacity: usize,
 }
 
 impl Seats {
-    pub(super) fn new(setup: SeatSetup, epoch: u64) -> Seats {
+    /// Seats of a room whose events so far number up to `last` (the room's
+    /// own sequence number, which only grows, across hosts too).
+    pub(super) fn new(setup: SeatSetup, last: u64) -> Seats {
         Seats {
             key: setup.key,
             grace: setup.grace,
             held: IdMap::default(),
             next: 0,
-            epoch,
-            // Every host of the room numbers from its own epoch on, so a
-            // client's number from an earlier host never passes for one of these.
-            log: ReplayLog::new(setup.log, REPLAY_LOG_BYTES, epoch << 40),
+            log: ReplayLog::new(setup.log, REPLAY_LOG_BYTES, last),
+            log_capacity: setup.log,
         }
+    }
+
+    /// Number the room's events from after `last` on, keeping nothing from
+    /// before: a host that took the room over from another continues from
+    /// the room's sequence number, above every number the earlier host
+    /// gave, so no client's number from it passes for one of these (and
+    /// numbers stay small enough for any client, JavaScript's too).
+    pub(super) fn renumber_from(&mut self, last: u64) {
+        self.log = ReplayLog::new(self.log_capacity, REPLAY_LOG_BYTES, last);
     }
 
     /// Users holding a seat.
@@ -101,7 +111,7 @@ impl Seats {
     /// A new seat for `user` (its old token is no longer valid).
     pub(super) fn renew(&mut self, user: UserId) -> u64 {
         self.next += 1;
-        let number = (self.epoch << 32) | self.next;
+        let number = self.next;
         self.held.insert(
             user,
             Held {
@@ -114,6 +124,7 @@ impl Seats {
 
     /// Hold `user`'s seat `number` that an earlier host of the room gave.
     pub(super) fn inherit(&mut self, user: UserId, number: u64) {
+        self.next = self.next.max(number);
         self.held.insert(
             user,
             Held {
