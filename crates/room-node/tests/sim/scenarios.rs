@@ -10,7 +10,7 @@ use room_core::{ClientMsg, Direction};
 use crate::checks;
 use crate::faults::FaultPlan;
 use crate::simulate;
-use crate::world::{Setup, World, lock};
+use crate::world::{RESUME_GRACE, Setup, World, lock};
 
 /// Long enough for leases to expire, dead nodes to be noticed and relays to report.
 const RECOVER: Duration = Duration::from_secs(25);
@@ -577,19 +577,26 @@ fn a_seat_whose_grace_runs_out_while_its_host_moves_ends_with_one_leave() {
         simulate(13, |seed| async move {
             let mut world = seated_trio(seed).await;
             world.run_for(Duration::from_millis(300)).await;
+            let dropped = tokio::time::Instant::now();
             world.disconnect(2);
             world.run_for(Duration::from_millis(200)).await;
             world.kill(0).await;
             world.run_for(RECOVER).await;
             let mut verdict = checks::all(&world).await;
             if verdict.is_ok() {
-                let leaves = lock(&world.clients[&3].log)
+                let leaves: Vec<tokio::time::Instant> = lock(&world.clients[&3].log)
                     .leaves
                     .iter()
                     .filter(|(_, u)| *u == 2)
-                    .count();
-                if leaves != 1 {
-                    verdict = Err(format!("u3 saw u2 leave {leaves} times, not once"));
+                    .map(|(at, _)| *at)
+                    .collect();
+                if leaves.len() != 1 {
+                    verdict = Err(format!("u3 saw u2 leave {} times, not once", leaves.len()));
+                } else if leaves[0] < dropped + RESUME_GRACE {
+                    verdict = Err(format!(
+                        "u2 left {:?} after its socket dropped, within its grace",
+                        leaves[0] - dropped
+                    ));
                 }
             }
             (world, verdict)
