@@ -77,9 +77,15 @@ async fn run(args: &Args, plan: &Plan) -> serde_json::Value {
         rate: plan.rate,
     });
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (reconnect_tx, reconnect_rx) = watch::channel(false);
     let mut tasks = Vec::with_capacity(plan.clients());
     for target in targets(args, plan) {
-        tasks.push(tokio::spawn(client::run(shared.clone(), target, stop_rx.clone())));
+        tasks.push(tokio::spawn(client::run(
+            shared.clone(),
+            target,
+            stop_rx.clone(),
+            reconnect_rx.clone(),
+        )));
     }
     let stats = &shared.stats;
     let pid = args.server_pid;
@@ -117,6 +123,25 @@ async fn run(args: &Args, plan: &Plan) -> serde_json::Value {
     while tokio::time::Instant::now() < warm_end {
         last = tick(args, stats, last, "warm-up").await;
     }
+    // The reconnect scenario: every socket drops at once, and resumes.
+    let resume = if plan.reconnect {
+        let expected = stats.open.load(Relaxed);
+        let dropped = std::time::Instant::now();
+        let _ = reconnect_tx.send(true);
+        let give_up = dropped + Duration::from_secs(30);
+        while stats.resumes_settled.load(Relaxed) < expected && std::time::Instant::now() < give_up {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let all_ms = round2(dropped.elapsed().as_secs_f64() * 1000.0);
+        Some(serde_json::json!({
+            "clients": expected,
+            "all_answered_ms": all_ms,
+            "answer_ms": stats.resume.summary(),
+            "outcomes": stats.resume_outcomes(),
+        }))
+    } else {
+        None
+    };
     stats.latency.reset();
     stats.measuring.store(true, Relaxed);
     let window_start = Snapshot::take(stats, pid);
@@ -135,7 +160,7 @@ async fn run(args: &Args, plan: &Plan) -> serde_json::Value {
     for task in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
-    summary(
+    let mut summary = summary(
         args,
         plan,
         stats,
@@ -145,7 +170,11 @@ async fn run(args: &Args, plan: &Plan) -> serde_json::Value {
         open_at_end,
         errors_before,
         server,
-    )
+    );
+    if let Some(reconnect) = resume {
+        summary["reconnect"] = reconnect;
+    }
+    summary
 }
 
 /// What the connect phase measured.
@@ -205,12 +234,15 @@ fn targets(args: &Args, plan: &Plan) -> Vec<Target> {
             let user = owner + seat as u64;
             let token = sign_token(secret, UserId(user), &format!("u{user}"), None).expect("HS256 signs");
             let base = &args.urls[i % args.urls.len()];
-            let sep = if base.contains('?') { '&' } else { '?' };
+            let next = &args.urls[(i + 1) % args.urls.len()];
+            let sep = |url: &str| if url.contains('?') { '&' } else { '?' };
             let batch = if args.batch { "&batch=1" } else { "" };
             let source = (args.source_ips > 0)
                 .then(|| std::net::IpAddr::from([127, 0, 0, 1 + (i % usize::from(args.source_ips)) as u8]));
             targets.push(Target {
-                url: format!("{base}{sep}token={token}{batch}"),
+                url: format!("{base}{}token={token}{batch}", sep(base)),
+                resume: plan.resume,
+                resume_url: format!("{next}{}token={token}{batch}", sep(next)),
                 source,
                 user,
                 room: owner,
@@ -250,6 +282,7 @@ fn summary(
         "scenario": plan.name,
         "urls": args.urls,
         "batch": args.batch,
+        "resume": plan.resume,
         "rooms": plan.rooms,
         "users_per_room": plan.users_per_room,
         "clients": plan.clients(),

@@ -5,7 +5,9 @@
 # other two. All three nodes are pinned to core 0, the load generator to
 # core 1: CPU figures are indicative only.
 #
-#   scripts/bench-cluster.sh                       # crowd, crowd-batch, crowd200-batch
+#   scripts/bench-cluster.sh                       # crowd, crowd-batch, crowd200-batch, reconnect
+#   (reconnect: 50 users opted into resume drop their sockets at once and
+#   each resumes its seat on the next node)
 #   DURATION=20 scripts/bench-cluster.sh crowd
 #
 # Env: OUT (target/bench-cluster), BASE_PORT (18300), DURATION, WARMUP,
@@ -30,7 +32,7 @@ SERVER=${SERVER:-target/release/examples/server}
 LOADGEN=target/release/examples/loadgen
 TICKS=$(getconf CLK_TCK)
 
-ALL=(crowd:crowd:0 crowd-batch:crowd:1 crowd200-batch:crowd200:1)
+ALL=(crowd:crowd:0 crowd-batch:crowd:1 crowd200-batch:crowd200:1 reconnect:reconnect:0)
 RUNS=()
 if [ $# -gt 0 ]; then
     for want in "$@"; do
@@ -106,6 +108,10 @@ r = json.load(open(sys.argv[1])); l = r["own_move_latency_ms"]
 print(f"{sys.argv[2]:16} moves/s {r['moves_per_s']:.0f} upd/s {r['updates_per_s']:.0f} of {r['updates_expected_per_s']:.0f} "
       f"deliv {r['delivered_vs_sent']:.3f} p50 {l['p50']:.2f} p90 {l['p90']:.2f} p99 {l['p99']:.2f} max {l['max']:.2f} "
       f"entered {r['entered']} errors {r['errors_in_window']} disconnects {r['disconnects']}")
+if "reconnect" in r:
+    x = r["reconnect"]
+    print(f"{'':16} resume on the next node: {x['clients']} clients all answered in {x['all_answered_ms']} ms "
+          f"(p50 {x['answer_ms']['p50']} ms, max {x['answer_ms']['max']} ms) {x['outcomes']}")
 PY
     echo "                 cpu (% of one core) / RSS over the window: $(cat "$OUT/$name.nodes.txt" 2>/dev/null)"
 done

@@ -29,9 +29,11 @@ FIXTURES=/tmp/bench-users.json
 SERVER=${SERVER:-target/release/examples/server}
 LOADGEN=target/release/examples/loadgen
 
-# name:scenario:batch
+# name:scenario:batch[:resume] (resume: every client opts into PROTOCOL.md §9)
 ALL=(crowd:crowd:0 crowd-batch:crowd:1 crowd200-batch:crowd200:1 crowd200:crowd200:0
-     many:many:0 many-batch:many:1 conn:conn:0)
+     many:many:0 many-batch:many:1 conn:conn:0
+     crowd-resume:crowd:0:1 crowd-batch-resume:crowd:1:1 crowd200-batch-resume:crowd200:1:1
+     many-resume:many:0:1 reconnect:reconnect:0:1)
 if [ $# -gt 0 ]; then
     RUNS=()
     for want in "$@"; do
@@ -70,7 +72,7 @@ stop_server() {
 trap stop_server EXIT
 
 for run in "${RUNS[@]}"; do
-    IFS=: read -r name scenario batch <<<"$run"
+    IFS=: read -r name scenario batch resume <<<"$run"
     data=$(mktemp -d /tmp/bench-data.XXXXXX)
     RUST_LOG=warn taskset -c "$SERVER_CORE" "$SERVER" --listen "127.0.0.1:$PORT" --jwt-secret "$SECRET" \
         --fixtures "$FIXTURES" --room-capacity 250 --data "$data" --rate 100 --rate-burst 200 \
@@ -83,6 +85,7 @@ for run in "${RUNS[@]}"; do
     idle_rss=$(awk '/VmRSS/ {print $2}' "/proc/$server_pid/status")
     extra=()
     [ "$batch" = 1 ] && extra+=(--batch)
+    [ "${resume:-0}" = 1 ] && extra+=(--resume)
     [ "$scenario" = conn ] && extra+=(--connections "$CONNECTIONS" --connect-concurrency 256 --source-ips "$SOURCE_IPS")
     echo "== $name (server pid $server_pid, idle RSS ${idle_rss} kB)" >&2
     taskset -c "$LOADGEN_CORE" "$LOADGEN" --scenario "$scenario" --url "ws://127.0.0.1:$PORT/library" \
@@ -109,4 +112,8 @@ for run in runs:
           f"{r['delivered_vs_sent']:6.3f} {l['p50']:7.2f} {l['p90']:7.2f} {l['p99']:7.2f} {l['max']:7.2f} "
           f"{s.get('cpu_pct_of_one_core') or 0:6.1f}({s.get('cpu_user_pct') or 0:.1f}u) {s.get('rss_mb') or 0:7.1f} {r['entered']:7} "
           f"{r['errors_in_window']} {r['disconnects']}")
+    if "reconnect" in r:
+        x = r["reconnect"]
+        print(f"{'':16} resume: {x['clients']} clients all answered in {x['all_answered_ms']} ms "
+              f"(p50 {x['answer_ms']['p50']} ms, max {x['answer_ms']['max']} ms) {x['outcomes']}")
 PY

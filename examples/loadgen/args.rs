@@ -56,6 +56,11 @@ pub struct Args {
     #[arg(long)]
     pub batch: bool,
 
+    /// Opt every client into resume (`?resume=1`, PROTOCOL.md §9): each keeps
+    /// its seat token and the last `seq` it saw. On by default in `reconnect`.
+    #[arg(long)]
+    pub resume: bool,
+
     /// Spread the clients' source addresses over 127.0.0.1 ..= 127.0.0.N
     /// (round-robin), so one machine can open more connections than one
     /// address's ephemeral ports allow (and per-IP caps see N clients).
@@ -109,6 +114,10 @@ pub enum Scenario {
     Many,
     /// N connections in rooms of 4, as fast as possible, then idle.
     Conn,
+    /// 1 room x 50 users x 2 moves/s, opted into resume; after the warm-up
+    /// every socket drops at once (as when a node or a proxy restarts) and
+    /// resumes its seat: how long until all of them are back.
+    Reconnect,
 }
 
 /// The load to apply, once scenario defaults and flags are combined.
@@ -118,6 +127,10 @@ pub struct Plan {
     pub rooms: usize,
     pub users_per_room: usize,
     pub rate: f64,
+    /// Clients opt into resume.
+    pub resume: bool,
+    /// Every client drops its socket and resumes after the warm-up.
+    pub reconnect: bool,
 }
 
 impl Plan {
@@ -126,6 +139,7 @@ impl Plan {
             Some(Scenario::Crowd) => ("crowd", 1, 50, 10.0),
             Some(Scenario::Crowd200) => ("crowd200", 1, 200, 5.0),
             Some(Scenario::Many) => ("many", 250, 4, 2.0),
+            Some(Scenario::Reconnect) => ("reconnect", 1, 50, 2.0),
             Some(Scenario::Conn) => {
                 let n = args.connections.unwrap_or(10_000);
                 ("conn", n.div_ceil(4), 4, 0.0)
@@ -137,6 +151,8 @@ impl Plan {
             rooms: args.rooms.unwrap_or(rooms).max(1),
             users_per_room: args.users_per_room.unwrap_or(users).max(1),
             rate: args.rate.unwrap_or(rate).max(0.0),
+            resume: args.resume || args.scenario == Some(Scenario::Reconnect),
+            reconnect: args.scenario == Some(Scenario::Reconnect),
         }
     }
 

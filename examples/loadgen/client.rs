@@ -1,6 +1,8 @@
 //! One simulated user: connect with a self-minted token, ENTER, then move
 //! (alternately right and left, so never into a wall) while timing the
-//! authoritative echo of each of its own moves.
+//! authoritative echo of each of its own moves. Opted into resume, it keeps
+//! its seat and the last `seq`, and when told to, drops its socket and
+//! resumes on a new one (PROTOCOL.md §9).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -25,8 +27,15 @@ pub struct Shared {
 }
 
 /// One client's identity and target.
+#[derive(Clone)]
 pub struct Target {
+    /// The endpoint with the token (and `batch=1`), without `resume`.
     pub url: String,
+    /// Opt into resume.
+    pub resume: bool,
+    /// Where a resume goes: the next `--url` (the same one if there is one),
+    /// as a client that lost its node reconnects to another.
+    pub resume_url: String,
     /// The local address to connect from (`None`: the system's choice).
     pub source: Option<std::net::IpAddr>,
     pub user: u64,
@@ -47,6 +56,10 @@ struct Walker {
     base: u16,
     predicted: u16,
     pending: VecDeque<Pending>,
+    /// The seat token of the last SEAT, when opted into resume.
+    seat: Option<String>,
+    /// The `seq` of the last room event seen.
+    seq: Option<u64>,
 }
 
 impl Walker {
@@ -70,7 +83,12 @@ impl Walker {
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-pub async fn run(shared: Arc<Shared>, target: Target, mut stop: watch::Receiver<bool>) {
+pub async fn run(
+    shared: Arc<Shared>,
+    target: Target,
+    mut stop: watch::Receiver<bool>,
+    mut reconnect: watch::Receiver<bool>,
+) {
     let stats = &shared.stats;
     let entered = {
         let _permit = shared.connect_gate.acquire().await;
@@ -93,14 +111,97 @@ pub async fn run(shared: Arc<Shared>, target: Target, mut stop: watch::Receiver<
             }
         }
     };
-    let (ws, walker) = entered;
+    let (mut ws, mut walker) = entered;
     stats.open.fetch_add(1, Relaxed);
-    play(&shared, &target, ws, walker, &mut stop).await;
+    loop {
+        match play(&shared, &target, ws, &mut walker, &mut stop, &mut reconnect).await {
+            Played::Ended => break,
+            Played::Dropped(at) => match resume(&target, &mut walker, stats, at).await {
+                Some(again) => ws = again,
+                None => break,
+            },
+        }
+    }
     stats.open.fetch_sub(1, Relaxed);
 }
 
+/// How a socket's play ended.
+enum Played {
+    /// The run is over, or the socket failed.
+    Ended,
+    /// The socket was dropped (no close frame, no LEAVE) at this instant, to resume.
+    Dropped(Instant),
+}
+
+/// A new socket for `walker`'s seat, answered: RESUMED, or a fresh SYNC (and
+/// SEAT), or 76408 (then ENTER as usual). The answer's wait is recorded.
+async fn resume(target: &Target, walker: &mut Walker, stats: &Stats, dropped: Instant) -> Option<Ws> {
+    let (Some(seat), Some(seq)) = (walker.seat.clone(), walker.seq) else {
+        stats.resume_outcome("no_seat");
+        return None;
+    };
+    let url = format!("{}&resume={seat}&seq={seq}", target.resume_url);
+    let Ok(mut ws) = connect(&Target {
+        url,
+        ..target.clone()
+    })
+    .await
+    else {
+        stats.resume_outcome("connect_failed");
+        return None;
+    };
+    loop {
+        let Some(Ok(Message::Text(text))) = ws.next().await else {
+            stats.resume_outcome("closed");
+            return None;
+        };
+        for line in split_batch(&text) {
+            let outcome = if line.starts_with("13") {
+                "replayed"
+            } else if line.starts_with("11") {
+                "sync"
+            } else if line.starts_with("99") && line.contains("76408") {
+                "expired"
+            } else {
+                continue;
+            };
+            stats.resume.record(dropped.elapsed());
+            stats.resume_outcome(outcome);
+            note_seq(line, walker);
+            // Moves in flight on the old socket were applied (their echo is
+            // in the replay) or lost: none is timed against a later echo.
+            walker.pending.clear();
+            // What the replay or the SYNC brings next is read by play().
+            if outcome == "expired" {
+                let enter = format!("10{{\"room_id\":\"{}\"}}", target.room);
+                ws.send(Message::Text(enter.into())).await.ok()?;
+            }
+            return Some(ws);
+        }
+    }
+}
+
+/// Keep the `seq` a line ends with (room events, SYNC and RESUMED carry one).
+fn note_seq(line: &str, walker: &mut Walker) {
+    let Some(at) = line.rfind("\"seq\":") else { return };
+    let digits = line[at + 6..].trim_end_matches('}');
+    if let Ok(seq) = digits.parse() {
+        walker.seq = Some(seq);
+    }
+}
+
 async fn connect_and_enter(target: &Target, stats: &Stats) -> Result<(Ws, Walker), String> {
-    let mut ws = connect(target).await?;
+    let mut ws = if target.resume {
+        let url = format!("{}&resume=1", target.url);
+        connect(&Target {
+            url,
+            ..target.clone()
+        })
+        .await?
+    } else {
+        connect(target).await?
+    };
+    let mut entered: Option<Walker> = None;
     let enter = format!("10{{\"room_id\":\"{}\"}}", target.room);
     ws.send(Message::Text(enter.into()))
         .await
@@ -122,13 +223,26 @@ async fn connect_and_enter(target: &Target, stats: &Stats) -> Result<(Ws, Walker
                 Ok(ServerMsg::Sync { room }) => {
                     let me = room.users.iter().find(|u| u.user == UserId(target.user));
                     let Some(me) = me else { continue };
-                    let walker = Walker {
+                    let mut walker = Walker {
                         side: room.map.side(),
                         base: me.cell.x,
                         predicted: me.cell.x,
                         pending: VecDeque::new(),
+                        seat: None,
+                        seq: None,
                     };
-                    return Ok((ws, walker));
+                    if !target.resume {
+                        return Ok((ws, walker));
+                    }
+                    note_seq(line, &mut walker);
+                    entered = Some(walker);
+                }
+                // Opted in: the SEAT follows the SYNC.
+                Ok(ServerMsg::Seat { token, .. }) => {
+                    if let Some(mut walker) = entered.take() {
+                        walker.seat = Some(token);
+                        return Ok((ws, walker));
+                    }
                 }
                 Ok(ServerMsg::Error { code, .. }) => stats.error(code.to_string()),
                 _ => {}
@@ -177,9 +291,10 @@ async fn play(
     shared: &Shared,
     target: &Target,
     ws: Ws,
-    mut walker: Walker,
+    walker: &mut Walker,
     stop: &mut watch::Receiver<bool>,
-) {
+    reconnect: &mut watch::Receiver<bool>,
+) -> Played {
     let stats = &shared.stats;
     let (mut sink, mut stream) = ws.split();
     let moving = shared.rate > 0.0;
@@ -190,14 +305,18 @@ async fn play(
     loop {
         tokio::select! {
             _ = stop.changed() => break,
+            // Drop the socket as a network would: no close frame, no LEAVE.
+            Ok(()) = reconnect.changed(), if *reconnect.borrow() && walker.seat.is_some() => {
+                return Played::Dropped(Instant::now());
+            }
             _ = ticker.tick(), if moving => {
-                expire(&mut walker, stats);
+                expire(walker, stats);
                 let direction = walker.next_direction();
                 let frame = format!("20{{\"direction\":{}}}", direction.code());
                 walker.pending.push_back(Pending { sent: Instant::now(), direction });
                 if sink.send(Message::Text(frame.into())).await.is_err() {
                     stats.disconnect("send_failed");
-                    return;
+                    return Played::Ended;
                 }
                 stats.moves_sent.fetch_add(1, Relaxed);
             }
@@ -206,25 +325,29 @@ async fn play(
                     Some(Ok(Message::Text(text))) => text,
                     Some(Ok(Message::Close(frame))) => {
                         stats.disconnect(frame.map_or("no_code".to_owned(), |f| u16::from(f.code).to_string()));
-                        return;
+                        return Played::Ended;
                     }
                     Some(Ok(_)) => continue,
-                    Some(Err(_)) => { stats.disconnect("io"); return; }
-                    None => { stats.disconnect("eof"); return; }
+                    Some(Err(_)) => { stats.disconnect("io"); return Played::Ended; }
+                    None => { stats.disconnect("eof"); return Played::Ended; }
                 };
                 stats.frames_in.fetch_add(1, Relaxed);
-                on_frame(&text, &own_prefix, &mut walker, stats);
+                on_frame(&text, &own_prefix, walker, stats);
             }
         }
     }
     let _ = sink.send(Message::Text("19{}".into())).await;
     let _ = tokio::time::timeout(Duration::from_millis(500), sink.close()).await;
+    Played::Ended
 }
 
 /// Count every MOVE; parse only our own (and anything that is not a MOVE).
 fn on_frame(text: &str, own_prefix: &str, walker: &mut Walker, stats: &Stats) {
     let mut updates = 0;
     for line in split_batch(text) {
+        if walker.seat.is_some() {
+            note_seq(line, walker);
+        }
         if line.starts_with("20") {
             updates += 1;
             if !line.starts_with(own_prefix) || line.as_bytes().get(own_prefix.len()) != Some(&b',') {
@@ -234,6 +357,8 @@ fn on_frame(text: &str, own_prefix: &str, walker: &mut Walker, stats: &Stats) {
         match parse_server_frame(line) {
             Ok(ServerMsg::Move { direction, cell, .. }) => on_own_move(walker, direction, cell.x, stats),
             Ok(ServerMsg::Error { code, .. }) => stats.error(code.to_string()),
+            // A new seat (after a resume answered by SYNC, or an ENTER again).
+            Ok(ServerMsg::Seat { token, .. }) => walker.seat = Some(token),
             Ok(_) => {}
             Err(_) => stats.error("unparsable_frame"),
         }

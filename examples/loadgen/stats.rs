@@ -116,6 +116,11 @@ pub struct Stats {
     pub latency: Histogram,
     /// Connect start to SYNC received.
     pub connect: Histogram,
+    /// Socket dropped to its resume answered (RESUMED, SYNC, or 76408).
+    pub resume: Histogram,
+    /// Clients whose resume was answered, or failed.
+    pub resumes_settled: AtomicU64,
+    resume_outcomes: Mutex<BTreeMap<String, u64>>,
     errors: Mutex<BTreeMap<String, u64>>,
     disconnects: Mutex<BTreeMap<String, u64>>,
 }
@@ -135,6 +140,10 @@ impl Stats {
             latency: Histogram::new(10, 200_000),
             // 1 ms resolution up to 120 s.
             connect: Histogram::new(1000, 120_000),
+            // 1 ms resolution up to 60 s.
+            resume: Histogram::new(1000, 60_000),
+            resumes_settled: AtomicU64::new(0),
+            resume_outcomes: Mutex::new(BTreeMap::new()),
             errors: Mutex::new(BTreeMap::new()),
             disconnects: Mutex::new(BTreeMap::new()),
         }
@@ -148,6 +157,16 @@ impl Stats {
     /// A socket that ended before the run did (by close code, or "eof"/"io").
     pub fn disconnect(&self, code: impl Into<String>) {
         *lock(&self.disconnects).entry(code.into()).or_default() += 1;
+    }
+
+    /// How one client's resume ended: `replayed`, `sync`, `expired` or a failure.
+    pub fn resume_outcome(&self, outcome: impl Into<String>) {
+        *lock(&self.resume_outcomes).entry(outcome.into()).or_default() += 1;
+        self.resumes_settled.fetch_add(1, Relaxed);
+    }
+
+    pub fn resume_outcomes(&self) -> BTreeMap<String, u64> {
+        lock(&self.resume_outcomes).clone()
     }
 
     pub fn errors(&self) -> BTreeMap<String, u64> {
