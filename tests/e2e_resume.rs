@@ -324,3 +324,59 @@ async fn a_socket_the_server_closes_for_what_it_sent_keeps_no_seat() {
     let mut again = resume(&server, 1, &seat, seq + 1).await;
     again.expect_error(ErrorCode::SeatExpired).await;
 }
+
+#[tokio::test]
+async fn an_enter_again_on_the_same_socket_gets_its_sync_and_the_same_seat() {
+    let server = TestServer::start().await;
+    let (mut alice, seq, seat) = seated(&server, 1).await;
+    alice.send(r#"10{"room_id":"1"}"#).await;
+    let sync = alice.next_line().await;
+    assert!(sync.starts_with("11"), "{sync}");
+    assert_eq!(frame_seq(&sync).unwrap(), Some(seq));
+    let again = parse_server_frame(&alice.next_line().await).unwrap();
+    assert!(
+        matches!(&again, ServerMsg::Seat { token, .. } if *token == seat),
+        "{again:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_enter_from_a_newer_socket_ends_the_seat_and_gives_a_new_one() {
+    let server = TestServer::start().await;
+    let (alice, seq, old) = seated(&server, 1).await;
+    cut(alice);
+    let (_again, _, new) = seated(&server, 1).await;
+    assert_ne!(new, old);
+    let mut stale = resume(&server, 1, &old, seq).await;
+    stale.expect_error(ErrorCode::SeatExpired).await;
+}
+
+#[tokio::test]
+async fn a_build_applied_while_away_is_replayed_as_its_sync() {
+    let server = TestServer::start().await;
+    let mut owner = server.connect(1).await;
+    owner.enter(1).await;
+    let (guest, seen, seat) = seated(&server, 2).await;
+    assert!(matches!(owner.next_msg().await, ServerMsg::Enter { .. }));
+    cut(guest);
+    owner
+        .send(r#"40{"map":{"side":9,"gameList":[],"objectList":["w1"],"games":{},"objects":{"w1":{"name":"wall","x":4,"y":4}}}}"#)
+        .await;
+    let built = owner.next_msg().await;
+    assert!(
+        matches!(&built, ServerMsg::Sync { room } if room.map.side() == 9),
+        "{built:?}"
+    );
+    let mut guest = resume(&server, 2, &seat, seen).await;
+    let resumed = parse_server_frame(&guest.next_line().await).unwrap();
+    assert!(
+        matches!(resumed, ServerMsg::Resumed { replayed: 1, .. }),
+        "{resumed:?}"
+    );
+    let replayed = guest.next_line().await;
+    assert_eq!(frame_seq(&replayed).unwrap(), Some(seen + 1), "{replayed}");
+    let ServerMsg::Sync { room } = parse_server_frame(&replayed).unwrap() else {
+        panic!("expected the BUILD's SYNC, got {replayed}");
+    };
+    assert_eq!(room.map.side(), 9);
+}

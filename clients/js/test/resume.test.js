@@ -1,6 +1,7 @@
 // The client's reconnection and §9 resume logic against an injected fake
-// WebSocket (the real server does not offer seats yet): what it sends on
-// each socket, in which order, and what it does with each answer.
+// WebSocket, every answer a server may give (server.test.js resumes against
+// the real one): what it sends on each socket, in which order, and what it
+// does with each answer.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RoomClient, RoomError, encodeServerMessage as wire } from '../src/index.js';

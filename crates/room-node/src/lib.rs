@@ -53,6 +53,16 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Resume
+//!
+//! With [`EngineBuilder::seat_key`], sockets that opt in (an outbox from
+//! [`Engine::new_socket_outbox`] with `resume`) get a seat when they enter
+//! (PROTOCOL.md §9): their rooms number the events they send them, a
+//! session ended with [`Session::hold_seat`] instead of being dropped keeps
+//! its user in the room for [`EngineConfig::resume_grace`], and
+//! [`Session::resume`] on a new session takes the seat up again with the
+//! events it missed. adapter-ws does this from the handshake's `resume=`.
+//!
 //! # In a cluster
 //!
 //! [`EngineBuilder::cluster`] makes the engine one node of several: give it

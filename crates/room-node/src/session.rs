@@ -154,10 +154,15 @@ impl Session {
 
     async fn enter(&mut self, room: RoomId) {
         if self.room() == Some(room) {
-            self.act(Command::Sync { session: self.id }, Instant::now());
-            return;
+            // In it already: a SYNC answers; an opted-in socket's room
+            // answers it as an ENTER, with its SEAT after (PROTOCOL.md §9).
+            if !self.outbox.is_numbered() {
+                self.act(Command::Sync { session: self.id }, Instant::now());
+                return;
+            }
+        } else {
+            self.leave_room();
         }
-        self.leave_room();
         for _ in 0..ENTER_ATTEMPTS {
             let sender = self.engine.room_sender(room);
             let (reply, answer) = oneshot::channel();

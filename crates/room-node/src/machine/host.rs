@@ -443,13 +443,16 @@ impl Host {
     fn enter(&mut self, session: SessionId, user: UserId, nickname: String, resume: bool) {
         match self.apply_enter(session, user, nickname) {
             Ok(events) => {
-                self.at.insert(session, At::Local);
+                // An ENTER again on the same socket: it is attached already.
+                let attached = self.at.insert(session, At::Local) == Some(At::Local);
                 self.effects.push_back(HostEffect::Answer {
                     session,
                     answer: EnterAnswer::Entered,
                 });
-                self.effects.push_back(HostEffect::Attach { session });
-                let then = self.seat_at_enter(user, resume);
+                if !attached {
+                    self.effects.push_back(HostEffect::Attach { session });
+                }
+                let then = self.seat_at_enter(user, resume, &events);
                 self.after_enter(session, user, events, then);
             }
             Err(reject) => self.effects.push_back(HostEffect::Answer {
@@ -515,7 +518,7 @@ impl Host {
                             },
                         );
                     }
-                    let then = self.seat_at_enter(user, resume);
+                    let then = self.seat_at_enter(user, resume, &events);
                     self.after_enter(session, user, events, then);
                 }
                 Err(reject) => self.refuse_enter(&from.node, session, reject.code(), &reject.to_string()),

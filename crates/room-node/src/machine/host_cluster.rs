@@ -241,7 +241,7 @@ impl Host {
             let seated = self.seats.as_ref().is_some_and(|s| s.seat_of(user).is_some());
             match self.apply_enter(session, user, nickname) {
                 Ok(events) => {
-                    let then = self.seat_at_enter(user, seated);
+                    let then = self.seat_at_enter(user, seated, &events);
                     self.after_enter(session, user, events, then);
                 }
                 Err(reject) => {

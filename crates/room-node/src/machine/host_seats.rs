@@ -37,10 +37,12 @@ pub(crate) enum ResumeOutcome {
 }
 
 impl Host {
-    /// The seat of `user` entering now: kept, or new, when its socket opted
-    /// in; none otherwise (a plain ENTER ends the one it had, §4's duplicate rule).
-    /// Returns the SEAT frame that follows the ENTER's SYNC.
-    pub(super) fn seat_at_enter(&mut self, user: UserId, resume: bool) -> Vec<String> {
+    /// The seat of `user` entering now with `events`: when its socket opted
+    /// in, the one it holds if it entered again on the same socket, else a
+    /// new one (an ENTER from a newer socket is §4's duplicate rule: it ends
+    /// the old seat); none when it did not opt in. Returns the SEAT frame
+    /// that follows the ENTER's SYNC.
+    pub(super) fn seat_at_enter(&mut self, user: UserId, resume: bool, events: &[Outgoing]) -> Vec<String> {
         let Some(seats) = &mut self.seats else {
             return Vec::new();
         };
@@ -48,7 +50,12 @@ impl Host {
             seats.end(user);
             return Vec::new();
         }
-        let seat = seats.give(user);
+        let replaced = events.iter().any(|e| e.msg.closes_with().is_some());
+        let seat = if replaced {
+            seats.renew(user)
+        } else {
+            seats.give(user)
+        };
         vec![self.seat_frame(user, seat)]
     }
 
