@@ -1,51 +1,19 @@
 //! Two engines of one process as a cluster over the in-memory ports: one
 //! hosts the room, the other relays it; both see one room in one order.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
+use common::pair::{Shared, node_builder, shared};
 use room_core::{Cell, ClientMsg, Direction, RoomId, ServerMsg, UserId, parse_server_frame, split_batch};
-use room_node::memory::{MemoryBus, MemoryHosting, MemoryMapStore, MemoryNodes};
-use room_node::{ClusterPorts, Engine, Next, Session};
-use room_ports::{MapStore, NodeId, UserSeed};
+use room_node::{Engine, Next, Session};
 
 /// Guards against hangs only.
 const PATIENCE: Duration = Duration::from_secs(10);
 
-struct Shared {
-    store: Arc<MemoryMapStore>,
-    hosting: Arc<MemoryHosting>,
-    nodes: Arc<MemoryNodes>,
-    bus: MemoryBus,
-}
-
-async fn shared() -> Shared {
-    let store = Arc::new(MemoryMapStore::new());
-    let users = [(1, "alice"), (2, "bob")].map(|(id, nickname)| UserSeed {
-        user: UserId(id),
-        nickname: nickname.into(),
-        games: Vec::new(),
-    });
-    store.seed_users(&users).await.unwrap();
-    Shared {
-        store,
-        hosting: Arc::new(MemoryHosting::new(Duration::from_secs(5))),
-        nodes: Arc::new(MemoryNodes::new(Duration::from_secs(10))),
-        bus: MemoryBus::new(NodeId("hub".into())),
-    }
-}
-
 fn node(shared: &Shared, id: &str) -> Engine {
-    let ports = ClusterPorts {
-        node: NodeId(id.into()),
-        advertise: format!("ws://{id}/library"),
-        hosting: shared.hosting.clone(),
-        registry: shared.nodes.clone(),
-        bus: Arc::new(shared.bus.join(NodeId(id.into()))),
-        lease_ttl: Duration::from_secs(5),
-        node_ttl: Duration::from_secs(10),
-    };
-    Engine::builder(shared.store.clone()).cluster(ports).build()
+    node_builder(shared, id).build()
 }
 
 async fn next_msg(session: &Session) -> ServerMsg {

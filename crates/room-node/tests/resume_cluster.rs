@@ -2,58 +2,23 @@
 //! in-memory ports: the seat lives with the room's host, so a socket that
 //! dropped on one node takes it up again on the other, and gets what it missed.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
+use common::pair::{Shared, node_builder, shared};
 use room_core::{ClientMsg, Direction, RoomId, ServerMsg, UserId, frame_seq, parse_server_frame};
-use room_node::memory::{MemoryBus, MemoryHosting, MemoryMapStore, MemoryNodes};
-use room_node::{ClusterPorts, Engine, Next, SeatKey, Session};
-use room_ports::{MapStore, NodeId, UserSeed};
+use room_node::{Engine, Next, SeatKey, Session};
 
 /// Guards against hangs only.
 const PATIENCE: Duration = Duration::from_secs(10);
-
-struct Shared {
-    store: Arc<MemoryMapStore>,
-    hosting: Arc<MemoryHosting>,
-    nodes: Arc<MemoryNodes>,
-    bus: MemoryBus,
-}
-
-async fn shared() -> Shared {
-    let store = Arc::new(MemoryMapStore::new());
-    let users = [(1, "alice"), (2, "bob")].map(|(id, nickname)| UserSeed {
-        user: UserId(id),
-        nickname: nickname.into(),
-        games: Vec::new(),
-    });
-    store.seed_users(&users).await.unwrap();
-    Shared {
-        store,
-        hosting: Arc::new(MemoryHosting::new(Duration::from_secs(5))),
-        nodes: Arc::new(MemoryNodes::new(Duration::from_secs(10))),
-        bus: MemoryBus::new(NodeId("hub".into())),
-    }
-}
 
 fn key() -> SeatKey {
     SeatKey::derive(b"one cluster's secret, on every node")
 }
 
 fn node(shared: &Shared, id: &str) -> Engine {
-    let ports = ClusterPorts {
-        node: NodeId(id.into()),
-        advertise: format!("ws://{id}/library"),
-        hosting: shared.hosting.clone(),
-        registry: shared.nodes.clone(),
-        bus: Arc::new(shared.bus.join(NodeId(id.into()))),
-        lease_ttl: Duration::from_secs(5),
-        node_ttl: Duration::from_secs(10),
-    };
-    Engine::builder(shared.store.clone())
-        .cluster(ports)
-        .seat_key(key())
-        .build()
+    node_builder(shared, id).seat_key(key()).build()
 }
 
 /// A session whose socket opted into resume.

@@ -1,6 +1,8 @@
 //! Helpers shared by the engine's integration tests.
 #![allow(dead_code)]
 
+pub mod pair;
+
 use room_core::{ClientMsg, RoomId, ServerMsg, UserId, parse_server_frame};
 use room_node::{Engine, Frame, Next, Outbox, Session};
 use room_ports::UserSeed;
