@@ -21,6 +21,7 @@ async fn seated(server: &TestServer, user: u64) -> (Client, u64, String) {
         .unwrap()
         .expect("an opted-in socket's SYNC has a seq");
     let seat = client.next_line().await;
+    assert!(!seat.contains("\"seq\""), "SEAT carries no seq: {seat}");
     let token = match parse_server_frame(&seat).unwrap() {
         ServerMsg::Seat { token, room } => {
             assert_eq!(room.0, 1);
@@ -379,4 +380,49 @@ async fn a_build_applied_while_away_is_replayed_as_its_sync() {
         panic!("expected the BUILD's SYNC, got {replayed}");
     };
     assert_eq!(room.map.side(), 9);
+}
+
+#[tokio::test]
+async fn a_legacy_socket_that_authenticates_in_enter_is_never_opted_in() {
+    let server = TestServer::start_with(|args| args.legacy_auth = true).await;
+    let mut legacy = Client::connect(&server.ws_url("?resume=1")).await.unwrap();
+    legacy
+        .send(&format!(r#"10{{"room_id":"1","authorization":"Bearer {}"}}"#, token(1)))
+        .await;
+    let sync = legacy.next_line().await;
+    assert!(sync.starts_with("11") && !sync.contains("\"seq\""), "{sync}");
+    assert_eq!(legacy.next_line_within(QUIET).await, None, "no SEAT");
+}
+
+#[tokio::test]
+async fn a_held_seat_counts_towards_the_rooms_capacity() {
+    let server = TestServer::start_with(|args| args.room_capacity = 2).await;
+    let (alice, _, _) = seated(&server, 1).await;
+    let _bob = bob_in(&server).await;
+    cut(alice);
+    let mut carol = server.connect(3).await;
+    carol.send(r#"10{"room_id":"1"}"#).await;
+    carol.expect_error(ErrorCode::RoomFull).await;
+}
+
+#[tokio::test]
+async fn leave_carries_a_seq_and_error_98_and_seat_carry_none() {
+    let server = TestServer::start().await;
+    let (mut alice, _, seat) = seated(&server, 1).await;
+    let bob = bob_in(&server).await;
+    let enter = alice.next_line().await;
+    let seen = frame_seq(&enter).unwrap().unwrap();
+    cut(bob);
+    let leave = alice.next_line().await;
+    assert!(leave.starts_with("19"), "{leave}");
+    assert_eq!(frame_seq(&leave).unwrap(), Some(seen + 1), "{leave}");
+    alice.send("20{\"direction\":9}").await;
+    let error = alice.next_line().await;
+    assert!(error.starts_with("99") && !error.contains("\"seq\""), "{error}");
+    assert!(!seat.is_empty());
+    // The 98 of a socket a resume replaces.
+    let mut newer = resume(&server, 1, &seat, seen + 1).await;
+    assert!(newer.next_line().await.starts_with("13"));
+    let replaced = alice.next_line().await;
+    assert!(replaced.starts_with("98") && !replaced.contains("\"seq\""), "{replaced}");
 }
