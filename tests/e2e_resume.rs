@@ -144,6 +144,7 @@ async fn an_explicit_leave_ends_the_seat_at_once() {
     let (mut alice, seq, seat) = seated(&server, 1).await;
     let mut bob = bob_in(&server).await;
     assert!(alice.next_line().await.starts_with("10"));
+    assert_eq!(server.metric("myroom_seats_held", "").await, 1.0);
     alice.send("19").await;
     let leave = bob.next_msg().await;
     assert!(
@@ -153,6 +154,7 @@ async fn an_explicit_leave_ends_the_seat_at_once() {
     let mut again = resume(&server, 1, &seat, seq + 1).await;
     again.expect_error(ErrorCode::SeatExpired).await;
     bob.expect_quiet().await;
+    assert_eq!(server.metric("myroom_seats_held", "").await, 0.0);
 }
 
 #[tokio::test]
@@ -387,7 +389,10 @@ async fn a_legacy_socket_that_authenticates_in_enter_is_never_opted_in() {
     let server = TestServer::start_with(|args| args.legacy_auth = true).await;
     let mut legacy = Client::connect(&server.ws_url("?resume=1")).await.unwrap();
     legacy
-        .send(&format!(r#"10{{"room_id":"1","authorization":"Bearer {}"}}"#, token(1)))
+        .send(&format!(
+            r#"10{{"room_id":"1","authorization":"Bearer {}"}}"#,
+            token(1)
+        ))
         .await;
     let sync = legacy.next_line().await;
     assert!(sync.starts_with("11") && !sync.contains("\"seq\""), "{sync}");
@@ -424,5 +429,8 @@ async fn leave_carries_a_seq_and_error_98_and_seat_carry_none() {
     let mut newer = resume(&server, 1, &seat, seen + 1).await;
     assert!(newer.next_line().await.starts_with("13"));
     let replaced = alice.next_line().await;
-    assert!(replaced.starts_with("98") && !replaced.contains("\"seq\""), "{replaced}");
+    assert!(
+        replaced.starts_with("98") && !replaced.contains("\"seq\""),
+        "{replaced}"
+    );
 }
