@@ -93,10 +93,15 @@ impl ReplayLog {
     /// to see it). Returns its number. What was kept goes too: a replay
     /// across the event it does not hold would skip it.
     pub fn skip(&mut self) -> u64 {
-        self.last += 1;
+        self.restart_at(self.last + 1);
+        self.last
+    }
+
+    /// Keep nothing, and number the next event `last + 1`.
+    pub fn restart_at(&mut self, last: u64) {
         self.events.clear();
         self.bytes = 0;
-        self.last
+        self.last = last;
     }
 
     /// What a socket of `session` that saw up to event `seq` missed.

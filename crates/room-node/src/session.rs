@@ -46,14 +46,6 @@ pub struct Session {
     _open: tokio_util::task::task_tracker::TaskTrackerToken,
 }
 
-/// What became of an ENTER or a resume sent to a room task.
-enum Asked {
-    /// Answered (entered, or refused with an ERROR to the socket).
-    Done,
-    /// The task was unloading: ask a fresh one.
-    Again,
-}
-
 /// How often an ENTER is retried when it meets a room that was just unloading.
 const ENTER_ATTEMPTS: usize = 5;
 
@@ -163,22 +155,7 @@ impl Session {
         } else {
             self.leave_room();
         }
-        for _ in 0..ENTER_ATTEMPTS {
-            let sender = self.engine.room_sender(room);
-            let (reply, answer) = oneshot::channel();
-            let enter = RoomMsg::Enter {
-                session: self.id,
-                user: self.user,
-                nickname: self.nickname.clone(),
-                outbox: self.outbox.clone(),
-                reply,
-            };
-            match self.ask_room(room, &sender, enter, answer).await {
-                Asked::Again => continue,
-                Asked::Done => return,
-            }
-        }
-        self.send_error(ErrorCode::Unavailable, "the room is being reloaded; try again");
+        self.ask_to_enter(room, None).await;
     }
 
     /// Take up `user`'s seat in `room` (PROTOCOL.md §9) on this session's
@@ -187,68 +164,58 @@ impl Session {
     /// the seat is gone, ERROR 76408 and the session is in no room.
     pub async fn resume(&mut self, room: RoomId, seat: u64, seq: u64) {
         self.leave_room();
+        self.ask_to_enter(room, Some((seat, seq))).await;
+    }
+
+    /// Send an ENTER (a resume, with `resume`) to `room`'s task and take its answer.
+    async fn ask_to_enter(&mut self, room: RoomId, resume: Option<(u64, u64)>) {
         for _ in 0..ENTER_ATTEMPTS {
             let sender = self.engine.room_sender(room);
             let (reply, answer) = oneshot::channel();
-            let resume = RoomMsg::Resume {
+            let enter = RoomMsg::Enter {
                 session: self.id,
                 user: self.user,
                 nickname: self.nickname.clone(),
                 outbox: self.outbox.clone(),
-                seat,
-                seq,
+                resume,
                 reply,
             };
-            match self.ask_room(room, &sender, resume, answer).await {
-                Asked::Again => continue,
-                Asked::Done => return,
+            // The room answers within its own deadlines; this one only keeps a
+            // socket's reader from waiting forever should a room task be stuck.
+            let patience = self.engine.config().forward_timeout * 2;
+            let asked = tokio::time::timeout(patience, async {
+                match sender.send(enter).await {
+                    Ok(()) => Some(answer.await),
+                    Err(_) => None,
+                }
+            })
+            .await;
+            let answer = match asked {
+                Ok(Some(answer)) => answer,
+                Ok(None) => continue,
+                Err(_) => {
+                    self.engine.send_leave(&sender, self.id);
+                    tracing::warn!(%room, session = %self.id, "no answer to ENTER in time");
+                    self.send_error(
+                        ErrorCode::Unavailable,
+                        "the room did not answer in time; try again",
+                    );
+                    return;
+                }
+            };
+            match answer {
+                Ok(EnterReply::Entered) => {
+                    self.room = Some((room, sender));
+                    return;
+                }
+                Ok(EnterReply::Refused(code, message)) => {
+                    self.send_error(code, message);
+                    return;
+                }
+                Ok(EnterReply::Gone) | Err(_) => continue,
             }
         }
         self.send_error(ErrorCode::Unavailable, "the room is being reloaded; try again");
-    }
-
-    /// Send an ENTER or a resume to `room`'s task and take its answer.
-    async fn ask_room(
-        &mut self,
-        room: RoomId,
-        sender: &RoomSender,
-        msg: RoomMsg,
-        answer: oneshot::Receiver<EnterReply>,
-    ) -> Asked {
-        // The room answers within its own deadlines; this one only keeps a
-        // socket's reader from waiting forever should a room task be stuck.
-        let patience = self.engine.config().forward_timeout * 2;
-        let asked = tokio::time::timeout(patience, async {
-            match sender.send(msg).await {
-                Ok(()) => Some(answer.await),
-                Err(_) => None,
-            }
-        })
-        .await;
-        let answer = match asked {
-            Ok(Some(answer)) => answer,
-            Ok(None) => return Asked::Again,
-            Err(_) => {
-                self.engine.send_leave(sender, self.id);
-                tracing::warn!(%room, session = %self.id, "no answer to ENTER in time");
-                self.send_error(
-                    ErrorCode::Unavailable,
-                    "the room did not answer in time; try again",
-                );
-                return Asked::Done;
-            }
-        };
-        match answer {
-            Ok(EnterReply::Entered) => {
-                self.room = Some((room, sender.clone()));
-                Asked::Done
-            }
-            Ok(EnterReply::Refused(code, message)) => {
-                self.send_error(code, message);
-                Asked::Done
-            }
-            Ok(EnterReply::Gone) | Err(_) => Asked::Again,
-        }
     }
 
     /// End this session as a dropped connection that may be resumed
@@ -265,13 +232,9 @@ impl Session {
             return;
         }
         if let Some((_, sender)) = self.room.take() {
-            let away = RoomMsg::Away { session: self.id };
-            if let Err(mpsc::error::TrySendError::Full(away)) = sender.try_send(away) {
-                // Like a LEAVE, it must not be lost: it waits for room.
-                self.engine.shared.tasks.spawn(async move {
-                    let _ = sender.send(away).await;
-                });
-            }
+            // Like a LEAVE, it must not be lost.
+            self.engine
+                .send_surely(&sender, RoomMsg::Away { session: self.id });
         }
     }
 

@@ -239,10 +239,17 @@ impl Engine {
             command: room_core::Command::Leave { session },
             received: std::time::Instant::now(),
         };
-        if let Err(mpsc::error::TrySendError::Full(leave)) = sender.try_send(leave) {
+        self.send_surely(sender, leave);
+    }
+
+    /// Give `msg` to its room even when the room's mailbox is full: it waits
+    /// in a task of its own (at most one per session), for a message that
+    /// must not be lost (a LEAVE, an away socket's seat).
+    pub(crate) fn send_surely(&self, sender: &RoomSender, msg: RoomMsg) {
+        if let Err(mpsc::error::TrySendError::Full(msg)) = sender.try_send(msg) {
             let sender = sender.clone();
             self.shared.tasks.spawn(async move {
-                let _ = sender.send(leave).await;
+                let _ = sender.send(msg).await;
             });
         }
     }

@@ -18,7 +18,7 @@ use super::builds::{self, store_error_reply};
 pub(crate) use super::host_seats::ResumeOutcome;
 use super::host_seats::Resuming;
 use super::seats::{SeatSetup, Seats};
-use super::{Closing, EnterAnswer, REPLACED_REMEMBERED};
+use super::{Closing, EnterAnswer, REPLACED_REMEMBERED, SeatAsk};
 use crate::contract::{NodeCommand, NodeMessage};
 use crate::observer::RoomEvent as Observed;
 use crate::ordered::IdMap;
@@ -33,16 +33,7 @@ pub(crate) enum HostInput {
         session: SessionId,
         user: UserId,
         nickname: String,
-        /// Its socket opted into resume (PROTOCOL.md §9): it gets a seat.
-        resume: bool,
-    },
-    /// A local session asks for its user's `seat`, having seen events up to `seq`.
-    Resume {
-        session: SessionId,
-        user: UserId,
-        nickname: String,
-        seat: u64,
-        seq: u64,
+        seat: SeatAsk,
     },
     /// A local session's socket went away without LEAVE: its seat, if it
     /// has one, is held for the grace; else it leaves.
@@ -308,14 +299,7 @@ impl Host {
                 session,
                 user,
                 nickname,
-                resume,
-            } => self.enter(session, user, nickname, resume),
-            HostInput::Resume {
-                session,
-                user,
-                nickname,
-                seat,
-                seq,
+                seat: SeatAsk::Resume { seat, seq },
             } => self.resume(Resuming {
                 session,
                 user,
@@ -324,6 +308,12 @@ impl Host {
                 seq,
                 node: None,
             }),
+            HostInput::Enter {
+                session,
+                user,
+                nickname,
+                seat,
+            } => self.enter(session, user, nickname, seat == SeatAsk::New),
             HostInput::Away { session } => self.lose(session),
             HostInput::Command(command) => self.act(command),
             HostInput::Build { session, doc } => {

@@ -110,12 +110,10 @@ impl Host {
                 command: NodeCommand::Away,
                 ..
             }) => return Some(away),
-            HostInput::Enter { session, .. } | HostInput::Resume { session, .. } => {
-                self.effects.push_back(HostEffect::Answer {
-                    session,
-                    answer: EnterAnswer::Refused(ErrorCode::Unavailable, FENCED.to_owned()),
-                })
-            }
+            HostInput::Enter { session, .. } => self.effects.push_back(HostEffect::Answer {
+                session,
+                answer: EnterAnswer::Refused(ErrorCode::Unavailable, FENCED.to_owned()),
+            }),
             HostInput::Command(Command::Leave { session }) => self.defer_leave(session),
             HostInput::Command(Command::Move { session, .. } | Command::Sync { session })
             | HostInput::Build { session, .. } => {

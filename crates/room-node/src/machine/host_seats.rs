@@ -10,7 +10,6 @@ use room_ports::NodeId;
 use super::EnterAnswer;
 use super::host::{At, Host, HostEffect};
 use super::seats::SeatCheck;
-use crate::contract::NodeMessage;
 
 const SEAT_EXPIRED: &str = "seat expired; enter again";
 
@@ -43,6 +42,7 @@ impl Host {
     /// the old seat); none when it did not opt in. Returns the SEAT frame
     /// that follows the ENTER's SYNC.
     pub(super) fn seat_at_enter(&mut self, user: UserId, resume: bool, events: &[Outgoing]) -> Vec<String> {
+        let room = self.room.id();
         let Some(seats) = &mut self.seats else {
             return Vec::new();
         };
@@ -56,19 +56,7 @@ impl Host {
         } else {
             seats.give(user)
         };
-        vec![self.seat_frame(user, seat)]
-    }
-
-    fn seat_frame(&self, user: UserId, seat: u64) -> String {
-        let Some(seats) = &self.seats else {
-            return String::new();
-        };
-        let room = self.room.id();
-        ServerMsg::Seat {
-            token: seats.token(user, room, seat),
-            room,
-        }
-        .encode()
+        vec![seats.seat_frame(user, room, seat)]
     }
 
     /// Seated users hold on to their seats this long after their socket went.
@@ -167,8 +155,16 @@ impl Host {
                     .push_back(HostEffect::Resumed(ResumeOutcome::Replayed(replayed)));
             }
             Replay::Sync => {
-                let seat = self.seats.as_mut().map_or(0, |s| s.renew(user));
-                let then = vec![self.seat_frame(user, seat)];
+                let room = self.room.id();
+                let then = self
+                    .seats
+                    .as_mut()
+                    .map(|seats| {
+                        let seat = seats.renew(user);
+                        seats.seat_frame(user, room, seat)
+                    })
+                    .into_iter()
+                    .collect();
                 self.deliver_then(events, then);
                 self.effects.push_back(HostEffect::Resumed(ResumeOutcome::Synced));
             }
@@ -188,18 +184,7 @@ impl Host {
                 session,
                 answer: EnterAnswer::Refused(ErrorCode::SeatExpired, SEAT_EXPIRED.to_owned()),
             }),
-            Some(node) => {
-                let refused = NodeMessage::EnterRefused {
-                    room: self.room.id(),
-                    session,
-                    code: ErrorCode::SeatExpired,
-                    message: SEAT_EXPIRED.to_owned(),
-                };
-                self.effects.push_back(HostEffect::ToNode {
-                    node: node.clone(),
-                    message: refused,
-                });
-            }
+            Some(node) => self.refuse_enter(node, session, ErrorCode::SeatExpired, SEAT_EXPIRED),
         }
     }
 

@@ -10,7 +10,7 @@ use room_core::{
 use room_ports::{Acquired, HostingError, Lease, NodeId, RoomSnapshot, SessionAt, SnapshotUser};
 
 use super::host::{ClusterSetup, Host, HostAnswer, HostCall, HostEffect, HostEnd, HostInput, HostSetup};
-use super::{EnterAnswer, Shadow, TakeOver};
+use super::{EnterAnswer, SeatAsk, Shadow, TakeOver};
 use crate::contract::{NodeCommand, NodeMessage};
 use crate::machine::seats::SeatSetup;
 use crate::ordered::IdSet;
@@ -54,17 +54,34 @@ fn effects(host: &mut Host) -> Vec<HostEffect> {
     std::iter::from_fn(|| host.poll_effect()).collect()
 }
 
-fn enter(host: &mut Host, session: u64, user: u64, now: Instant) -> Vec<HostEffect> {
+/// Local session `session` of user `user` enters, asking `seat` of resume.
+fn enter_asking(host: &mut Host, session: u64, user: u64, seat: SeatAsk, now: Instant) -> Vec<HostEffect> {
     host.handle(
         HostInput::Enter {
             session: SessionId(session),
             user: UserId(user),
             nickname: format!("u{user}"),
-            resume: false,
+            seat,
         },
         now,
     );
     effects(host)
+}
+
+fn enter(host: &mut Host, session: u64, user: u64, now: Instant) -> Vec<HostEffect> {
+    enter_asking(host, session, user, SeatAsk::None, now)
+}
+
+/// User `user`'s relayed session `session` (on node "relay") enters, not opted in.
+fn remote_enter(host: &mut Host, session: u64, user: u64, now: Instant) -> Vec<HostEffect> {
+    remote(
+        host,
+        "relay",
+        session,
+        user,
+        NodeCommand::Enter { resume: false },
+        now,
+    )
 }
 
 fn remote(
@@ -167,14 +184,7 @@ fn events_are_published_under_the_epoch_while_another_node_has_a_session_in_the_
             .iter()
             .all(|e| !matches!(e, HostEffect::Event { publish: Some(_), .. }))
     );
-    remote(
-        &mut host,
-        "relay",
-        2,
-        20,
-        NodeCommand::Enter { resume: false },
-        now,
-    );
+    remote_enter(&mut host, 2, 20, now);
     host.handle(
         HostInput::Command(Command::Move {
             session: SessionId(1),
@@ -256,14 +266,7 @@ fn a_lease_another_node_holds_now_ends_hosting_with_the_local_sessions() {
     let now = Instant::now();
     let mut host = host(true, now);
     enter(&mut host, 1, 10, now);
-    remote(
-        &mut host,
-        "relay",
-        2,
-        20,
-        NodeCommand::Enter { resume: false },
-        now,
-    );
+    remote_enter(&mut host, 2, 20, now);
     host.handle(
         HostInput::Answer(HostAnswer::Renewed(Err(HostingError::LeaseLost {
             room: ROOM,
@@ -293,22 +296,8 @@ fn a_lease_another_node_holds_now_ends_hosting_with_the_local_sessions() {
 fn a_relay_that_no_longer_names_a_session_has_it_left_once_its_list_is_newer_than_the_enter() {
     let start = Instant::now();
     let mut host = host(true, start);
-    remote(
-        &mut host,
-        "relay",
-        2,
-        20,
-        NodeCommand::Enter { resume: false },
-        start,
-    );
-    remote(
-        &mut host,
-        "relay",
-        3,
-        30,
-        NodeCommand::Enter { resume: false },
-        start,
-    );
+    remote_enter(&mut host, 2, 20, start);
+    remote_enter(&mut host, 3, 30, start);
     let members = |host: &mut Host, at: Instant| {
         host.handle(
             HostInput::Members {
@@ -467,14 +456,7 @@ fn a_relayed_enter_the_room_refuses_is_answered_to_its_node() {
 fn a_relayed_build_is_answered_to_its_relay_when_refused() {
     let now = Instant::now();
     let mut host = host(true, now);
-    remote(
-        &mut host,
-        "relay",
-        2,
-        ROOM.owner().0 + 1,
-        NodeCommand::Enter { resume: false },
-        now,
-    );
+    remote_enter(&mut host, 2, ROOM.owner().0 + 1, now);
     let build = NodeCommand::Build {
         map: room_core::MapDoc::default(),
         ticket: 7,
@@ -496,16 +478,7 @@ fn a_relayed_build_is_answered_to_its_relay_when_refused() {
 }
 
 fn enter_resuming(host: &mut Host, session: u64, user: u64, now: Instant) -> Vec<HostEffect> {
-    host.handle(
-        HostInput::Enter {
-            session: SessionId(session),
-            user: UserId(user),
-            nickname: format!("u{user}"),
-            resume: true,
-        },
-        now,
-    );
-    effects(host)
+    enter_asking(host, session, user, SeatAsk::New, now)
 }
 
 fn seat_of(host: &Host, user: u64) -> u64 {
@@ -516,17 +489,7 @@ fn seat_of(host: &Host, user: u64) -> u64 {
 }
 
 fn resume(host: &mut Host, session: u64, user: u64, seat: u64, seq: u64, now: Instant) -> Vec<HostEffect> {
-    host.handle(
-        HostInput::Resume {
-            session: SessionId(session),
-            user: UserId(user),
-            nickname: format!("u{user}"),
-            seat,
-            seq,
-        },
-        now,
-    );
-    effects(host)
+    enter_asking(host, session, user, SeatAsk::Resume { seat, seq }, now)
 }
 
 fn refused(effects: &[HostEffect]) -> Option<ErrorCode> {

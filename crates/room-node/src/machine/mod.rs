@@ -40,6 +40,29 @@ pub(crate) enum Closing {
     TryAgainLater,
 }
 
+/// What a local session's ENTER asks of resume (PROTOCOL.md §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SeatAsk {
+    /// Nothing: its socket did not opt in.
+    None,
+    /// A seat: its socket opted in.
+    New,
+    /// Its user's `seat`, its socket having seen the room's events up to
+    /// `seq`: a resume, which is an ENTER of a newer socket.
+    Resume { seat: u64, seq: u64 },
+}
+
+impl SeatAsk {
+    /// What a socket asks: the seat it presented, or a new one if it opted in.
+    pub(crate) fn of(opted_in: bool, resume: Option<(u64, u64)>) -> SeatAsk {
+        match resume {
+            Some((seat, seq)) => SeatAsk::Resume { seat, seq },
+            None if opted_in => SeatAsk::New,
+            None => SeatAsk::None,
+        }
+    }
+}
+
 /// The answer to a local session's ENTER.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum EnterAnswer {

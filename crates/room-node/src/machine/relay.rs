@@ -10,7 +10,7 @@ use room_core::{Audience, Command, ErrorCode, MapDoc, RoomId, SessionId, UserId}
 use room_ports::{NodeId, SessionAt};
 
 use super::sequence::{Sequence, SequenceCheck};
-use super::{Closing, EnterAnswer, REPLACED_REMEMBERED, Shadow};
+use super::{Closing, EnterAnswer, REPLACED_REMEMBERED, SeatAsk, Shadow};
 use crate::contract::{Change, HostEvent, NodeCommand, NodeMessage};
 use crate::ordered::{IdMap, IdSet};
 
@@ -27,16 +27,8 @@ pub(crate) enum RelayInput {
         session: SessionId,
         user: UserId,
         nickname: String,
-        /// Its socket opted into resume: the host gives it a seat.
-        resume: bool,
-    },
-    /// A local session asks the host for its user's `seat` (PROTOCOL.md §9).
-    Resume {
-        session: SessionId,
-        user: UserId,
-        nickname: String,
-        seat: u64,
-        seq: u64,
+        /// What it asks of resume: the host gives seats and answers resumes.
+        seat: SeatAsk,
     },
     /// A local session's socket went without LEAVE: the host holds its seat, if any.
     Away { session: SessionId },
@@ -272,47 +264,16 @@ impl Relay {
                 session,
                 user,
                 nickname,
-                resume,
-            } => self.enter(session, user, nickname, resume, now),
-            RelayInput::Resume {
-                session,
-                user,
-                nickname,
                 seat,
-                seq,
-            } => {
-                if self.members.contains_key(&session) {
-                    return;
-                }
-                self.send_command(session, user, &nickname, NodeCommand::Resume { seat, seq });
-                self.members.insert(
-                    session,
-                    Member {
-                        user,
-                        nickname,
-                        resume: true,
-                        entering: Some(now + self.forward_timeout),
-                    },
-                );
-            }
-            RelayInput::Away { session } => {
-                if let Some(member) = self.members.remove(&session) {
-                    self.send_command(session, member.user, &member.nickname, NodeCommand::Away);
-                }
-                self.stale.remove(&session);
-            }
+            } => self.enter(session, user, nickname, seat, now),
+            RelayInput::Away { session } => self.let_go(session, NodeCommand::Away),
             RelayInput::Command(command) => match command {
                 Command::Sync { session } => self.forward(session, NodeCommand::Sync),
                 Command::Move { session, direction } => {
                     self.forward(session, NodeCommand::Move { direction })
                 }
-                Command::Leave { session } => {
-                    // Also while entering: the host may have entered it already.
-                    if let Some(member) = self.members.remove(&session) {
-                        self.send_command(session, member.user, &member.nickname, NodeCommand::Leave);
-                    }
-                    self.stale.remove(&session);
-                }
+                // Also while entering: the host may have entered it already.
+                Command::Leave { session } => self.let_go(session, NodeCommand::Leave),
                 Command::Enter { .. } => {}
             },
             RelayInput::Build { session, doc } => self.forward_build(session, doc, now),
@@ -352,16 +313,22 @@ impl Relay {
         }
     }
 
-    fn enter(&mut self, session: SessionId, user: UserId, nickname: String, resume: bool, now: Instant) {
+    fn enter(&mut self, session: SessionId, user: UserId, nickname: String, seat: SeatAsk, now: Instant) {
+        let resume = seat != SeatAsk::None;
+        let command = match seat {
+            SeatAsk::Resume { seat, seq } => NodeCommand::Resume { seat, seq },
+            _ => NodeCommand::Enter { resume },
+        };
         if let Some(member) = self.members.get(&session) {
-            if member.entering.is_none() {
-                // Entered already: the host answers SYNC (and SEAT) again.
-                self.forward(session, NodeCommand::Enter { resume });
+            // Entered already: the host answers SYNC (and SEAT) again. (A
+            // resume comes on a new session, never on a member's.)
+            if member.entering.is_none() && matches!(command, NodeCommand::Enter { .. }) {
+                self.forward(session, command);
                 self.answer(session, EnterAnswer::Entered);
             }
             return;
         }
-        self.send_command(session, user, &nickname, NodeCommand::Enter { resume });
+        self.send_command(session, user, &nickname, command);
         self.members.insert(
             session,
             Member {
@@ -371,6 +338,15 @@ impl Relay {
                 entering: Some(now + self.forward_timeout),
             },
         );
+    }
+
+    /// `session` is no longer the room's here: the host is told `command`
+    /// (LEAVE, or away: it holds the seat, if any).
+    fn let_go(&mut self, session: SessionId, command: NodeCommand) {
+        if let Some(member) = self.members.remove(&session) {
+            self.send_command(session, member.user, &member.nickname, command);
+        }
+        self.stale.remove(&session);
     }
 
     fn answer(&mut self, session: SessionId, answer: EnterAnswer) {

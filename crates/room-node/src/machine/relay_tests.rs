@@ -9,7 +9,7 @@ use room_core::{
 use room_ports::{NodeId, SessionAt};
 
 use super::relay::{Relay, RelayEffect, RelayEnd, RelayInput, RelaySetup};
-use super::{Closing, EnterAnswer};
+use super::{Closing, EnterAnswer, SeatAsk};
 use crate::contract::{Change, HostEvent, NodeCommand, NodeMessage};
 
 const ROOM: RoomId = RoomId(7);
@@ -39,7 +39,7 @@ fn enter(session: u64, user: u64) -> RelayInput {
         session: SessionId(session),
         user: UserId(user),
         nickname: format!("u{user}"),
-        resume: false,
+        seat: SeatAsk::None,
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use room_core::{Outgoing, Replay, ReplayLog, RoomId, SessionId, UserId};
+use room_core::{Outgoing, Replay, ReplayLog, RoomId, ServerMsg, SessionId, UserId};
 
 use crate::ordered::IdMap;
 use crate::seat::{SeatClaim, SeatKey};
@@ -51,7 +51,6 @@ pub(super) struct Seats {
     /// the old token then names the user's own seat, which is harmless.
     next: u64,
     log: ReplayLog,
-    log_capacity: usize,
 }
 
 impl Seats {
@@ -64,7 +63,6 @@ impl Seats {
             held: IdMap::default(),
             next: 0,
             log: ReplayLog::new(setup.log, REPLAY_LOG_BYTES, last),
-            log_capacity: setup.log,
         }
     }
 
@@ -74,7 +72,7 @@ impl Seats {
     /// gave, so no client's number from it passes for one of these (and
     /// numbers stay small enough for any client, JavaScript's too).
     pub(super) fn renumber_from(&mut self, last: u64) {
-        self.log = ReplayLog::new(self.log_capacity, REPLAY_LOG_BYTES, last);
+        self.log.restart_at(last);
     }
 
     /// Users holding a seat.
@@ -155,12 +153,13 @@ impl Seats {
         self.log.since(seq, session)
     }
 
-    /// The token of `user`'s seat `number` in `room`.
-    pub(super) fn token(&self, user: UserId, room: RoomId, number: u64) -> String {
-        self.key.sign(SeatClaim {
+    /// The SEAT message naming `user`'s seat `number` in `room`, encoded.
+    pub(super) fn seat_frame(&self, user: UserId, room: RoomId, number: u64) -> String {
+        let token = self.key.sign(SeatClaim {
             user,
             room,
             seat: number,
-        })
+        });
+        ServerMsg::Seat { token, room }.encode()
     }
 }

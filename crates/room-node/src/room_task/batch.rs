@@ -39,15 +39,20 @@ struct Logged {
 }
 
 impl Logged {
-    /// The message as `numbered` sockets (or the others) get it.
+    /// The frame a socket gets: numbered if it opted into resume.
+    fn frame_for(&self, numbered: bool) -> &Frame {
+        match &self.numbered {
+            Some(frame) if numbered => frame,
+            _ => &self.frame,
+        }
+    }
+
+    /// The message as such a socket's backlog holds it.
     fn as_for(&self, numbered: bool) -> Logged {
-        match (&self.numbered, numbered) {
-            (Some(frame), true) => Logged {
-                frame: frame.clone(),
-                numbered: None,
-                ..self.clone()
-            },
-            _ => self.clone(),
+        Logged {
+            frame: self.frame_for(numbered).clone(),
+            numbered: None,
+            ..self.clone()
         }
     }
 
@@ -62,8 +67,6 @@ impl Logged {
 
 struct Recipient {
     outbox: Arc<Outbox>,
-    /// It opted into resume: it gets the numbered frames.
-    numbered: bool,
     /// Index in the log of the first message this recipient gets (it entered mid-tick).
     since: usize,
     /// Named by a message of this tick (Session or AllExcept): gets its own join.
@@ -108,7 +111,6 @@ impl Batch {
         self.recipients.insert(
             session,
             Recipient {
-                numbered: outbox.is_numbered(),
                 outbox,
                 since,
                 own: since > 0,
@@ -173,18 +175,16 @@ impl Batch {
                 if wide.is_empty() {
                     continue;
                 }
-                let numbered = recipient.numbered;
-                let frame = shared[usize::from(numbered)].get_or_insert_with(|| {
-                    let lines: Vec<Logged> = wide.iter().map(|l| l.as_for(numbered)).collect();
-                    joined(lines.iter().map(|l| &l.frame))
-                });
+                let numbered = recipient.outbox.is_numbered();
+                let frame = shared[usize::from(numbered)]
+                    .get_or_insert_with(|| joined(wide.iter().map(|l| l.frame_for(numbered))));
                 match recipient.outbox.push(frame.clone()) {
                     Pushed::Queued | Pushed::Coalesced => shared_sent += 1,
                     Pushed::Dropped => metrics::counter!(m::DROPPED).increment(wide.len() as u64),
                 }
                 continue;
             }
-            let numbered = recipient.numbered;
+            let numbered = recipient.outbox.is_numbered();
             let mine = log[recipient.since.min(log.len())..]
                 .iter()
                 .filter(|l| l.reaches(session))
@@ -212,7 +212,7 @@ impl Batch {
         if !recipient.backlog.is_empty() {
             self.backlogged = self.backlogged.saturating_sub(1);
         }
-        let numbered = recipient.numbered;
+        let numbered = recipient.outbox.is_numbered();
         let mine = self.log[recipient.since.min(self.log.len())..]
             .iter()
             .filter(|l| l.reaches(session))

@@ -55,17 +55,30 @@ impl Delivery {
 
     /// Queue `encoded` to the attached sockets `audience` reaches; those
     /// that opted into resume get it with `"seq":number` when it has one.
-    pub(super) fn deliver(&mut self, audience: Audience, encoded: &Encoded, number: Option<u64>) {
+    /// An event for one socket is followed by `then` (frames encoded
+    /// elsewhere: a SEAT, a replay), in order.
+    pub(super) fn deliver(
+        &mut self,
+        audience: Audience,
+        encoded: &Encoded,
+        number: Option<u64>,
+        then: &[String],
+    ) {
         let numbered = match number {
             Some(number) if !self.numbered.is_empty() => Some(encoded.numbered(number)),
             _ => None,
         };
         let numbered = numbered.as_ref();
         match audience {
-            Audience::Session(session) => match numbered {
-                Some(numbered) if self.numbered.contains(&session) => self.send_one(session, numbered),
-                _ => self.send_one(session, encoded),
-            },
+            Audience::Session(session) => {
+                match numbered {
+                    Some(numbered) if self.numbered.contains(&session) => self.send_one(session, numbered),
+                    _ => self.send_one(session, encoded),
+                }
+                for line in then {
+                    self.send_one(session, &Encoded::relayed(line.clone(), None));
+                }
+            }
             Audience::All | Audience::AllExcept(_) => {
                 let except = match audience {
                     Audience::AllExcept(except) => Some(except),
@@ -79,7 +92,7 @@ impl Delivery {
                             continue;
                         }
                         let frame = match numbered {
-                            Some(numbered) if self.numbered.contains(session) => &numbered.frame,
+                            Some(numbered) if outbox.is_numbered() => &numbered.frame,
                             _ => &encoded.frame,
                         };
                         if fanout::push(outbox, frame.clone()) {
@@ -90,13 +103,6 @@ impl Delivery {
                 encoded.count(sent);
                 self.batch.log(audience, encoded, numbered);
             }
-        }
-    }
-
-    /// Queue frames encoded elsewhere (a SEAT, a replay) to `session`, in order.
-    pub(super) fn send_lines(&mut self, session: SessionId, lines: &[String]) {
-        for line in lines {
-            self.send_one(session, &Encoded::relayed(line.clone(), None));
         }
     }
 

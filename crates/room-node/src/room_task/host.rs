@@ -20,7 +20,7 @@ use crate::machine::host::{
     ClusterSetup, Host, HostAnswer, HostCall, HostEffect, HostEnd, HostInput, HostSetup, ResumeOutcome,
 };
 use crate::machine::seats::SeatSetup;
-use crate::machine::{EnterAnswer, TakeOver};
+use crate::machine::{EnterAnswer, SeatAsk, TakeOver};
 use crate::metrics_names as m;
 use crate::ordered::{IdMap, IdSet};
 use crate::outbox::{CloseReason, Outbox};
@@ -252,33 +252,16 @@ impl Driver<'_> {
                 user,
                 nickname,
                 outbox,
+                resume,
                 reply,
             } => {
-                let resume = outbox.is_numbered();
+                let seat = SeatAsk::of(outbox.is_numbered(), resume);
                 self.entering.insert(session, (outbox, reply));
                 HostInput::Enter {
                     session,
                     user,
                     nickname,
-                    resume,
-                }
-            }
-            RoomMsg::Resume {
-                session,
-                user,
-                nickname,
-                outbox,
-                seat,
-                seq,
-                reply,
-            } => {
-                self.entering.insert(session, (outbox, reply));
-                HostInput::Resume {
-                    session,
-                    user,
-                    nickname,
                     seat,
-                    seq,
                 }
             }
             RoomMsg::Away { session } => HostInput::Away { session },
@@ -375,10 +358,7 @@ impl Driver<'_> {
                     Some(text) => Encoded::with_text(&msg, text),
                     None => Encoded::new(&msg),
                 };
-                self.delivery.deliver(audience, &encoded, number);
-                if let Audience::Session(session) = audience {
-                    self.delivery.send_lines(session, &then);
-                }
+                self.delivery.deliver(audience, &encoded, number, &then);
                 if let Some((epoch, seq)) = publish {
                     self.publish(Publish::Event(HostEvent {
                         room: self.ctx.id,

@@ -34,21 +34,14 @@ pub(crate) enum EnterReply {
 }
 
 pub(crate) enum RoomMsg {
+    /// A local session enters, or (`resume`: its user's seat, and the last
+    /// event number its socket saw) takes its user's seat up again.
     Enter {
         session: SessionId,
         user: UserId,
         nickname: String,
         outbox: Arc<Outbox>,
-        reply: oneshot::Sender<EnterReply>,
-    },
-    /// A local session asks for its user's `seat`, having seen events up to `seq`.
-    Resume {
-        session: SessionId,
-        user: UserId,
-        nickname: String,
-        outbox: Arc<Outbox>,
-        seat: u64,
-        seq: u64,
+        resume: Option<(u64, u64)>,
         reply: oneshot::Sender<EnterReply>,
     },
     /// A local session's socket went without LEAVE: its seat, if any, is held.

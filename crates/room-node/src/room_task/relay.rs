@@ -16,8 +16,8 @@ use super::{Ended, EnterReply, Member, RoomContext, RoomMsg, close_inbox, queue_
 use crate::cluster::ClusterPorts;
 use crate::contract::{self, NodeMessage};
 use crate::fanout::Encoded;
-use crate::machine::EnterAnswer;
 use crate::machine::relay::{Relay, RelayEffect, RelayEnd, RelayInput, RelaySetup};
+use crate::machine::{EnterAnswer, SeatAsk};
 use crate::metrics_names as m;
 use crate::ordered::IdMap;
 use crate::outbox::Outbox;
@@ -171,9 +171,10 @@ impl Driver<'_> {
                 user,
                 nickname,
                 outbox,
+                resume,
                 reply,
             } => {
-                let resume = outbox.is_numbered();
+                let seat = SeatAsk::of(outbox.is_numbered(), resume);
                 self.sockets.insert(
                     session,
                     Socket {
@@ -185,31 +186,7 @@ impl Driver<'_> {
                     session,
                     user,
                     nickname,
-                    resume,
-                }
-            }
-            RoomMsg::Resume {
-                session,
-                user,
-                nickname,
-                outbox,
-                seat,
-                seq,
-                reply,
-            } => {
-                self.sockets.insert(
-                    session,
-                    Socket {
-                        outbox,
-                        reply: Some(reply),
-                    },
-                );
-                RelayInput::Resume {
-                    session,
-                    user,
-                    nickname,
                     seat,
-                    seq,
                 }
             }
             RoomMsg::Away { session } => {
@@ -282,11 +259,8 @@ impl Driver<'_> {
                 number,
                 then,
             } => {
-                self.delivery
-                    .deliver(audience, &Encoded::relayed(frame, mover), number);
-                if let room_core::Audience::Session(session) = audience {
-                    self.delivery.send_lines(session, &then);
-                }
+                let encoded = Encoded::relayed(frame, mover);
+                self.delivery.deliver(audience, &encoded, number, &then);
             }
             RelayEffect::Error {
                 session,
