@@ -16,7 +16,7 @@ use common::Event;
 use common::cluster::{Cluster, LEASE_MS, NODE_TTL_MS, Service};
 use common::play::{
     DOWN, GUARD, Player, RIGHT, Spots, UP, agreed_host, converge, direction, is_leave_of, move_round,
-    pick_move, pick_sync, settle, spots, stepped, try_move_round, two_per_node, walk,
+    pick_move, pick_sync, same_order, settle, spots, stepped, try_move_round, two_per_node, walk,
 };
 use futures_util::future::join_all;
 use room_core::codec::parse_map_doc;
@@ -63,15 +63,7 @@ async fn users_of_one_room_on_three_nodes_see_the_same_events_in_the_same_order(
         p.moves(total).await
     }))
     .await;
-    for (p, seq) in players.iter().zip(&seqs) {
-        assert_eq!(
-            seq,
-            &seqs[0],
-            "{} saw the MOVEs in another order than {}",
-            p.who(),
-            players[0].who()
-        );
-    }
+    same_order(&players, &seqs);
     for user in 1..=6u64 {
         let theirs: Vec<(Direction, (u16, u16))> = seqs[0]
             .iter()

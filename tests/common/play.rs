@@ -373,6 +373,12 @@ pub fn check_round(players: &[Player], seqs: &[Vec<Seen>], from: &Spots, directi
         "each player moved once: {:?}",
         seqs[0]
     );
+    same_order(players, seqs);
+    to
+}
+
+/// Every player saw the MOVEs in the order the first one did.
+pub fn same_order(players: &[Player], seqs: &[Vec<Seen>]) {
     for (p, seq) in players.iter().zip(seqs) {
         assert_eq!(
             seq,
@@ -382,7 +388,6 @@ pub fn check_round(players: &[Player], seqs: &[Vec<Seen>], from: &Spots, directi
             players[0].who()
         );
     }
-    to
 }
 
 /// The node hosting [`ROOM`] now, as every running node sees it.

@@ -3,37 +3,16 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::pair::{Shared, node_builder, shared};
+use common::pair::{Shared, enter, next_line, node_builder, shared};
 use room_core::{Cell, ClientMsg, Direction, RoomId, ServerMsg, UserId, parse_server_frame, split_batch};
-use room_node::{Engine, Next, Session};
-
-/// Guards against hangs only.
-const PATIENCE: Duration = Duration::from_secs(10);
+use room_node::{Engine, Session};
 
 fn node(shared: &Shared, id: &str) -> Engine {
     node_builder(shared, id).build()
 }
 
 async fn next_msg(session: &Session) -> ServerMsg {
-    let next = tokio::time::timeout(PATIENCE, session.outbox().next(1))
-        .await
-        .expect("a message in time");
-    match next {
-        Next::Frames(frames) => {
-            let text = frames[0].as_str();
-            parse_server_frame(split_batch(text).next().unwrap()).unwrap()
-        }
-        Next::Close(reason) => panic!("closed: {reason:?}"),
-    }
-}
-
-fn enter(room: u64) -> ClientMsg {
-    ClientMsg::Enter {
-        room_id: RoomId(room),
-        authorization: None,
-    }
+    parse_server_frame(split_batch(&next_line(session).await).next().unwrap()).unwrap()
 }
 
 #[tokio::test]

@@ -1,25 +1,19 @@
 //! An embedder's observer sees what happened in a room, in the room's order.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use room_core::{Cell, ClientMsg, Direction, MapDoc, RoomId, UserId};
-use room_node::memory::MemoryMapStore;
 use room_node::{ChannelObserver, Engine, RoomEvent};
-use room_ports::{MapStore, UserSeed};
 use tokio::sync::mpsc;
 
 /// Guards against hangs only.
 const PATIENCE: Duration = Duration::from_secs(10);
 
 async fn engine_with_observer() -> (Engine, mpsc::Receiver<RoomEvent>) {
-    let store = Arc::new(MemoryMapStore::new());
-    let users = [(1, "alice"), (2, "bob")].map(|(id, nickname)| UserSeed {
-        user: UserId(id),
-        nickname: nickname.into(),
-        games: Vec::new(),
-    });
-    store.seed_users(&users).await.unwrap();
+    let store = common::alice_and_bob().await;
     let (observer, events) = ChannelObserver::new(64);
     let engine = Engine::builder(store).observer(Arc::new(observer)).build();
     (engine, events)

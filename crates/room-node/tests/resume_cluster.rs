@@ -6,12 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::pair::{Shared, node_builder, shared};
+use common::pair::{Shared, enter, next_line, node_builder, shared};
 use room_core::{ClientMsg, Direction, RoomId, ServerMsg, UserId, frame_seq, parse_server_frame};
 use room_node::{Engine, Next, SeatKey, Session};
-
-/// Guards against hangs only.
-const PATIENCE: Duration = Duration::from_secs(10);
 
 fn key() -> SeatKey {
     SeatKey::derive(b"one cluster's secret, on every node")
@@ -30,27 +27,10 @@ fn opted_in(engine: &Engine, user: u64, nickname: &str) -> Session {
     )
 }
 
-async fn next_line(session: &Session) -> String {
-    let next = tokio::time::timeout(PATIENCE, session.outbox().next(1))
-        .await
-        .expect("a message in time");
-    match next {
-        Next::Frames(frames) => frames[0].as_str().to_owned(),
-        Next::Close(reason) => panic!("closed: {reason:?}"),
-    }
-}
-
 async fn quiet(session: &Session) {
     let next = tokio::time::timeout(Duration::from_millis(300), session.outbox().next(1)).await;
     if let Ok(Next::Frames(frames)) = next {
         panic!("expected nothing, got {:?}", frames[0].as_str());
-    }
-}
-
-fn enter(room: u64) -> ClientMsg {
-    ClientMsg::Enter {
-        room_id: RoomId(room),
-        authorization: None,
     }
 }
 

@@ -7,6 +7,19 @@ use room_core::{ClientMsg, RoomId, ServerMsg, UserId, parse_server_frame};
 use room_node::{Engine, Frame, Next, Outbox, Session};
 use room_ports::UserSeed;
 
+/// A memory store knowing alice (1) and bob (2), who own no games.
+pub async fn alice_and_bob() -> std::sync::Arc<room_node::memory::MemoryMapStore> {
+    use room_ports::MapStore;
+    let store = room_node::memory::MemoryMapStore::new();
+    let users = [(1, "alice"), (2, "bob")].map(|(id, nickname)| UserSeed {
+        user: UserId(id),
+        nickname: nickname.into(),
+        games: Vec::new(),
+    });
+    store.seed_users(&users).await.unwrap();
+    std::sync::Arc::new(store)
+}
+
 /// Users 1..=n, named `user{id}`, owning no games.
 pub fn users(n: u64) -> Vec<UserSeed> {
     (1..=n)
