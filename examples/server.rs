@@ -3,15 +3,13 @@
 
 use clap::Parser;
 use myroom::app;
+use myroom::logging;
 use myroom::settings::ServerArgs;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .init();
     let args = ServerArgs::parse();
+    logging::init(args.log_format);
     let server = match app::start(args).await {
         Ok(server) => server,
         Err(e) => {

@@ -10,6 +10,7 @@
 pub mod app;
 pub mod cluster;
 pub mod fixtures;
+pub mod logging;
 pub mod pending_store;
 pub mod settings;
 pub mod web;

@@ -198,6 +198,11 @@ pub struct ServerArgs {
     /// draining connections); whatever is still open then is dropped.
     #[arg(long, env = "MYROOM_DRAIN_MS", default_value_t = 10_000)]
     pub drain_ms: u64,
+
+    /// How log lines are written to stdout: `text` (colours only on a
+    /// terminal) or `json` (one JSON object per line, for a log collector).
+    #[arg(long, env = "MYROOM_LOG_FORMAT", value_enum, default_value_t = crate::logging::LogFormat::Text)]
+    pub log_format: crate::logging::LogFormat,
 }
 
 impl ServerArgs {
