@@ -8,7 +8,7 @@ pub const MESSAGES_OUT: &str = "myroom_messages_out_total";
 pub const ERRORS: &str = "myroom_errors_total";
 /// Counter: messages dropped from a slow socket's queue because a later one supersedes them.
 pub const COALESCED: &str = "myroom_coalesced_total";
-/// Counter: messages dropped because a socket's queue was closed or overflowed.
+/// Counter: messages dropped because a socket's queue was closed or overflowed, or the socket left the room.
 pub const DROPPED: &str = "myroom_dropped_total";
 /// Counter: messages a full queue refused, label `queue` (`room` mailbox,
 /// `publish` to the bus); each such drop is repaired by its receiver.
@@ -32,3 +32,5 @@ pub const SEATS_HELD: &str = "myroom_seats_held";
 pub const RESUMES: &str = "myroom_resumes_total";
 /// Counter: room events replayed to resuming sockets.
 pub const EVENTS_REPLAYED: &str = "myroom_events_replayed_total";
+/// Counter: room tasks that ended by a panic (a bug); their sockets were closed with 1011.
+pub const ROOM_TASKS_FAILED: &str = "myroom_room_tasks_failed_total";

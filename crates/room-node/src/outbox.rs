@@ -14,8 +14,21 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 
 use bytes::Bytes;
-use room_core::UserId;
+use room_core::{RoomId, UserId};
 use tokio::sync::Notify;
+
+tokio::task_local! {
+    /// The room whose task is pushing (unset outside room tasks). Set once
+    /// around each room task, so every push of a room is checked against
+    /// the room its socket is in without every call site passing it.
+    static PUSHING_ROOM: RoomId;
+}
+
+/// Run `task` as the task of `room`: its pushes reach only the sockets that
+/// are in `room` now ([`Outbox::push`]).
+pub(crate) async fn as_room<F: std::future::Future>(room: RoomId, task: F) -> F::Output {
+    PUSHING_ROOM.scope(room, task).await
+}
 
 /// The default byte budget of one socket (PROTOCOL.md §7).
 pub const DEFAULT_OUTBOX_BYTES: usize = 1024 * 1024;
@@ -137,6 +150,9 @@ pub enum CloseReason {
     DeadPeer,
     /// The room cannot be served by this node now; reconnect and enter again (1012).
     TryAgainLater,
+    /// The room's task failed (a bug): the room is reloaded from the store
+    /// at the next ENTER; reconnect and enter again (1011).
+    RoomFailed,
 }
 
 impl CloseReason {
@@ -152,6 +168,7 @@ impl CloseReason {
             CloseReason::InvalidUtf8 => 1007,
             CloseReason::DeadPeer => 1001,
             CloseReason::TryAgainLater => 1012,
+            CloseReason::RoomFailed => 1011,
         }
     }
 
@@ -167,6 +184,7 @@ impl CloseReason {
             CloseReason::InvalidUtf8 => "text frame is not valid UTF-8",
             CloseReason::DeadPeer => "no answer to pings",
             CloseReason::TryAgainLater => "room unavailable here; reconnect",
+            CloseReason::RoomFailed => "the room failed; reconnect and enter again",
         }
     }
 }
@@ -200,6 +218,12 @@ struct State {
     taken_bytes: usize,
     /// Set once; frames queued before it are still delivered unless `drop_queue`.
     closing: Option<CloseReason>,
+    /// The room the socket is in or entering: the only room whose task may
+    /// push to it. A socket that ENTERs another room may still be on the
+    /// old room's list until the old room reads its LEAVE; what the old
+    /// room pushes from then on is dropped, so nothing of it arrives after
+    /// the new room's SYNC.
+    room: Option<RoomId>,
 }
 
 impl State {
@@ -331,10 +355,29 @@ impl Outbox {
         self.notify.notify_one();
     }
 
-    /// Queue `frame` without waiting.
+    /// From now on only `room`'s task may push to this socket (`None`: no
+    /// room's). Frames pushed from elsewhere (a session's own ERROR) are
+    /// not affected.
+    pub(crate) fn switch_room(&self, room: Option<RoomId>) {
+        self.lock().room = room;
+    }
+
+    /// The room the socket is in or entering.
+    pub(crate) fn room(&self) -> Option<RoomId> {
+        self.lock().room
+    }
+
+    /// Queue `frame` without waiting. From a room task, dropped unless the
+    /// socket is in that room.
     pub fn push(&self, frame: Frame) -> Pushed {
         let mut state = self.lock();
         if state.closing.is_some() {
+            return Pushed::Dropped;
+        }
+        if PUSHING_ROOM
+            .try_with(|room| state.room != Some(*room))
+            .unwrap_or(false)
+        {
             return Pushed::Dropped;
         }
         let mut outcome = Pushed::Queued;

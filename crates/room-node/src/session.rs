@@ -169,6 +169,17 @@ impl Session {
 
     /// Send an ENTER (a resume, with `resume`) to `room`'s task and take its answer.
     async fn ask_to_enter(&mut self, room: RoomId, resume: Option<(u64, u64)>) {
+        // Before the ENTER: from here on the old room's frames are dropped,
+        // so none reaches the socket after this room's SYNC.
+        self.outbox.switch_room(Some(room));
+        if !self.try_to_enter(room, resume).await {
+            // Refused: back to the room it is still in (an ENTER into its own room), or none.
+            self.outbox.switch_room(self.room());
+        }
+    }
+
+    /// [`Session::ask_to_enter`]'s ENTER; true if the room took the session in.
+    async fn try_to_enter(&mut self, room: RoomId, resume: Option<(u64, u64)>) -> bool {
         for _ in 0..ENTER_ATTEMPTS {
             let sender = self.engine.room_sender(room);
             let (reply, answer) = oneshot::channel();
@@ -200,22 +211,23 @@ impl Session {
                         ErrorCode::Unavailable,
                         "the room did not answer in time; try again",
                     );
-                    return;
+                    return false;
                 }
             };
             match answer {
                 Ok(EnterReply::Entered) => {
                     self.room = Some((room, sender));
-                    return;
+                    return true;
                 }
                 Ok(EnterReply::Refused(code, message)) => {
                     self.send_error(code, message);
-                    return;
+                    return false;
                 }
                 Ok(EnterReply::Gone) | Err(_) => continue,
             }
         }
         self.send_error(ErrorCode::Unavailable, "the room is being reloaded; try again");
+        false
     }
 
     /// End this session as a dropped connection that may be resumed
@@ -251,6 +263,7 @@ impl Session {
 
     fn leave_room(&mut self) {
         if let Some((_, sender)) = self.room.take() {
+            self.outbox.switch_room(None);
             self.engine.send_leave(&sender, self.id);
         }
     }

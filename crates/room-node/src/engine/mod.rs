@@ -2,6 +2,7 @@
 
 mod cluster_link;
 mod open;
+mod supervise;
 
 use crate::ordered::{IdMap, IdSet};
 use std::hash::{BuildHasher, Hasher};
@@ -29,6 +30,9 @@ pub struct Engine {
     pub(crate) shared: Arc<Shared>,
     /// The sessions and room tasks shutdown waits for.
     pub(crate) open: open::Open,
+    /// Room tasks a test makes panic.
+    #[cfg(test)]
+    pub(crate) faults: supervise::faults::Faults,
 }
 
 impl Engine {
@@ -284,9 +288,11 @@ impl Engine {
         rooms.insert(room, sender.clone());
         // Every log line of the room's task says which room (and node) it is from.
         let span = tracing::info_span!(parent: self.shared.tasks.span(), "room", room = %room);
-        let task = self
-            .open
-            .room(room_task::run(room, self.shared.clone(), sender.clone(), inbox));
+        let task = room_task::run(room, self.shared.clone(), sender.clone(), inbox);
+        #[cfg(test)]
+        let task = self.faults.wrap(room, task);
+        let task = self.open.room(crate::outbox::as_room(room, task));
+        let task = supervise::supervised(room, self.shared.clone(), sender.clone(), task);
         self.shared
             .tasks
             .spawn(tracing::Instrument::instrument(task, span));
@@ -392,6 +398,8 @@ impl EngineBuilder {
         let engine = Engine {
             shared: Arc::new(shared),
             open: open::Open::default(),
+            #[cfg(test)]
+            faults: supervise::faults::Faults::default(),
         };
         if let Some(ports) = engine.shared.cluster.clone() {
             engine

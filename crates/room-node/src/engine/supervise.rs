@@ -1,0 +1,191 @@
+//! What happens when a room task panics (a bug: room tasks never panic on
+//! input). Without this the task just ended: its sockets stayed open in a
+//! room that no longer existed, and every command they sent got 76102.
+//! Now its sockets are closed with 1011 (PROTOCOL.md §7), so their clients
+//! reconnect and ENTER again, which loads the room afresh from the store;
+//! the panic is logged and counted (`myroom_room_tasks_failed_total`).
+//!
+//! Restarting the room in place was the other choice; it would hand the
+//! same state (or the same input) to a fresh task, and what made the task
+//! panic is unknown, so a clean start from the store behind a reconnect is
+//! the safer one.
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use room_core::RoomId;
+
+use crate::metrics_names as m;
+use crate::outbox::CloseReason;
+use crate::room_task::{RoomSender, Shared, lock};
+
+/// Run `task`, room `room`'s task (its mailbox `sender`), and clean up after it if it panics.
+pub(super) async fn supervised<F>(room: RoomId, shared: Arc<Shared>, sender: RoomSender, task: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    if CatchUnwind(Box::pin(task)).await.is_ok() {
+        return;
+    }
+    metrics::counter!(m::ROOM_TASKS_FAILED).increment(1);
+    tracing::error!(%room, "the room's task failed; closing its sockets (1011)");
+    // No new session may find the dead mailbox; the next ENTER starts a new task.
+    shared.forget_room(room, &sender);
+    shared.set_hosted(room, false);
+    let sockets: Vec<_> = lock(&shared.sessions)
+        .values()
+        .filter(|outbox| outbox.room() == Some(room))
+        .cloned()
+        .collect();
+    for outbox in sockets {
+        outbox.close(CloseReason::RoomFailed);
+    }
+}
+
+/// A future that turns a panic of its inner future into `Err` (what
+/// `futures::FutureExt::catch_unwind` does; this crate has no `futures`).
+struct CatchUnwind<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, ()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // Unwind safety: after a panic the inner future is never polled
+        // again, only dropped, and the registries it shares are each changed
+        // by one insert or remove (see `lock`).
+        match catch_unwind(AssertUnwindSafe(|| self.0.as_mut().poll(cx))) {
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(_) => Poll::Ready(Err(())),
+        }
+    }
+}
+
+/// The test hook: a room task made to panic, as a bug would.
+#[cfg(test)]
+pub(crate) mod faults {
+    use std::sync::{Arc, Mutex};
+
+    use room_core::RoomId;
+    use tokio_util::sync::CancellationToken;
+
+    use crate::ordered::IdMap;
+
+    /// Per engine: the rooms whose next task panics when told to.
+    #[derive(Clone, Default)]
+    pub(crate) struct Faults(Arc<Mutex<IdMap<RoomId, CancellationToken>>>);
+
+    impl Faults {
+        /// `task`, which panics when [`Faults::panic_room`] names `room`.
+        pub(crate) fn wrap<F>(&self, room: RoomId, task: F) -> impl std::future::Future<Output = ()> + use<F>
+        where
+            F: std::future::Future<Output = ()>,
+        {
+            let trigger = CancellationToken::new();
+            self.0.lock().unwrap().insert(room, trigger.clone());
+            async move {
+                tokio::select! {
+                    () = task => {}
+                    () = trigger.cancelled() => panic!("room {room}: a test made its task panic"),
+                }
+            }
+        }
+
+        pub(crate) fn panic_room(&self, room: RoomId) {
+            if let Some(trigger) = self.0.lock().unwrap().remove(&room) {
+                trigger.cancel();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use room_core::{ClientMsg, RoomId, ServerMsg, UserId, parse_server_frame};
+    use room_ports::{MapStore, UserSeed};
+
+    use crate::memory::MemoryMapStore;
+    use crate::outbox::{CloseReason, Next, Outbox};
+    use crate::{Engine, Session};
+
+    async fn engine() -> Engine {
+        let store = MemoryMapStore::new();
+        let users: Vec<UserSeed> = (1..=3)
+            .map(|id| UserSeed {
+                user: UserId(id),
+                nickname: format!("user{id}"),
+                games: Vec::new(),
+            })
+            .collect();
+        store.seed_users(&users).await.unwrap();
+        Engine::builder(Arc::new(store)).build()
+    }
+
+    async fn enter(engine: &Engine, user: u64, room: u64) -> Session {
+        let mut session = engine.open_session(UserId(user), format!("user{user}"));
+        session
+            .handle(ClientMsg::Enter {
+                room_id: RoomId(room),
+                authorization: None,
+            })
+            .await;
+        session
+    }
+
+    /// What the socket's writer gets next, within a deadline.
+    async fn next(outbox: &Outbox) -> Next {
+        tokio::time::timeout(Duration::from_secs(5), outbox.next(usize::MAX))
+            .await
+            .expect("the socket's queue answered in time")
+    }
+
+    async fn next_messages(outbox: &Outbox) -> Vec<ServerMsg> {
+        match next(outbox).await {
+            Next::Frames(frames) => frames
+                .iter()
+                .map(|f| parse_server_frame(f.as_str()).unwrap())
+                .collect(),
+            Next::Close(reason) => panic!("closed with {reason:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_room_task_that_panics_closes_its_sockets_with_1011_and_the_room_loads_again() {
+        let engine = engine().await;
+        let (mut first, second) = (enter(&engine, 1, 1).await, enter(&engine, 2, 1).await);
+        let elsewhere = enter(&engine, 3, 3).await;
+        for session in [&first, &second, &elsewhere] {
+            while matches!(session.outbox().try_next(usize::MAX), Some(Next::Frames(_))) {}
+        }
+
+        engine.faults.panic_room(RoomId(1));
+        for session in [&first, &second] {
+            assert!(
+                matches!(next(session.outbox()).await, Next::Close(CloseReason::RoomFailed)),
+                "a socket of the failed room is closed with 1011"
+            );
+        }
+        assert_eq!(CloseReason::RoomFailed.code(), 1011);
+        // The other room is untouched.
+        assert!(!elsewhere.outbox().is_closing());
+        let mut elsewhere = elsewhere;
+        elsewhere.handle(ClientMsg::Sync).await;
+        assert!(matches!(
+            next_messages(elsewhere.outbox()).await[..],
+            [ServerMsg::Sync { .. }]
+        ));
+        // The room starts again from the store at the next ENTER.
+        drop(first);
+        first = enter(&engine, 1, 1).await;
+        match &next_messages(first.outbox()).await[..] {
+            [ServerMsg::Sync { room }, ..] => assert_eq!(room.room_id, RoomId(1)),
+            other => panic!("expected room 1's SYNC, got {other:?}"),
+        }
+    }
+}
