@@ -124,3 +124,47 @@ async fn mysql_down_is_reported_without_its_address() {
     assert_eq!(status, 503, "{body}");
     assert!(!body.contains(&port) && !body.contains(&db.name), "{body}");
 }
+
+/// Issue 25.10: a cluster shrunk to one node without Redis and RabbitMQ.
+/// The cluster's hosts saved room 1 under lease epoch 7; the standalone
+/// node, which holds no lease, can still BUILD (README, "Run a cluster").
+#[tokio::test]
+async fn a_standalone_node_on_a_database_a_cluster_used_can_build() {
+    use sqlx::Connection;
+    let db = Database::create().await;
+    let url = db.url_via("127.0.0.1:3306");
+    let first = TestServer::start_with(|args| args.mysql = Some(url.clone())).await;
+    wait_ready(&first, true).await;
+    let mut owner = first.connect(1).await;
+    owner.enter(1).await;
+    owner.send(CHESS).await;
+    assert!(matches!(owner.next_msg().await, ServerMsg::Sync { .. }));
+    drop(owner);
+    first.server.shutdown().await;
+    // What a cluster host under lease epoch 7 leaves behind.
+    let mut conn = sqlx::MySqlConnection::connect(&url).await.unwrap();
+    sqlx::query("UPDATE room_maps SET epoch = 7 WHERE owner_id = 1")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+
+    let second = TestServer::start_with(|args| args.mysql = Some(url.clone())).await;
+    wait_ready(&second, true).await;
+    let mut owner = second.connect(1).await;
+    owner.enter(1).await;
+    owner.send(&CHESS.replace(r#""side":8"#, r#""side":9"#)).await;
+    match owner.next_msg().await {
+        ServerMsg::Sync { room } => assert_eq!(room.map.side(), 9),
+        other => panic!("the BUILD was refused: {other:?}"),
+    }
+    let (version, epoch): (u64, u64) =
+        sqlx::query_as("SELECT version, epoch FROM room_maps WHERE owner_id = 1")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(version, 2, "stored");
+    assert_eq!(
+        epoch, 7,
+        "the standalone node leaves the cluster's epoch as it was"
+    );
+}

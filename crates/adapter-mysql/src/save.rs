@@ -20,7 +20,9 @@ const DEADLOCK_ATTEMPTS: u32 = 3;
 /// 0), lock it (`FOR UPDATE`), compare epochs, then versions, lock and read
 /// the owner's library (`LOCK IN SHARE MODE`, so a game cannot leave it
 /// before the commit), write (with `epoch` as the room's epoch), commit. Any
-/// failure rolls everything back: the old map stays.
+/// failure rolls everything back: the old map stays. A node without a
+/// cluster saves under `room_ports::NO_LEASE` and keeps the stored epoch
+/// (`room_ports::fence` says why).
 pub(crate) async fn save_map(
     pool: &MySqlPool,
     room: RoomId,
@@ -69,13 +71,7 @@ async fn try_save(
 ) -> Result<u64, Failed> {
     let mut tx = pool.begin().await?;
     let (found, stored_epoch) = lock_version(&mut tx, room).await?;
-    if epoch < stored_epoch {
-        return Err(Failed::Rejected(StoreError::Fenced {
-            room,
-            epoch,
-            stored_epoch,
-        }));
-    }
+    let epoch = room_ports::fence(room, epoch, stored_epoch).map_err(Failed::Rejected)?;
     if found != expected {
         return Err(Failed::Rejected(StoreError::VersionConflict { expected, found }));
     }

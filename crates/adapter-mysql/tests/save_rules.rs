@@ -232,3 +232,45 @@ async fn saves_under_the_same_or_a_higher_epoch_are_stored() {
     .await;
     db.drop_db().await;
 }
+
+/// Issue 25.10: a node without a cluster saves under epoch 0, which no lease
+/// ever has (lease epochs start at 1). It is not fenced by the epochs a
+/// cluster left in the database and leaves them as they are, so every
+/// cluster host is still fenced as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_a_cluster_saves_over_any_epoch_and_keeps_it() {
+    let db = TestDb::create().await;
+    guard("standalone over a cluster's epochs", async {
+        let store = db.store().await;
+        store.seed_users(&[user(8, "hal", &[])]).await.expect("seed");
+        assert_eq!(store.save_map(RoomId(8), &map(6, &[], &[]), 0, 9).await, Ok(1));
+        let standalone = map(7, &[], &[]);
+        assert_eq!(store.save_map(RoomId(8), &standalone, 1, 0).await, Ok(2));
+        let mut conn = db.admin().await;
+        let epoch: u64 = sqlx::query_scalar("SELECT epoch FROM room_maps WHERE owner_id = 8")
+            .fetch_one(&mut conn)
+            .await
+            .expect("epoch");
+        assert_eq!(epoch, 9, "the cluster's epoch is kept");
+        // A host that lost the room (epoch 8) is still fenced; the newest (9) is not.
+        let stale = store.save_map(RoomId(8), &map(8, &[], &[]), 2, 8).await;
+        assert!(
+            matches!(stale, Err(StoreError::Fenced { stored_epoch: 9, .. })),
+            "{stale:?}"
+        );
+        let stored = store.load_room(RoomId(8)).await.expect("load").expect("exists");
+        assert_eq!((stored.map, stored.version), (Some(standalone.to_doc()), 2));
+        assert_eq!(store.save_map(RoomId(8), &map(9, &[], &[]), 2, 9).await, Ok(3));
+        // The version check still orders the node against the others.
+        assert_eq!(
+            store.save_map(RoomId(8), &map(10, &[], &[]), 2, 0).await,
+            Err(StoreError::VersionConflict {
+                expected: 2,
+                found: 3
+            })
+        );
+        store.close().await;
+    })
+    .await;
+    db.drop_db().await;
+}

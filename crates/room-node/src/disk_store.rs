@@ -175,13 +175,7 @@ impl MapStore for DiskMapStore {
             .read_map(room)
             .await?
             .map_or((0, 0), |file| (file.version, file.epoch));
-        if epoch < stored_epoch {
-            return Err(StoreError::Fenced {
-                room,
-                epoch,
-                stored_epoch,
-            });
-        }
+        let epoch = room_ports::fence(room, epoch, stored_epoch)?;
         if found != expected_version {
             return Err(StoreError::VersionConflict {
                 expected: expected_version,

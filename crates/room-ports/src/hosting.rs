@@ -13,7 +13,8 @@ pub struct Lease {
     pub room: RoomId,
     /// The holder.
     pub node: NodeId,
-    /// Fencing epoch: increases with every new holder of this room.
+    /// Fencing epoch: increases with every new holder of this room; never
+    /// 0 ([`NO_LEASE`](crate::NO_LEASE)).
     pub epoch: u64,
 }
 

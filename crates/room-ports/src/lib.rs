@@ -18,4 +18,4 @@ mod store;
 pub use bus::{Bus, BusError, BusInbound, BusInbox};
 pub use hosting::{Acquired, HostingError, Lease, RoomHosting, RoomSnapshot, SnapshotUser};
 pub use nodes::{NodeId, NodeInfo, NodeRegistry, RegistryError, SessionAt};
-pub use store::{GameInfo, MapStore, StoreError, StoredRoom, UserSeed, UserSummary};
+pub use store::{GameInfo, MapStore, NO_LEASE, StoreError, StoredRoom, UserSeed, UserSummary, fence};

@@ -102,10 +102,11 @@ pub trait MapStore: Send + Sync + 'static {
     /// saved the room (else [`StoreError::Fenced`]). Returns the new version.
     ///
     /// `epoch` is the writer's fencing epoch: the room host's lease epoch
-    /// ([`Lease::epoch`](crate::Lease::epoch)), 0 for a node without a
-    /// cluster. The store keeps, per room, the highest epoch that saved, so
-    /// a host that lost its room to another node cannot overwrite what the
-    /// new host stored, even with the right version.
+    /// ([`Lease::epoch`](crate::Lease::epoch)), or [`NO_LEASE`] for a node
+    /// without a cluster. The store keeps, per room, the highest lease epoch
+    /// that saved, so a host that lost its room to another node cannot
+    /// overwrite what the new host stored, even with the right version
+    /// ([`fence`] is the rule).
     async fn save_map(
         &self,
         room: RoomId,
@@ -122,4 +123,34 @@ pub trait MapStore: Send + Sync + 'static {
 
     /// Whether the store answers now.
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// The fencing epoch of a save by a node that holds no lease (a node
+/// without a cluster). Lease epochs are never 0.
+pub const NO_LEASE: u64 = 0;
+
+/// The fencing rule of [`MapStore::save_map`]: a save under `epoch` of a
+/// room whose highest saving lease epoch is `stored_epoch` is refused, or
+/// stored with the epoch this returns.
+///
+/// A lease holder under a lower epoch is fenced: another node took the room
+/// since. A save under [`NO_LEASE`] is never fenced and keeps the stored
+/// epoch: a node without a cluster (say one that a cluster was shrunk to)
+/// holds no lease, so it neither outranks a cluster's hosts (raising the
+/// epoch would lock a cluster that comes back out of its rooms) nor is
+/// outranked by the epochs a cluster left behind (which refused every BUILD
+/// of such a node). It is still ordered against every other writer by the
+/// version check, and a host that lost its room is still fenced after it.
+pub fn fence(room: RoomId, epoch: u64, stored_epoch: u64) -> Result<u64, StoreError> {
+    if epoch == NO_LEASE {
+        return Ok(stored_epoch);
+    }
+    if epoch < stored_epoch {
+        return Err(StoreError::Fenced {
+            room,
+            epoch,
+            stored_epoch,
+        });
+    }
+    Ok(epoch)
 }

@@ -81,13 +81,7 @@ impl MapStore for MemoryMapStore {
         let (_, games) = users.get(&room.owner()).ok_or(StoreError::RoomNotFound(room))?;
         let mut maps = lock(&self.maps);
         let (found, stored_epoch) = maps.get(&room).map_or((0, 0), |m| (m.version, m.epoch));
-        if epoch < stored_epoch {
-            return Err(StoreError::Fenced {
-                room,
-                epoch,
-                stored_epoch,
-            });
-        }
+        let epoch = room_ports::fence(room, epoch, stored_epoch)?;
         if let Some((game, _)) = map
             .games()
             .iter()
@@ -196,5 +190,22 @@ mod tests {
             "{stale:?}"
         );
         assert_eq!(stored(&store), (3, 12));
+    }
+
+    #[test]
+    fn a_save_without_a_lease_is_not_fenced_and_keeps_the_stored_epoch() {
+        let store = seeded();
+        assert_eq!(block_on(store.save_map(RoomId(7), &side(10), 0, 5)), Ok(1));
+        assert_eq!(
+            block_on(store.save_map(RoomId(7), &side(11), 1, room_ports::NO_LEASE)),
+            Ok(2)
+        );
+        // Epoch 5 still fences a host that lost the room.
+        let stale = block_on(store.save_map(RoomId(7), &side(12), 2, 4));
+        assert!(
+            matches!(stale, Err(StoreError::Fenced { stored_epoch: 5, .. })),
+            "{stale:?}"
+        );
+        assert_eq!(stored(&store), (2, 11));
     }
 }
