@@ -620,4 +620,39 @@ mod tests {
         assert_eq!(outbox.push(sync("c")), Pushed::Coalesced);
         assert_eq!(texts(outbox.try_next(10)), ["99err", "11cxxxxxxxxx"]);
     }
+
+    /// Issue 25.11, decided: a numbered socket that falls behind is
+    /// coalesced like any other (PROTOCOL.md §9, "A socket that falls
+    /// behind"): its `seq` then jumps over the events dropped, and what
+    /// arrives leaves it with the positions every event would have, so the
+    /// jump needs no SYNC.
+    #[test]
+    fn a_numbered_socket_that_falls_behind_sees_seq_jump_to_the_same_positions() {
+        use room_core::{Cell, Direction, ServerMsg, frame_seq, parse_server_frame};
+        let outbox = Outbox::new(4).numbered();
+        let mut every = std::collections::BTreeMap::new();
+        for seq in 1..=12u64 {
+            let (user, x) = (UserId(seq % 3), seq as u16);
+            let msg = ServerMsg::Move {
+                user,
+                direction: Direction::Right,
+                cell: Cell { x, y: 0 },
+            };
+            every.insert(user, x);
+            outbox.push(Frame::message(msg.encode_with_seq(seq), Some(user)));
+        }
+        let delivered = texts(outbox.try_next(100));
+        let seqs: Vec<u64> = delivered.iter().map(|f| frame_seq(f).unwrap().unwrap()).collect();
+        assert!(seqs.len() < 12, "something was coalesced: {seqs:?}");
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order: {seqs:?}");
+        let mut shown = std::collections::BTreeMap::new();
+        for frame in &delivered {
+            let Ok(ServerMsg::Move { user, cell, .. }) = parse_server_frame(frame) else {
+                panic!("{frame}");
+            };
+            shown.insert(user, cell.x);
+        }
+        assert_eq!(shown, every, "the same positions as every event gives");
+        assert_eq!(seqs.last(), Some(&12), "the last event is never dropped");
+    }
 }

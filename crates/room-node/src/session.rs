@@ -205,12 +205,24 @@ impl Session {
                 Ok(Some(answer)) => answer,
                 Ok(None) => continue,
                 Err(_) => {
-                    self.engine.send_leave(&sender, self.id);
-                    tracing::warn!(%room, session = %self.id, "no answer to ENTER in time");
-                    self.send_error(
-                        ErrorCode::Unavailable,
-                        "the room did not answer in time; try again",
-                    );
+                    tracing::warn!(%room, session = %self.id, resume = resume.is_some(), "no answer to ENTER in time");
+                    if resume.is_some() {
+                        // Should the room take the resume up late, its seat is
+                        // held again, not ended: PROTOCOL.md §9 ends a seat only
+                        // for LEAVE, a policy close or a newer socket.
+                        self.engine
+                            .send_surely(&sender, RoomMsg::Away { session: self.id });
+                        self.send_error(
+                            ErrorCode::Unavailable,
+                            "the room did not answer in time; the seat is still held: resume again",
+                        );
+                    } else {
+                        self.engine.send_leave(&sender, self.id);
+                        self.send_error(
+                            ErrorCode::Unavailable,
+                            "the room did not answer in time; try again",
+                        );
+                    }
                     return false;
                 }
             };
@@ -275,3 +287,7 @@ impl Drop for Session {
         self.engine.close_session(self.id);
     }
 }
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;
