@@ -22,6 +22,9 @@ enum SaveAnswer {
     Honest,
     /// Stored, but the answer is lost (a timeout after the commit).
     StoredButLost,
+    /// Saved as a cluster host under this lease epoch would save (the node
+    /// here holds no lease, and a save under none is never fenced).
+    UnderEpoch(u64),
 }
 
 /// The memory store, with library lookups held until the gate opens.
@@ -55,10 +58,14 @@ impl MapStore for Store {
         expected_version: u64,
         epoch: u64,
     ) -> Result<u64, StoreError> {
-        let saved = self.inner.save_map(room, map, expected_version, epoch).await;
         let answer = std::mem::replace(&mut *self.answer.lock().unwrap(), SaveAnswer::Honest);
+        let epoch = match answer {
+            SaveAnswer::UnderEpoch(lease) => lease,
+            _ => epoch,
+        };
+        let saved = self.inner.save_map(room, map, expected_version, epoch).await;
         match answer {
-            SaveAnswer::Honest => saved,
+            SaveAnswer::Honest | SaveAnswer::UnderEpoch(_) => saved,
             SaveAnswer::StoredButLost => Err(StoreError::Unavailable("operation timed out".into())),
         }
     }
@@ -255,12 +262,13 @@ async fn a_fenced_save_refuses_the_build_and_changes_nothing() {
     let (engine, store, _opener) = setup(true).await;
     let (mut owner, guest) = owner_and_guest(&engine).await;
 
-    // A newer host (epoch 5) stored a map; this node saves under epoch 0.
+    // A newer host (epoch 5) stored a map; this node saves as the host of epoch 4.
     store
         .inner
         .save_map(RoomId(1), &side_map(30), 0, 5)
         .await
         .unwrap();
+    *store.answer.lock().unwrap() = SaveAnswer::UnderEpoch(4);
     owner.handle(build(12)).await;
     settle().await;
     let seen = drain(&owner);
