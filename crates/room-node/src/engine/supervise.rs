@@ -213,8 +213,44 @@ mod tests {
         }
     }
 
+    /// Counts one counter, for the tasks of this thread (a current-thread runtime).
+    struct CountOne {
+        name: &'static str,
+        hits: Arc<std::sync::atomic::AtomicU64>,
+    }
+
+    impl metrics::Recorder for CountOne {
+        fn describe_counter(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+        fn describe_gauge(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+        fn describe_histogram(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+            if key.name() == self.name {
+                metrics::Counter::from_arc(self.hits.clone())
+            } else {
+                metrics::Counter::noop()
+            }
+        }
+        fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+            metrics::Gauge::noop()
+        }
+        fn register_histogram(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Histogram {
+            metrics::Histogram::noop()
+        }
+    }
+
     #[tokio::test]
     async fn a_room_task_that_panics_closes_its_sockets_with_1011_and_the_room_loads_again() {
+        let failed = CountOne {
+            name: crate::metrics_names::ROOM_TASKS_FAILED,
+            hits: Arc::default(),
+        };
+        let _counting = metrics::set_default_local_recorder(&failed);
         let engine = engine().await;
         let (mut first, second) = (enter(&engine, 1, 1).await, enter(&engine, 2, 1).await);
         let elsewhere = enter(&engine, 3, 3).await;
@@ -230,6 +266,11 @@ mod tests {
             );
         }
         assert_eq!(CloseReason::RoomFailed.code(), 1011);
+        assert_eq!(
+            failed.hits.load(std::sync::atomic::Ordering::Relaxed),
+            1,
+            "counted"
+        );
         // The other room is untouched.
         assert!(!elsewhere.outbox().is_closing());
         let mut elsewhere = elsewhere;
