@@ -46,16 +46,25 @@ async fn after_the_new_rooms_sync_nothing_of_the_old_room_arrives() {
     enter(&mut mover, 1).await;
     tokio::time::sleep(Duration::from_millis(10)).await;
     take(switcher.outbox());
+    take(mover.outbox());
 
     // Room 1's mailbox fills with MOVEs before its task runs again, so the
     // switcher's LEAVE waits behind them while room 2 answers its ENTER.
-    for i in 0..room_node_mailbox() {
+    // (Full once a MOVE is refused with 76503; none is handled before that.)
+    let mut sent = 0;
+    for i in 0.. {
         let direction = if i % 2 == 0 {
             Direction::Right
         } else {
             Direction::Left
         };
         mover.handle(ClientMsg::Move { direction }).await;
+        let refused = server_messages(&take(mover.outbox()));
+        if refused.iter().any(|m| matches!(m, ServerMsg::Error { .. })) {
+            break;
+        }
+        sent += 1;
+        assert!(i < 100_000, "room 1's mailbox never filled");
     }
     enter(&mut switcher, 2).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -78,10 +87,9 @@ async fn after_the_new_rooms_sync_nothing_of_the_old_room_arrives() {
         "{} of room 1's MOVEs after room 2's SYNC ({moves_before} before it)",
         late.len()
     );
+    assert!(
+        moves_before < sent,
+        "room 1 was still working through its mailbox when room 2 answered"
+    );
     assert_eq!(switcher.room(), Some(RoomId(2)));
-}
-
-/// Room mailboxes hold this many messages (room_task::MAILBOX).
-fn room_node_mailbox() -> usize {
-    1024
 }

@@ -1,6 +1,8 @@
 //! The node engine: the registry of loaded rooms and open sessions.
 
 mod cluster_link;
+#[cfg(test)]
+mod faults;
 mod open;
 mod supervise;
 
@@ -32,7 +34,7 @@ pub struct Engine {
     pub(crate) open: open::Open,
     /// Room tasks a test makes panic.
     #[cfg(test)]
-    pub(crate) faults: supervise::faults::Faults,
+    pub(crate) faults: faults::Faults,
 }
 
 impl Engine {
@@ -399,7 +401,7 @@ impl EngineBuilder {
             shared: Arc::new(shared),
             open: open::Open::default(),
             #[cfg(test)]
-            faults: supervise::faults::Faults::default(),
+            faults: faults::Faults::default(),
         };
         if let Some(ports) = engine.shared.cluster.clone() {
             engine
