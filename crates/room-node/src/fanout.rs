@@ -89,7 +89,9 @@ pub(crate) fn count(code: &'static str, error_code: Option<&'static str>, n: u64
     }
 }
 
-/// Encode `msg` and queue it to `outbox` alone, counting it like any other message.
+/// Encode `msg` and queue it to `outbox` alone, counting it like any other
+/// message. Called on a room's task (from an observer), it reaches the
+/// socket only while the socket is in that room ([`Outbox::push`]).
 pub fn queue_message(outbox: &Outbox, msg: &ServerMsg) {
     send_to(outbox, &Encoded::new(msg));
 }
