@@ -97,7 +97,9 @@ fn me(keys: &ApiKeys, headers: &HeaderMap) -> (StatusCode, String) {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt().init();
+    // Without log_internal_errors(false), a log line that cannot be written
+    // (stdout to a pipe whose reader died) panics the task that logged.
+    tracing_subscriber::fmt().log_internal_errors(false).init();
     let app = app(Arc::new(Steps::default())).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:8300").await?;
     tracing::info!("try ws://127.0.0.1:8300/rooms/ws?token=key-alice");
