@@ -270,7 +270,15 @@ impl Driver<'_> {
                 metrics::histogram!(m::COMMAND_SECONDS).record(received.elapsed().as_secs_f64());
                 return;
             }
-            RoomMsg::Build { session, doc } => HostInput::Build { session, doc },
+            RoomMsg::Build {
+                session,
+                doc,
+                reference,
+            } => HostInput::Build {
+                session,
+                doc,
+                reference,
+            },
             RoomMsg::View { reply } => {
                 let _ = reply.send(self.machine.view());
                 return;
@@ -353,12 +361,17 @@ impl Driver<'_> {
                 seq: number,
                 encoded,
                 then,
+                reply,
             } => {
                 let encoded = match encoded {
+                    Some(text) if matches!(msg, room_core::ServerMsg::Error { .. }) => {
+                        Encoded::relayed(text, None)
+                    }
                     Some(text) => Encoded::with_text(&msg, text),
                     None => Encoded::new(&msg),
                 };
-                self.delivery.deliver(audience, &encoded, number, &then);
+                self.delivery
+                    .deliver_answering(audience, &encoded, number, &then, reply.as_ref());
                 if let Some((epoch, seq)) = publish {
                     self.publish(Publish::Event(HostEvent {
                         room: self.ctx.id,
@@ -369,6 +382,7 @@ impl Driver<'_> {
                         frame: encoded.text().to_owned(),
                         number,
                         then,
+                        reply,
                     }));
                 }
             }
@@ -393,6 +407,7 @@ impl Driver<'_> {
                 frame: String::new(),
                 number: None,
                 then: Vec::new(),
+                reply: None,
             })),
             HostEffect::Call(call) => self.call(call),
             HostEffect::Observe(event) => self.ctx.shared.observers.notify(&event),
