@@ -96,11 +96,15 @@ pub(super) async fn host(
         builds_in_flight: ctx.shared.config.builds_in_flight,
         observe: !ctx.shared.observers.is_empty(),
         cluster,
-        seats: ctx.shared.seat_key.clone().map(|key| SeatSetup {
-            key,
-            grace: ctx.shared.config.resume_grace,
-            log: ctx.shared.config.resume_log,
-        }),
+        // A grace of 0 turns resume off: no seat that would end at once, no SEAT for it.
+        seats: (!ctx.shared.config.resume_grace.is_zero())
+            .then(|| ctx.shared.seat_key.clone())
+            .flatten()
+            .map(|key| SeatSetup {
+                key,
+                grace: ctx.shared.config.resume_grace,
+                log: ctx.shared.config.resume_log,
+            }),
     };
     let ports = lease.map(|(ports, lease, _)| {
         tracing::info!(room = %lease.room, epoch = lease.epoch, "hosting room");
