@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The JavaScript client's checks (clients/js): tsc --strict over its sources,
 # the committed .d.ts files are what tsc makes of them and type-check a
-# TypeScript consumer, the page type-checks against it, then its tests with
-# Node's test runner (unit, fake-socket, and against the example server and a
-# three-node cluster on the local MariaDB, Redis and RabbitMQ).
+# TypeScript consumer (with the DOM's types, and with Node 20's and 22's), the
+# page type-checks against it, the README's snippets type-check, then its
+# tests with Node's test runner, in Node 20 and in Node 22 (unit, fake-socket,
+# and against the example server and a three-node cluster on the local
+# MariaDB, Redis and RabbitMQ). Chromium runs it in scripts/browser-tests.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
