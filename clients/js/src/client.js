@@ -124,6 +124,8 @@ export class RoomClient extends Emitter {
     this.expiredOnce = false;
     /** @private @type {{ url: string, token: string } | null} the last connection attempt's */
     this.lastAttempt = null;
+    /** @private how many sockets opened so far (a token check made before one opened is stale) */
+    this.opens = 0;
     /** @private */
     this.resyncAsked = false;
     /** @private */
@@ -352,6 +354,7 @@ export class RoomClient extends Emitter {
       clearTimeout(openTimer);
       if (this.ws !== ws) return;
       opened = true;
+      this.opens += 1;
       this.expiredOnce = false;
       this.setStatus('open');
       this.emit('open', { url });
@@ -465,7 +468,7 @@ export class RoomClient extends Emitter {
       void this.connect();
     }, delay);
     // A refused upgrade (401) looks like a server that is down: ask the server which it is.
-    if (!wasOpen && this.lastAttempt && this.options.authCheck !== false) void this.checkToken(this.generation);
+    if (!wasOpen && this.lastAttempt && this.options.authCheck !== false) void this.checkToken();
   }
 
   /**
@@ -474,11 +477,14 @@ export class RoomClient extends Emitter {
    * `RoomError` of kind `auth`, except that an expired token is asked of the
    * token function once more first (the retry already planned does that).
    * No answer, or another one (a server without the route): the retry goes on.
-   * @param {number} generation
+   * A verdict counts while no socket opened since and the latest attempt
+   * presents the same token (a token asked again gets a check of its own),
+   * however many retries started while the check was on its way.
    * @private
    */
-  async checkToken(generation) {
+  async checkToken() {
     const attempt = /** @type {{ url: string, token: string }} */ (this.lastAttempt);
+    const opens = this.opens;
     const fetcher = this.options.fetch ?? globalThis.fetch;
     if (typeof fetcher !== 'function') return;
     const controller = new AbortController();
@@ -499,7 +505,7 @@ export class RoomClient extends Emitter {
     } finally {
       clearTimeout(timer);
     }
-    if (generation !== this.generation || this.stopped || this.ws || !refused) return;
+    if (opens !== this.opens || attempt.token !== this.lastAttempt?.token || this.stopped || !refused) return;
     const reason = typeof refused.reason === 'string' ? refused.reason : 'invalid';
     if (reason === 'expired' && typeof this.options.token === 'function' && !this.expiredOnce) {
       this.expiredOnce = true;
@@ -510,7 +516,16 @@ export class RoomClient extends Emitter {
       { code: ErrorCode.UNAUTHORIZED, serverMessage: message });
     this.seat = null;
     this.emit('error', error);
-    this.finish(0, message, error);
+    const ws = this.ws;
+    if (ws) {
+      // The retry already started: it is given up, and reported as the refusal.
+      this.stopped = true;
+      this.finalError = error;
+      try { ws.close(1000); } catch { /* closing */ }
+      this.onClosed(ws, 1000, message, false);
+    } else {
+      this.finish(0, message, error);
+    }
   }
 
   /**

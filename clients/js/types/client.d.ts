@@ -43,6 +43,8 @@ export class RoomClient extends Emitter<ClientEvents> {
     private expiredOnce;
     /** @private @type {{ url: string, token: string } | null} the last connection attempt's */
     private lastAttempt;
+    /** @private how many sockets opened so far (a token check made before one opened is stale) */
+    private opens;
     /** @private */
     private resyncAsked;
     /** @private */
@@ -144,7 +146,9 @@ export class RoomClient extends Emitter<ClientEvents> {
      * `RoomError` of kind `auth`, except that an expired token is asked of the
      * token function once more first (the retry already planned does that).
      * No answer, or another one (a server without the route): the retry goes on.
-     * @param {number} generation
+     * A verdict counts while no socket opened since and the latest attempt
+     * presents the same token (a token asked again gets a check of its own),
+     * however many retries started while the check was on its way.
      * @private
      */
     private checkToken;
