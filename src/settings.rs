@@ -153,7 +153,7 @@ pub struct ServerArgs {
 
     /// Milliseconds a dropped socket that opted into resume (PROTOCOL.md §9)
     /// keeps its user's seat: nobody is told it went unless no socket resumes
-    /// the seat in time.
+    /// the seat in time. 0 turns resume off (no SEAT, no `seq`).
     #[arg(long, env = "MYROOM_RESUME_GRACE_MS", default_value_t = 20_000)]
     pub resume_grace_ms: u64,
 

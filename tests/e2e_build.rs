@@ -151,3 +151,57 @@ async fn a_map_file_that_cannot_be_read_is_kept_aside_and_the_owner_can_build_ag
         "never overwritten"
     );
 }
+
+/// CHESS_AND_WALL with `"ref":"<reference>"` added (`reference` as JSON writes it inside quotes).
+fn with_ref(reference: &str) -> String {
+    let build = CHESS_AND_WALL.replace('\n', "");
+    format!("{},\"ref\":\"{reference}\"}}", &build[..build.len() - 1])
+}
+
+#[tokio::test]
+async fn a_builds_ref_comes_back_in_the_builders_sync_alone_and_in_its_error() {
+    let server = TestServer::start().await;
+    let (mut owner, mut guest) = server.owner_and_guest().await;
+
+    owner.send(&with_ref("b1")).await;
+    let mine = owner.next_line().await;
+    let theirs = guest.next_line().await;
+    assert!(mine.starts_with("11{"), "{mine}");
+    assert_eq!(room_core::frame_ref(&mine).unwrap().as_deref(), Some("b1"));
+    assert_eq!(room_core::frame_ref(&theirs).unwrap(), None, "{theirs}");
+    // The same SYNC otherwise: the guest's frame plus the ref.
+    assert_eq!(room_core::with_ref(&theirs, "b1"), mine);
+
+    guest.send(&with_ref(r#"g\"7"#)).await;
+    let refused = guest.next_line().await;
+    assert!(refused.starts_with("99{\"code\":76403,"), "{refused}");
+    assert_eq!(room_core::frame_ref(&refused).unwrap().as_deref(), Some("g\"7"));
+    owner.expect_quiet().await;
+}
+
+#[tokio::test]
+async fn a_build_without_ref_is_answered_as_before_and_a_bad_ref_is_76100() {
+    let server = TestServer::start().await;
+    let (mut owner, mut guest) = server.owner_and_guest().await;
+    owner.send(&CHESS_AND_WALL.replace('\n', "")).await;
+    let mine = owner.next_line().await;
+    assert_eq!(mine, guest.next_line().await, "one SYNC for everyone");
+    assert!(!mine.contains("\"ref\""), "{mine}");
+
+    let too_long = "r".repeat(65);
+    owner.send(&with_ref(&too_long)).await;
+    owner.expect_error(ErrorCode::Parse).await;
+    guest.expect_quiet().await;
+}
+
+#[tokio::test]
+async fn the_sync_answering_enter_or_11_names_the_user_and_a_builds_sync_does_not() {
+    let server = TestServer::start().await;
+    let mut guest = server.connect(2).await;
+    guest.send(r#"10{"room_id":"1"}"#).await;
+    let entered: serde_json::Value = serde_json::from_str(&guest.next_line().await[2..]).unwrap();
+    assert_eq!(entered["you"], "2");
+    guest.send("11").await;
+    let asked: serde_json::Value = serde_json::from_str(&guest.next_line().await[2..]).unwrap();
+    assert_eq!(asked["you"], "2");
+}

@@ -207,6 +207,57 @@ async fn a_build_by_the_owner_on_a_relay_node_reaches_everyone_on_every_node() {
     cluster.assert_no_panics();
 }
 
+// 3c. A relayed BUILD's ref (PROTOCOL.md §5) comes back to its builder alone, in its SYNC or its ERROR.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relayed_builds_ref_comes_back_in_the_builders_sync_alone_and_in_its_error() {
+    let cluster = Cluster::start(2).await;
+    let (first, _) = Player::enter(&cluster, 0, 3).await;
+    let host = cluster.index_of(&agreed_host(&cluster, None).await.node);
+    let relay = (host + 1) % 2;
+    let (owner, _) = Player::enter(&cluster, relay, 1).await;
+    let (guest, _) = Player::enter(&cluster, relay, 2).await;
+    let mut players = vec![owner, guest, first];
+    let all_at = |cell: (u16, u16)| [1, 2, 3].into_iter().map(|u| (u, cell)).collect::<Spots>();
+    settle(&mut players, &all_at((0, 0)), None).await;
+    assert_ne!(agreed_host(&cluster, None).await.node, players[0].node_id);
+
+    /// The next SYNC or ERROR `p` gets, as the server wrote it.
+    async fn answer(p: &mut Player) -> String {
+        loop {
+            let line = p.client.next_line().await;
+            if line.starts_with("11") || line.starts_with("99") {
+                return line;
+            }
+        }
+    }
+    let with_ref = |json: &str, r: &str| format!(r#"40{{"map":{json},"ref":"{r}"}}"#);
+    players[0].send(&with_ref(M1, "r1")).await;
+    let mut frames = Vec::new();
+    for p in players.iter_mut() {
+        frames.push(answer(p).await);
+    }
+    assert!(frames[0].starts_with("11"), "{}", frames[0]);
+    assert_eq!(room_core::frame_ref(&frames[0]).unwrap().as_deref(), Some("r1"));
+    for (p, frame) in players.iter().zip(&frames).skip(1) {
+        assert!(frame.starts_with("11"), "{}: {frame}", p.who());
+        assert_eq!(room_core::frame_ref(frame).unwrap(), None, "{}: {frame}", p.who());
+        assert_eq!(
+            &room_core::with_ref(frame, "r1"),
+            &frames[0],
+            "{}: the same SYNC",
+            p.who()
+        );
+    }
+
+    players[1].send(&with_ref(M2, "g1")).await;
+    let refused = answer(&mut players[1]).await;
+    assert!(refused.starts_with("99{\"code\":76403,"), "{refused}");
+    assert_eq!(room_core::frame_ref(&refused).unwrap().as_deref(), Some("g1"));
+    let stored = Player::enter(&cluster, host, 4).await.1;
+    assert_eq!(stored.map, map_of(M1), "the refused BUILD changed nothing");
+    cluster.assert_no_panics();
+}
+
 // 3b. Two sessions of the owner racing BUILDs: none lost silently, one map wins everywhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_builds_from_two_owner_sessions_are_each_answered_or_without_effect() {

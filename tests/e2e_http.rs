@@ -151,3 +151,44 @@ async fn metrics_counters_move_when_clients_act() {
         assert!(body.contains(name), "{name} missing from /metrics");
     }
 }
+
+/// `POST /auth/check` with `body`.
+async fn auth_check(server: &TestServer, body: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(server.server.addr())
+        .await
+        .unwrap();
+    let request = format!(
+        "POST /auth/check HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response[9..12].parse().unwrap();
+    assert!(
+        response
+            .to_ascii_lowercase()
+            .contains("access-control-allow-origin: *"),
+        "readable from a page of any origin: {response}"
+    );
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+    (status, body)
+}
+
+#[tokio::test]
+async fn auth_check_tells_a_refused_token_from_a_good_one_and_why() {
+    let server = TestServer::start().await;
+    let (status, body) = auth_check(&server, &token(2)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"user\":\"2\""), "{body}");
+    let (status, body) = auth_check(&server, "forged").await;
+    assert_eq!(status, 401);
+    assert!(body.contains("\"reason\":\"invalid\""), "{body}");
+    let (status, body) = auth_check(&server, "").await;
+    assert_eq!(status, 401);
+    assert!(body.contains("\"reason\":\"missing\""), "{body}");
+    // The check changes nothing: the server still takes the good token.
+    let mut client = server.connect(2).await;
+    client.enter(2).await;
+}

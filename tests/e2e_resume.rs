@@ -434,3 +434,22 @@ async fn leave_carries_a_seq_and_error_98_and_seat_carry_none() {
         "{replaced}"
     );
 }
+
+#[tokio::test]
+async fn a_grace_of_0_turns_resume_off_no_seat_no_seq_and_a_drop_is_a_leave() {
+    let server = TestServer::start_with(|args| args.resume_grace_ms = 0).await;
+    let mut alice = server.connect_query(1, "&resume=1").await;
+    alice.send(r#"10{"room_id":"1"}"#).await;
+    let sync = alice.next_line().await;
+    assert!(sync.starts_with("11") && !sync.contains("\"seq\""), "{sync}");
+    assert_eq!(alice.next_line_within(QUIET).await, None, "no SEAT, nothing else");
+    let mut bob = bob_in(&server).await;
+    assert!(alice.next_line().await.starts_with("10"));
+    // Dropped, alice leaves at once (§8): there is no seat to hold.
+    cut(alice);
+    let leave = parse_server_frame(&bob.next_line().await).unwrap();
+    assert!(
+        matches!(leave, ServerMsg::Leave { user } if user.0 == 1),
+        "{leave:?}"
+    );
+}

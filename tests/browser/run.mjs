@@ -383,3 +383,90 @@ describe('the room in a browser', () => {
     for (const page of [owner, guest]) assert.deepEqual(page.errors || [], []);
   });
 });
+
+// The client library itself in Chromium (issue 25): the same promises its
+// Node tests check (test/promises.test.js), with the browser's own WebSocket
+// and fetch, the library served by the server at /lib/myroom-client/.
+describe('myroom-client in Chromium', () => {
+  let page;
+  const devToken = async (user) => {
+    const response = await fetch(`${server.base}/dev/token`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: Number(user) }),
+    });
+    assert.equal(response.status, 200);
+    return (await response.json()).token;
+  };
+
+  before(async () => {
+    page = await newPage();
+    await page.goto(`${server.base}/`);
+  });
+
+  test('build() settles on its own answer; client.me; move(7) throws a RoomError', async () => {
+    const tokens = { owner: await devToken(ALICE.id), guest: await devToken(CAROL.id) };
+    const outcome = await page.evaluate(async ({ tokens, url }) => {
+      const { RoomClient, RoomError } = await import('/lib/myroom-client/index.js');
+      const owner = new RoomClient({ url, token: tokens.owner });
+      const guest = new RoomClient({ url, token: tokens.guest });
+      await owner.enter(1);
+      await guest.enter(1);
+      const map = (side) => ({ side, gameList: [], objectList: [], games: {}, objects: {} });
+      const rounds = [];
+      for (let i = 0; i < 5; i += 1) {
+        const built = owner.build(map(10 + i));
+        const synced = guest.sync();
+        const refused = guest.build(map(30)).then(() => 'resolved', (e) => e.code);
+        rounds.push({ owner: (await built).side, guest: await refused });
+        await synced;
+      }
+      let thrown = null;
+      try { guest.move(7); } catch (e) { thrown = e instanceof RoomError ? e.kind : String(e); }
+      const me = [owner.me, guest.me];
+      await owner.leave();
+      await guest.leave();
+      return { rounds, thrown, me };
+    }, { tokens, url: `ws://127.0.0.1:${server.port}/library` });
+    assert.deepEqual(outcome.rounds, [10, 11, 12, 13, 14].map((side) => ({ owner: side, guest: 76403 })));
+    assert.equal(outcome.thrown, 'usage');
+    assert.deepEqual(outcome.me, [ALICE.id, CAROL.id]);
+  });
+
+  test('a wrong token ends in a RoomError of kind auth within two attempts', async () => {
+    const outcome = await page.evaluate(async ({ url }) => {
+      const { RoomClient } = await import('/lib/myroom-client/index.js');
+      const client = new RoomClient({ url, token: 'not-a-token', reconnect: { initialDelayMs: 50, maxDelayMs: 100 } });
+      let attempts = 0;
+      client.on('connecting', () => { attempts += 1; });
+      const error = await client.enter(1).then(() => null, (e) => e);
+      return { kind: error?.kind, code: error?.code, refusal: error?.isRefusal, attempts, status: client.status };
+    }, { url: `ws://127.0.0.1:${server.port}/library` });
+    assert.deepEqual({ ...outcome, attempts: outcome.attempts <= 2 },
+      { kind: 'auth', code: 76401, refusal: true, attempts: true, status: 'closed' });
+  });
+
+  test('a listener that throws stops neither the others nor the client, and is no page error', async () => {
+    const tokens = { a: await devToken(BOB.id), b: await devToken(ALICE.id) };
+    const heard = await page.evaluate(async ({ tokens, url }) => {
+      const { RoomClient } = await import('/lib/myroom-client/index.js');
+      const a = new RoomClient({ url, token: tokens.a });
+      const b = new RoomClient({ url, token: tokens.b });
+      await a.enter(2);
+      let heard = 0;
+      a.on('enter', () => { throw new Error('a listener bug'); });
+      a.on('enter', () => { heard += 1; });
+      const seen = a.once('enter');
+      await b.enter(2);
+      await seen;
+      const moved = a.once('move', (e) => e.userId === a.me);
+      a.move(1);
+      await moved;
+      await a.leave();
+      await b.leave();
+      return heard;
+    }, { tokens, url: `ws://127.0.0.1:${server.port}/library` });
+    assert.equal(heard, 1);
+    await sleep(100);
+    assert.deepEqual(page.errors || [], []);
+  });
+});
+

@@ -38,8 +38,12 @@ import { RoomState } from './state.js';
  * @property {boolean} [batch] ask for `batch=1` (several messages per frame; split here)
  * @property {boolean} [resume] opt into seat resume, §9 (default true)
  * @property {false | BackoffOptions} [reconnect] reconnection delays, or `false` for none
- * @property {number} [timeoutMs] how long an ENTER, SYNC, BUILD, resume or route lookup may wait
- *   for its answer (default 10000)
+ * @property {number} [timeoutMs] how long an ENTER, SYNC, BUILD, resume, route lookup or token
+ *   check may wait for its answer (default 10000)
+ * @property {boolean} [authCheck] after a connection that never opened, ask the server's
+ *   `POST /auth/check` whether the token is refused (default true): a refused one stops the client
+ *   with a `RoomError` of kind `auth` (an expired one only after the token function gave a new one
+ *   that is refused too)
  * @property {SocketConstructor} [WebSocket] default: the global `WebSocket`
  * @property {typeof fetch} [fetch] default: the global `fetch`
  * @property {() => number} [random] for the jitter (default `Math.random`)
@@ -110,8 +114,18 @@ export class RoomClient extends Emitter {
     this.resuming = false;
     /** @private @type {Waiter[]} */
     this.syncWaiters = [];
-    /** @private @type {Waiter | null} */
-    this.buildWaiter = null;
+    /** @private @type {Map<string, Waiter>} BUILDs waiting for their answer, by their `ref` */
+    this.buildWaiters = new Map();
+    /** @private */
+    this.builds = 0;
+    /** @type {string | null} the user this client speaks for, as the server named it (SYNC `you`) */
+    this.me = null;
+    /** @private the token was refused as expired once since the last open socket: asked again */
+    this.expiredOnce = false;
+    /** @private @type {{ url: string, token: string } | null} the last connection attempt's */
+    this.lastAttempt = null;
+    /** @private how many sockets opened so far (a token check made before one opened is stale) */
+    this.opens = 0;
     /** @private */
     this.resyncAsked = false;
     /** @private */
@@ -166,6 +180,7 @@ export class RoomClient extends Emitter {
 
   /**
    * Move one cell. Returns false (and sends nothing) when not in a room right now.
+   * Throws a `RoomError` of kind `usage` for a direction other than 0, 1, 2 or 3.
    * @param {DirectionValue} direction 0 up, 1 right, 2 down, 3 left
    */
   move(direction) {
@@ -195,24 +210,26 @@ export class RoomClient extends Emitter {
 
   /**
    * Replace the room's map (owner only). Resolves with the room of the SYNC
-   * that follows an accepted BUILD; rejects with the ERROR that refused it
-   * (76403, 76410, ...). The protocol does not number answers: the next SYNC
-   * or ERROR (other than 76429) is taken as this BUILD's.
+   * answering this BUILD; rejects with the ERROR that refused it (76403,
+   * 76410, 76503 when another writer changed the map meanwhile, ...). The
+   * BUILD carries a `ref` that the server echoes in its answer (PROTOCOL.md
+   * §5), so other SYNCs and ERRORs arriving meanwhile are not taken for it.
    * @param {RoomMap} map
    * @returns {Promise<Room>}
    */
   build(map) {
     if (!this.ready) return Promise.reject(new RoomError('usage', 'not in a room'));
-    if (this.buildWaiter) return Promise.reject(new RoomError('usage', 'a BUILD is already waiting for its answer'));
-    /** @type {SocketLike} */ (this.ws).send(encodeBuild(map));
+    this.builds += 1;
+    const ref = `b${this.builds}`;
+    /** @type {SocketLike} */ (this.ws).send(encodeBuild(map, ref));
     return new Promise((resolve, reject) => {
       /** @type {Waiter} */
       const waiter = { resolve, reject, timer: null };
       waiter.timer = setTimeout(() => {
-        if (this.buildWaiter === waiter) this.buildWaiter = null;
+        this.buildWaiters.delete(ref);
         reject(new RoomError('timeout', 'no answer to BUILD in time'));
       }, this.timeoutMs);
-      this.buildWaiter = waiter;
+      this.buildWaiters.set(ref, waiter);
     });
   }
 
@@ -260,9 +277,10 @@ export class RoomClient extends Emitter {
     this.cancelRetry();
     this.generation += 1;
     if (this.ws) {
+      const wasOpen = this.ws.readyState === OPEN;
       try { this.ws.close(1000); } catch { /* already closing */ }
       // Some WebSocket implementations report the close late, or not at all for a socket still connecting.
-      this.onClosed(this.ws, 1000, 'closed by the client', this.ws.readyState === OPEN);
+      this.onClosed(this.ws, 1000, 'closed by the client', wasOpen);
     } else if (this.status !== 'closed') {
       this.finish(1000, 'closed by the client');
     }
@@ -300,6 +318,7 @@ export class RoomClient extends Emitter {
       const resuming = seat !== null;
       const { tokenIn, batch, resume } = this.options;
       const upgrade = handshake(url, { token, tokenIn, batch, resume, seat });
+      this.lastAttempt = { url, token };
       this.emit('connecting', { url, attempt: this.attempt, resuming });
       const ws = upgrade.protocols ? new ctor(upgrade.url, upgrade.protocols) : new ctor(upgrade.url);
       this.ws = ws;
@@ -335,6 +354,8 @@ export class RoomClient extends Emitter {
       clearTimeout(openTimer);
       if (this.ws !== ws) return;
       opened = true;
+      this.opens += 1;
+      this.expiredOnce = false;
       this.setStatus('open');
       this.emit('open', { url });
       // enter() into another room while this socket was opening: no seat to resume there.
@@ -446,6 +467,65 @@ export class RoomClient extends Emitter {
       this.nextRetryAt = null;
       void this.connect();
     }, delay);
+    // A refused upgrade (401) looks like a server that is down: ask the server which it is.
+    if (!wasOpen && this.lastAttempt && this.options.authCheck !== false) void this.checkToken();
+  }
+
+  /**
+   * After a connection that never opened: `POST /auth/check` on the server
+   * tried says whether the token is refused. Refused: the client stops with a
+   * `RoomError` of kind `auth`, except that an expired token is asked of the
+   * token function once more first (the retry already planned does that).
+   * No answer, or another one (a server without the route): the retry goes on.
+   * A verdict counts while no socket opened since and the latest attempt
+   * presents the same token (a token asked again gets a check of its own),
+   * however many retries started while the check was on its way.
+   * @private
+   */
+  async checkToken() {
+    const attempt = /** @type {{ url: string, token: string }} */ (this.lastAttempt);
+    const opens = this.opens;
+    const fetcher = this.options.fetch ?? globalThis.fetch;
+    if (typeof fetcher !== 'function') return;
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.timeoutMs);
+    /** @type {{ reason?: unknown, message?: unknown } | null} */
+    let refused = null;
+    try {
+      const target = new URL(attempt.url);
+      target.protocol = target.protocol === 'wss:' ? 'https:' : 'http:';
+      const response = await fetcher(new URL('/auth/check', target.origin).toString(), {
+        method: 'POST', body: attempt.token, headers: { 'content-type': 'text/plain' },
+        cache: 'no-store', signal: controller.signal,
+      });
+      if (response.status !== 401) return;
+      refused = await response.json().catch(() => ({}));
+    } catch {
+      return;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (opens !== this.opens || attempt.token !== this.lastAttempt?.token || this.stopped || !refused) return;
+    const reason = typeof refused.reason === 'string' ? refused.reason : 'invalid';
+    if (reason === 'expired' && typeof this.options.token === 'function' && !this.expiredOnce) {
+      this.expiredOnce = true;
+      return;
+    }
+    const message = typeof refused.message === 'string' ? refused.message : `access token refused (${reason})`;
+    const error = new RoomError('auth', `the server refused the access token: ${message}`,
+      { code: ErrorCode.UNAUTHORIZED, serverMessage: message });
+    this.seat = null;
+    this.emit('error', error);
+    const ws = this.ws;
+    if (ws) {
+      // The retry already started: it is given up, and reported as the refusal.
+      this.stopped = true;
+      this.finalError = error;
+      try { ws.close(1000); } catch { /* closing */ }
+      this.onClosed(ws, 1000, message, false);
+    } else {
+      this.finish(0, message, error);
+    }
   }
 
   /**
@@ -489,8 +569,8 @@ export class RoomClient extends Emitter {
   failCommands(error) {
     for (const waiter of this.syncWaiters) this.settle(waiter, error);
     this.syncWaiters = [];
-    if (this.buildWaiter) this.settle(this.buildWaiter, error);
-    this.buildWaiter = null;
+    for (const waiter of this.buildWaiters.values()) this.settle(waiter, error);
+    this.buildWaiters.clear();
     this.resyncAsked = false;
   }
 
@@ -539,6 +619,7 @@ export class RoomClient extends Emitter {
   onSync(m) {
     this.state.apply(m);
     const room = /** @type {Room} */ (this.state.room);
+    if (m.you !== undefined) this.me = m.you;
     /** @type {SyncCause} */
     let cause = 'build';
     if (this.entering) {
@@ -549,16 +630,21 @@ export class RoomClient extends Emitter {
       cause = 'resync';
       this.resuming = false;
       this.clearResume();
-    } else if (!this.buildWaiter && (this.syncWaiters.length > 0 || this.resyncAsked)) {
+    } else if (m.you !== undefined) {
+      // A SYNC for this socket alone that answers no ENTER answers an `11`.
+      cause = 'request';
+    } else if (m.ref === undefined && this.me === null && (this.syncWaiters.length > 0 || this.resyncAsked)) {
+      // A server that names nobody: a SYNC while one was asked for is taken as its answer.
       cause = 'request';
     }
     this.resyncAsked = false;
     if (cause === 'enter' || cause === 'resync') this.onInRoom();
     for (const waiter of this.syncWaiters) this.settle(waiter, room);
     this.syncWaiters = [];
-    if (cause === 'build' && this.buildWaiter) {
-      this.settle(this.buildWaiter, room);
-      this.buildWaiter = null;
+    const built = m.ref === undefined ? undefined : this.buildWaiters.get(m.ref);
+    if (built && m.ref !== undefined) {
+      this.buildWaiters.delete(m.ref);
+      this.settle(built, room);
     }
     this.emit('sync', m.seq === undefined ? { room, cause } : { room, seq: m.seq, cause });
     this.emit('state', { cause: 'sync' });
@@ -625,9 +711,10 @@ export class RoomClient extends Emitter {
       }
       return;
     }
-    if (this.buildWaiter && m.errorCode !== ErrorCode.RATE_LIMITED) {
-      this.settle(this.buildWaiter, error);
-      this.buildWaiter = null;
+    const built = m.ref === undefined ? undefined : this.buildWaiters.get(m.ref);
+    if (built && m.ref !== undefined) {
+      this.buildWaiters.delete(m.ref);
+      this.settle(built, error);
     }
     this.emit('error', error);
   }

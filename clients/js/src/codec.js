@@ -1,6 +1,8 @@
 // The frames of PROTOCOL.md §2-§4 and §9: two ASCII digits, then a JSON object.
 // Pure functions only, so they can be tested without a socket.
 
+import { RoomError } from './errors.js';
+
 /** Client-to-server behaviour codes (PROTOCOL.md §3). */
 export const ClientCode = Object.freeze({ ENTER: 10, SYNC: 11, LEAVE: 19, MOVE: 20, BUILD: 40 });
 
@@ -23,13 +25,13 @@ export const Direction = Object.freeze({ UP: 0, RIGHT: 1, DOWN: 2, LEFT: 3 });
  *             map?: Partial<RoomMap> }} WireRoom
  *
  * @typedef {{ code: 10, userId: string, nickname: string, x: number, y: number, seq?: number }} EnterMessage
- * @typedef {{ code: 11, room: WireRoom, seq?: number }} SyncMessage
+ * @typedef {{ code: 11, room: WireRoom, seq?: number, ref?: string, you?: string }} SyncMessage
  * @typedef {{ code: 12, token: string, roomId: string }} SeatMessage
  * @typedef {{ code: 13, roomId: string, seq: number, replayed: number }} ResumedMessage
  * @typedef {{ code: 19, userId: string, seq?: number }} LeaveMessage
  * @typedef {{ code: 20, userId: string, direction: number, x: number, y: number, seq?: number }} MoveMessage
  * @typedef {{ code: 98, message: string }} ReplacedMessage
- * @typedef {{ code: 99, errorCode: number, message: string }} ErrorMessage
+ * @typedef {{ code: 99, errorCode: number, message: string, ref?: string }} ErrorMessage
  * @typedef {EnterMessage | SyncMessage | SeatMessage | ResumedMessage | LeaveMessage | MoveMessage
  *           | ReplacedMessage | ErrorMessage} ServerMessage
  */
@@ -54,15 +56,23 @@ export const encodeEnter = (roomId, authorization) =>
   encode(ClientCode.ENTER, authorization ? { room_id: String(roomId), authorization } : { room_id: String(roomId) });
 export const encodeSync = () => encode(ClientCode.SYNC);
 export const encodeLeave = () => encode(ClientCode.LEAVE);
-/** @param {DirectionValue} direction */
+/**
+ * MOVE one cell. Throws a `RoomError` (`kind: 'usage'`) for anything but 0, 1, 2 or 3.
+ * @param {DirectionValue} direction
+ */
 export function encodeMove(direction) {
   if (direction !== 0 && direction !== 1 && direction !== 2 && direction !== 3) {
-    throw new RangeError(`direction must be 0, 1, 2 or 3, not ${direction}`);
+    throw new RoomError('usage', `direction must be 0, 1, 2 or 3, not ${String(direction)}`);
   }
   return encode(ClientCode.MOVE, { direction });
 }
-/** @param {RoomMap} map */
-export const encodeBuild = (map) => encode(ClientCode.BUILD, { map });
+/**
+ * BUILD `map`; `ref` names the request, and the server echoes it in the
+ * builder's SYNC or ERROR that answers it (PROTOCOL.md §5).
+ * @param {RoomMap} map
+ * @param {string} [ref]
+ */
+export const encodeBuild = (map, ref) => encode(ClientCode.BUILD, ref === undefined ? { map } : { map, ref });
 
 /**
  * The messages of one frame: with `batch=1` the server joins several with `\n`.
@@ -81,6 +91,8 @@ const isInt = (v) => typeof v === 'number' && Number.isInteger(v);
 const isId = (v) => typeof v === 'string' || isInt(v);
 /** @param {Record<string, unknown>} body */
 const seqOf = (body) => (isInt(body.seq) && body.seq >= 0 ? { seq: body.seq } : {});
+/** @param {Record<string, unknown>} body */
+const refOf = (body) => (typeof body.ref === 'string' ? { ref: body.ref } : {});
 
 /**
  * One server message, or `null` if it is not one this client knows (an
@@ -106,7 +118,8 @@ export function decode(text) {
     case ServerCode.SYNC: {
       const room = b.room;
       if (!isObject(room) || !isId(room.roomId) || !isObject(room.users)) return null;
-      return { code, room: /** @type {WireRoom} */ (/** @type {unknown} */ (room)), ...seqOf(b) };
+      const you = isId(b.you) ? { you: String(b.you) } : {};
+      return { code, room: /** @type {WireRoom} */ (/** @type {unknown} */ (room)), ...seqOf(b), ...refOf(b), ...you };
     }
     case ServerCode.SEAT:
       if (typeof b.token !== 'string' || !isId(b.room_id)) return null;
@@ -124,7 +137,7 @@ export function decode(text) {
       return { code, message: typeof b.message === 'string' ? b.message : '' };
     case ServerCode.ERROR:
       if (!isInt(b.code)) return null;
-      return { code, errorCode: b.code, message: typeof b.message === 'string' ? b.message : '' };
+      return { code, errorCode: b.code, message: typeof b.message === 'string' ? b.message : '', ...refOf(b) };
     default:
       return null;
   }
@@ -139,14 +152,16 @@ export function decode(text) {
 export function encodeServerMessage(m) {
   /** @param {object} body @param {number} [seq] */
   const withSeq = (body, seq) => (seq === undefined ? body : { ...body, seq });
+  /** @param {object} body @param {string} [ref] */
+  const withRef = (body, ref) => (ref === undefined ? body : { ...body, ref });
   switch (m.code) {
     case 10: return encode(10, withSeq({ user_id: m.userId, nickname: m.nickname, x: m.x, y: m.y }, m.seq));
-    case 11: return encode(11, withSeq({ room: m.room }, m.seq));
+    case 11: return encode(11, withRef(withSeq(m.you === undefined ? { room: m.room } : { room: m.room, you: m.you }, m.seq), m.ref));
     case 12: return encode(12, { token: m.token, room_id: m.roomId });
     case 13: return encode(13, { room_id: m.roomId, seq: m.seq, replayed: m.replayed });
     case 19: return encode(19, withSeq({ user_id: m.userId }, m.seq));
     case 20: return encode(20, withSeq({ user_id: m.userId, direction: m.direction, x: m.x, y: m.y }, m.seq));
     case 98: return encode(98, { message: m.message });
-    case 99: return encode(99, { code: m.errorCode, message: m.message });
+    case 99: return encode(99, withRef({ code: m.errorCode, message: m.message }, m.ref));
   }
 }

@@ -49,14 +49,20 @@ export class Emitter {
   }
 
   /**
-   * A listener that throws does not stop the others, nor the client: it is reported asynchronously.
+   * A listener that throws stops neither the others nor the client, nor the
+   * process: what it threw goes to `console.error` (re-throwing it later would
+   * end a Node process as an uncaught exception).
    * @template {keyof Events} K
    * @param {K} event
    * @param {Events[K]} payload
    */
   emit(event, payload) {
     for (const listener of [...(this.listeners.get(event) || [])]) {
-      try { listener(payload); } catch (e) { queueMicrotask(() => { throw e; }); }
+      try {
+        listener(payload);
+      } catch (e) {
+        try { console.error(`myroom-client: a '${String(event)}' listener threw:`, e); } catch { /* no console */ }
+      }
     }
   }
 }

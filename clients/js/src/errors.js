@@ -44,8 +44,10 @@ const REFUSALS = new Set([76401, 76403, 76404, 76409, 76410]);
  * - `server`: an ERROR (99) frame; `code` is its code;
  * - `closed`: the connection ended for good (`closeCode` says how);
  * - `timeout`: the server did not answer in time;
- * - `usage`: the call cannot be made now (not connected, no WebSocket, ...).
- * @typedef {'server' | 'closed' | 'timeout' | 'usage'} RoomErrorKind
+ * - `auth`: the server refused the access token at the handshake (HTTP 401,
+ *   learnt from `POST /auth/check`); `code` is 76401;
+ * - `usage`: the call cannot be made now (not connected, no WebSocket, a bad argument, ...).
+ * @typedef {'server' | 'closed' | 'timeout' | 'auth' | 'usage'} RoomErrorKind
  */
 
 export class RoomError extends Error {
@@ -67,9 +69,9 @@ export class RoomError extends Error {
     this.serverMessage = details.serverMessage ?? '';
   }
 
-  /** A refusal: the same request will be refused again (76401, 76403, 76404, 76409, 76410). */
+  /** A refusal: the same request will be refused again (76401, 76403, 76404, 76409, 76410, and `kind: 'auth'`). */
   get isRefusal() {
-    return this.kind === 'server' && REFUSALS.has(this.code);
+    return this.kind === 'auth' || (this.kind === 'server' && REFUSALS.has(this.code));
   }
 
   /**

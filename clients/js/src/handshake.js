@@ -4,14 +4,18 @@
 import { RoomError } from './errors.js';
 
 /**
- * @typedef {object} SocketLike The part of the WebSocket API this client uses.
+ * @typedef {object} SocketLike The part of the WebSocket API this client uses. The
+ *   handlers take `any`: the browser's, Node 20's and Node 22's `WebSocket` each type
+ *   their events their own way (`MessageEvent`, `CloseEvent`, undici's), and a
+ *   parameter narrower than theirs would refuse their class under `--strict`. This
+ *   client reads `event.data` (a string) and `event.code`, `event.reason`.
  * @property {number} readyState
  * @property {(data: string) => void} send
  * @property {(code?: number, reason?: string) => void} close
- * @property {((event: any) => void) | null} onopen
- * @property {((event: { data: unknown }) => void) | null} onmessage
- * @property {((event: { code: number, reason: string }) => void) | null} onclose
- * @property {((event: any) => void) | null} onerror
+ * @property {((event: any) => any) | null} onopen
+ * @property {((event: any) => any) | null} onmessage
+ * @property {((event: any) => any) | null} onclose
+ * @property {((event: any) => any) | null} onerror
  *
  * @typedef {new (url: string, protocols?: string | string[]) => SocketLike} SocketConstructor
  */

@@ -53,7 +53,9 @@ describe('codec', () => {
     assert.equal(encodeEnter(7), '10{"room_id":"7"}');
     assert.equal(encodeEnter('7', 'tok'), '10{"room_id":"7","authorization":"tok"}');
     assert.equal(encodeMove(2), '20{"direction":2}');
-    assert.throws(() => encodeMove(/** @type {any} */ (4)), RangeError);
+    // A RoomError of kind usage, as the README says, not a bare RangeError.
+    assert.throws(() => encodeMove(/** @type {any} */ (4)), (e) => e instanceof RoomError && e.kind === 'usage');
+    assert.equal(encodeBuild(mapOf(2, {}, {}), 'b1').endsWith(',"ref":"b1"}'), true);
     assert.throws(() => encode(5), RangeError);
     const map = mapOf(10, { 12: { name: 'Chess', x: 1, y: 1 } }, { w1: { name: 'wall', x: 2, y: 2 } });
     assert.deepEqual(JSON.parse(encodeBuild(map).slice(2)),

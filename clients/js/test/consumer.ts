@@ -11,6 +11,10 @@ export async function example(token: string): Promise<Room> {
   client.on('nonsense', () => {});
   // @ts-expect-error: a direction is 0..3
   client.move(4);
+  // The browser's WebSocket class, as the README says for any runtime.
+  const explicit = new RoomClient({ url: 'ws://127.0.0.1:8210/library', token, WebSocket });
+  const me: string | null = explicit.me;
+  void me;
   const room = await client.enter(1);
   const side: number = room.side;
   await client.build(mapOf(side, {}, { w1: { name: 'wall', x: 0, y: 1 } })).catch((e: unknown) => {

@@ -1,46 +1,42 @@
-// The README's example, copied out of README.md as it stands, run as its own
-// Node process against the example server.
+// The README's snippets, copied out of README.md as it stands, each run as its
+// own Node process against the example server (scripts/js-tests.sh also
+// type-checks them: test/helpers/readme-snippets.mjs --check).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { PACKAGE, snippets, writeSnippets } from './helpers/readme-snippets.mjs';
 import { startServer, token } from './helpers/server.js';
-
-const PACKAGE = join(dirname(fileURLToPath(import.meta.url)), '..');
-
-export function readmeExample() {
-  const readme = readFileSync(join(PACKAGE, 'README.md'), 'utf8');
-  const match = /<!-- example[^>]*-->\s*```js\n([\s\S]*?)```/.exec(readme);
-  assert.ok(match, 'README.md has the example block');
-  return match[1];
-}
 
 let server;
 before(async () => { server = await startServer(); });
 after(async () => { await server?.cleanup(); });
 
-test('the README example is 15 lines and runs against the example server', async () => {
-  const code = readmeExample();
-  assert.equal(code.trimEnd().split('\n').length, 15);
-  assert.ok(code.includes("'ws://127.0.0.1:8210/library'"));
-  // Inside the package directory, `import 'myroom-client'` resolves to this package.
-  const file = join(PACKAGE, `.readme-example-${process.pid}.mjs`);
-  writeFileSync(file, code.replace("'ws://127.0.0.1:8210/library'", `'${server.url}'`));
+/** @param {string} file @returns {Promise<{ stdout: string, stderr: string }>} */
+const run = (file) => new Promise((ok, fail) => {
+  execFile(process.execPath, ['--experimental-websocket', '--no-warnings', file],
+    { env: { ...process.env, TOKEN: token(2) }, timeout: 20_000 },
+    (error, out, err) => (error ? fail(new Error(`${error.message}\n${out}\n${err}`)) : ok({ stdout: out, stderr: err })));
+});
+
+test('every snippet of the README runs against the example server; the example prints what it says', async () => {
+  const code = snippets();
+  assert.ok(code.length >= 2, 'the example and the Node snippet');
+  assert.ok(code[0].includes("'ws://127.0.0.1:8210/library'"));
+  const dir = join(PACKAGE, '.cache', `readme-run-${process.pid}`);
+  const files = writeSnippets(dir, (c) => c.replaceAll("'ws://127.0.0.1:8210/library'", `'${server.url}'`));
   try {
-    const { stdout, stderr } = await new Promise((ok, fail) => {
-      execFile(process.execPath, ['--experimental-websocket', '--no-warnings', file],
-        { env: { ...process.env, TOKEN: token(2) }, timeout: 20_000 },
-        (error, out, err) => (error ? fail(new Error(`${error.message}\n${out}\n${err}`)) : ok({ stdout: out, stderr: err })));
-    });
-    assert.equal(stderr, '');
-    assert.deepEqual(stdout.trim().split('\n'), [
+    const outputs = [];
+    for (const file of files) outputs.push(await run(file));
+    for (const { stderr } of outputs) assert.equal(stderr, '');
+    assert.deepEqual(outputs[0].stdout.trim().split('\n'), [
       'in room 1: 1 user(s), 20x20 cells',
+      'I am user 2',
       'user 2 is at 1,0',
       'I am at 1,0',
     ]);
   } finally {
-    rmSync(file, { force: true });
+    rmSync(dir, { recursive: true, force: true });
   }
 });

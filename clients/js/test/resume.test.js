@@ -335,3 +335,28 @@ describe('when to reconnect, and when not', () => {
     c.close();
   });
 });
+
+describe('close() and leave()', () => {
+  test('close() keeps the seat: enter() into the same room presents it; leave() ends it', async () => {
+    const fake = fakeWebSocket();
+    const c = newClient(fake);
+    const entered = c.enter(7);
+    await enterOn(fake, 0, { seq: 40 });
+    await entered;
+    const dropped = c.once('disconnected');
+    c.close();
+    assert.equal((await dropped).wasOpen, true);
+    assert.equal(fake.sockets[0].sent.includes('19{}'), false, 'no LEAVE');
+    void c.enter(7).catch(() => {});
+    const again = await fake.socket(1);
+    assert.equal(again.url.searchParams.get('resume'), 'seat-1');
+    assert.equal(again.url.searchParams.get('seq'), '40');
+    again.open();
+    again.deliver(wire({ code: 13, roomId: '7', seq: 40, replayed: 0 }));
+    const left = c.leave();
+    assert.equal(await again.nextSent(1), '19{}');
+    again.drop(1000);
+    await left;
+    assert.equal(c.seat, null, 'no seat after LEAVE');
+  });
+});

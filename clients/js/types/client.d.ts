@@ -33,8 +33,18 @@ export class RoomClient extends Emitter<ClientEvents> {
     private resuming;
     /** @private @type {Waiter[]} */
     private syncWaiters;
-    /** @private @type {Waiter | null} */
-    private buildWaiter;
+    /** @private @type {Map<string, Waiter>} BUILDs waiting for their answer, by their `ref` */
+    private buildWaiters;
+    /** @private */
+    private builds;
+    /** @type {string | null} the user this client speaks for, as the server named it (SYNC `you`) */
+    me: string | null;
+    /** @private the token was refused as expired once since the last open socket: asked again */
+    private expiredOnce;
+    /** @private @type {{ url: string, token: string } | null} the last connection attempt's */
+    private lastAttempt;
+    /** @private how many sockets opened so far (a token check made before one opened is stale) */
+    private opens;
     /** @private */
     private resyncAsked;
     /** @private */
@@ -62,6 +72,7 @@ export class RoomClient extends Emitter<ClientEvents> {
     enter(roomId: string | number): Promise<Room>;
     /**
      * Move one cell. Returns false (and sends nothing) when not in a room right now.
+     * Throws a `RoomError` of kind `usage` for a direction other than 0, 1, 2 or 3.
      * @param {DirectionValue} direction 0 up, 1 right, 2 down, 3 left
      */
     move(direction: DirectionValue): boolean;
@@ -72,9 +83,10 @@ export class RoomClient extends Emitter<ClientEvents> {
     sync(): Promise<Room>;
     /**
      * Replace the room's map (owner only). Resolves with the room of the SYNC
-     * that follows an accepted BUILD; rejects with the ERROR that refused it
-     * (76403, 76410, ...). The protocol does not number answers: the next SYNC
-     * or ERROR (other than 76429) is taken as this BUILD's.
+     * answering this BUILD; rejects with the ERROR that refused it (76403,
+     * 76410, 76503 when another writer changed the map meanwhile, ...). The
+     * BUILD carries a `ref` that the server echoes in its answer (PROTOCOL.md
+     * §5), so other SYNCs and ERRORs arriving meanwhile are not taken for it.
      * @param {RoomMap} map
      * @returns {Promise<Room>}
      */
@@ -128,6 +140,18 @@ export class RoomClient extends Emitter<ClientEvents> {
      * @private
      */
     private onClosed;
+    /**
+     * After a connection that never opened: `POST /auth/check` on the server
+     * tried says whether the token is refused. Refused: the client stops with a
+     * `RoomError` of kind `auth`, except that an expired token is asked of the
+     * token function once more first (the retry already planned does that).
+     * No answer, or another one (a server without the route): the retry goes on.
+     * A verdict counts while no socket opened since and the latest attempt
+     * presents the same token (a token asked again gets a check of its own),
+     * however many retries started while the check was on its way.
+     * @private
+     */
+    private checkToken;
     /**
      * The client has stopped: no socket, no retry.
      * @param {number} code
@@ -212,10 +236,17 @@ export type ClientOptions = {
      */
     reconnect?: false | import("./backoff.js").BackoffOptions | undefined;
     /**
-     * how long an ENTER, SYNC, BUILD, resume or route lookup may wait
-     * for its answer (default 10000)
+     * how long an ENTER, SYNC, BUILD, resume, route lookup or token
+     * check may wait for its answer (default 10000)
      */
     timeoutMs?: number | undefined;
+    /**
+     * after a connection that never opened, ask the server's
+     * `POST /auth/check` whether the token is refused (default true): a refused one stops the client
+     * with a `RoomError` of kind `auth` (an expired one only after the token function gave a new one
+     * that is refused too)
+     */
+    authCheck?: boolean | undefined;
     /**
      * default: the global `WebSocket`
      */

@@ -9,13 +9,13 @@
  *             map?: Partial<RoomMap> }} WireRoom
  *
  * @typedef {{ code: 10, userId: string, nickname: string, x: number, y: number, seq?: number }} EnterMessage
- * @typedef {{ code: 11, room: WireRoom, seq?: number }} SyncMessage
+ * @typedef {{ code: 11, room: WireRoom, seq?: number, ref?: string, you?: string }} SyncMessage
  * @typedef {{ code: 12, token: string, roomId: string }} SeatMessage
  * @typedef {{ code: 13, roomId: string, seq: number, replayed: number }} ResumedMessage
  * @typedef {{ code: 19, userId: string, seq?: number }} LeaveMessage
  * @typedef {{ code: 20, userId: string, direction: number, x: number, y: number, seq?: number }} MoveMessage
  * @typedef {{ code: 98, message: string }} ReplacedMessage
- * @typedef {{ code: 99, errorCode: number, message: string }} ErrorMessage
+ * @typedef {{ code: 99, errorCode: number, message: string, ref?: string }} ErrorMessage
  * @typedef {EnterMessage | SyncMessage | SeatMessage | ResumedMessage | LeaveMessage | MoveMessage
  *           | ReplacedMessage | ErrorMessage} ServerMessage
  */
@@ -26,7 +26,10 @@
  * @returns {string}
  */
 export function encode(code: number, body?: object): string;
-/** @param {DirectionValue} direction */
+/**
+ * MOVE one cell. Throws a `RoomError` (`kind: 'usage'`) for anything but 0, 1, 2 or 3.
+ * @param {DirectionValue} direction
+ */
 export function encodeMove(direction: DirectionValue): string;
 /**
  * The messages of one frame: with `batch=1` the server joins several with `\n`.
@@ -78,7 +81,7 @@ export const Direction: Readonly<{
 export function encodeEnter(roomId: string | number, authorization?: string): string;
 export function encodeSync(): string;
 export function encodeLeave(): string;
-export function encodeBuild(map: RoomMap): string;
+export function encodeBuild(map: RoomMap, ref?: string): string;
 export type DirectionValue = 0 | 1 | 2 | 3;
 export type Item = {
     name: string;
@@ -115,6 +118,8 @@ export type SyncMessage = {
     code: 11;
     room: WireRoom;
     seq?: number;
+    ref?: string;
+    you?: string;
 };
 export type SeatMessage = {
     code: 12;
@@ -148,5 +153,6 @@ export type ErrorMessage = {
     code: 99;
     errorCode: number;
     message: string;
+    ref?: string;
 };
 export type ServerMessage = EnterMessage | SyncMessage | SeatMessage | ResumedMessage | LeaveMessage | MoveMessage | ReplacedMessage | ErrorMessage;

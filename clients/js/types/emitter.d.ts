@@ -25,7 +25,9 @@ export class Emitter<Events extends Record<string, unknown>> {
      */
     once<K extends keyof Events>(event: K, accept?: (payload: Events[K]) => boolean): Promise<Events[K]>;
     /**
-     * A listener that throws does not stop the others, nor the client: it is reported asynchronously.
+     * A listener that throws stops neither the others nor the client, nor the
+     * process: what it threw goes to `console.error` (re-throwing it later would
+     * end a Node process as an uncaught exception).
      * @template {keyof Events} K
      * @param {K} event
      * @param {Events[K]} payload

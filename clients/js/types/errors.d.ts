@@ -22,8 +22,10 @@ export const ERROR_TEXT: Readonly<Record<number, string>>;
  * - `server`: an ERROR (99) frame; `code` is its code;
  * - `closed`: the connection ended for good (`closeCode` says how);
  * - `timeout`: the server did not answer in time;
- * - `usage`: the call cannot be made now (not connected, no WebSocket, ...).
- * @typedef {'server' | 'closed' | 'timeout' | 'usage'} RoomErrorKind
+ * - `auth`: the server refused the access token at the handshake (HTTP 401,
+ *   learnt from `POST /auth/check`); `code` is 76401;
+ * - `usage`: the call cannot be made now (not connected, no WebSocket, a bad argument, ...).
+ * @typedef {'server' | 'closed' | 'timeout' | 'auth' | 'usage'} RoomErrorKind
  */
 export class RoomError extends Error {
     /**
@@ -49,7 +51,7 @@ export class RoomError extends Error {
     closeCode: number;
     /** The server's own words, if it sent any. */
     serverMessage: string;
-    /** A refusal: the same request will be refused again (76401, 76403, 76404, 76409, 76410). */
+    /** A refusal: the same request will be refused again (76401, 76403, 76404, 76409, 76410, and `kind: 'auth'`). */
     get isRefusal(): boolean;
 }
 /**
@@ -57,6 +59,8 @@ export class RoomError extends Error {
  * - `server`: an ERROR (99) frame; `code` is its code;
  * - `closed`: the connection ended for good (`closeCode` says how);
  * - `timeout`: the server did not answer in time;
- * - `usage`: the call cannot be made now (not connected, no WebSocket, ...).
+ * - `auth`: the server refused the access token at the handshake (HTTP 401,
+ *   learnt from `POST /auth/check`); `code` is 76401;
+ * - `usage`: the call cannot be made now (not connected, no WebSocket, a bad argument, ...).
  */
-export type RoomErrorKind = "server" | "closed" | "timeout" | "usage";
+export type RoomErrorKind = "server" | "closed" | "timeout" | "auth" | "usage";

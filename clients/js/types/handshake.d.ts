@@ -1,12 +1,16 @@
 /**
- * @typedef {object} SocketLike The part of the WebSocket API this client uses.
+ * @typedef {object} SocketLike The part of the WebSocket API this client uses. The
+ *   handlers take `any`: the browser's, Node 20's and Node 22's `WebSocket` each type
+ *   their events their own way (`MessageEvent`, `CloseEvent`, undici's), and a
+ *   parameter narrower than theirs would refuse their class under `--strict`. This
+ *   client reads `event.data` (a string) and `event.code`, `event.reason`.
  * @property {number} readyState
  * @property {(data: string) => void} send
  * @property {(code?: number, reason?: string) => void} close
- * @property {((event: any) => void) | null} onopen
- * @property {((event: { data: unknown }) => void) | null} onmessage
- * @property {((event: { code: number, reason: string }) => void) | null} onclose
- * @property {((event: any) => void) | null} onerror
+ * @property {((event: any) => any) | null} onopen
+ * @property {((event: any) => any) | null} onmessage
+ * @property {((event: any) => any) | null} onclose
+ * @property {((event: any) => any) | null} onerror
  *
  * @typedef {new (url: string, protocols?: string | string[]) => SocketLike} SocketConstructor
  */
@@ -59,20 +63,19 @@ export function handshake(url: string, how: {
     protocols: string[] | undefined;
 };
 /**
- * The part of the WebSocket API this client uses.
+ * The part of the WebSocket API this client uses. The
+ *   handlers take `any`: the browser's, Node 20's and Node 22's `WebSocket` each type
+ *   their events their own way (`MessageEvent`, `CloseEvent`, undici's), and a
+ *   parameter narrower than theirs would refuse their class under `--strict`. This
+ *   client reads `event.data` (a string) and `event.code`, `event.reason`.
  */
 export type SocketLike = {
     readyState: number;
     send: (data: string) => void;
     close: (code?: number, reason?: string) => void;
-    onopen: ((event: any) => void) | null;
-    onmessage: ((event: {
-        data: unknown;
-    }) => void) | null;
-    onclose: ((event: {
-        code: number;
-        reason: string;
-    }) => void) | null;
-    onerror: ((event: any) => void) | null;
+    onopen: ((event: any) => any) | null;
+    onmessage: ((event: any) => any) | null;
+    onclose: ((event: any) => any) | null;
+    onerror: ((event: any) => any) | null;
 };
 export type SocketConstructor = new (url: string, protocols?: string | string[]) => SocketLike;

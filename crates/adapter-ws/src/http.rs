@@ -7,16 +7,16 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ws::{WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get};
+use axum::routing::{MethodRouter, get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use room_core::RoomId;
 use room_node::Engine;
 use subtle::ConstantTimeEq;
 
-use crate::auth::{Authenticate, Identity};
+use crate::auth::{AuthError, Authenticate, Identity};
 use crate::config::WsConfig;
 use crate::connection::{self, ConnectionContext};
 use crate::handshake::{PresentedToken, SUBPROTOCOL, presented_token};
@@ -90,8 +90,12 @@ impl FrontDoor {
     }
 
     /// The WebSocket endpoint at `ws_path`, plus `/healthz`, `/readyz`,
-    /// `/metrics` and `/rooms/{id}` (for a valid access token or the admin
-    /// token, and only for rooms loaded on this node).
+    /// `/metrics`, `/rooms/{id}` (for a valid access token or the admin
+    /// token, and only for rooms loaded on this node) and `POST
+    /// /auth/check` (whether a token would pass the handshake).
+    ///
+    /// A route is relative to the router, so the WebSocket's own path and
+    /// `/auth/check` are served under the same prefix when nested.
     pub fn router(&self, ws_path: &str) -> Router {
         Router::new()
             .route(ws_path, get(upgrade))
@@ -100,6 +104,10 @@ impl FrontDoor {
             .route("/metrics", get(metrics))
             .route("/rooms/{id}", get(room))
             .route("/rooms/{id}/route", get(route))
+            .route(
+                AUTH_CHECK,
+                post(auth_check).layer(DefaultBodyLimit::max(16 * 1024)),
+            )
             .with_state(self.clone())
     }
 
@@ -188,6 +196,46 @@ fn upgrade_for(
         .max_message_size(config.max_frame_bytes)
         .max_frame_size(config.max_frame_bytes)
         .on_upgrade(move |socket| connection::serve(socket, ctx, identity, handshake))
+}
+
+/// Where a client asks whether its token passes the handshake (PROTOCOL.md §1).
+pub const AUTH_CHECK: &str = "/auth/check";
+
+/// Whether the token in the body (plain text) would pass the handshake:
+/// 200 `{"user":"3","nickname":"n"}`, or 401 `{"reason":..,"message":..}`.
+/// A browser cannot read the 401 of a refused upgrade; it can read this
+/// (a plain-text POST needs no CORS preflight, and the answer is readable
+/// from any origin: it says nothing the token's holder does not know).
+async fn auth_check(State(door): State<FrontDoor>, body: String) -> Response {
+    let cors = [(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")];
+    let token = body.trim();
+    let token = token.strip_prefix("Bearer ").unwrap_or(token);
+    let outcome = if token.is_empty() {
+        Err(AuthError::Missing)
+    } else {
+        door.auth.authenticate(token)
+    };
+    match outcome {
+        Ok(identity) => (
+            cors,
+            axum::Json(serde_json::json!({
+                "user": identity.user.0.to_string(),
+                "nickname": identity.nickname,
+            })),
+        )
+            .into_response(),
+        Err(e) => {
+            let reason = match e {
+                AuthError::Missing => "missing",
+                AuthError::Expired => "expired",
+                AuthError::NotYetValid => "not_yet_valid",
+                AuthError::WrongAudience => "wrong_audience",
+                _ => "invalid",
+            };
+            let body = serde_json::json!({ "reason": reason, "message": e.to_string() });
+            (StatusCode::UNAUTHORIZED, cors, axum::Json(body)).into_response()
+        }
+    }
 }
 
 fn unauthorized(reason: String) -> Response {

@@ -37,8 +37,8 @@ mod view;
 
 pub use builds::{BuildQueue, ReadyBuild};
 pub use codec::{
-    ClientMsg, ProtoError, ServerMsg, frame_seq, parse_client_frame, parse_server_frame, split_batch,
-    with_seq,
+    ClientMsg, MAX_REF_CHARS, ProtoError, ServerMsg, frame_ref, frame_seq, parse_client_frame,
+    parse_server_frame, split_batch, with_ref, with_seq, with_you,
 };
 pub use error::{ErrorCode, Reject};
 pub use ids::{Cell, Direction, GameId, RoomId, SessionId, UserId};

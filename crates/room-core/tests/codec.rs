@@ -295,6 +295,11 @@ fn client_messages_encode_to_frames_the_server_reads_back() {
         },
         ClientMsg::Build {
             map: example_map().to_doc(),
+            reference: None,
+        },
+        ClientMsg::Build {
+            map: example_map().to_doc(),
+            reference: Some("b\"7".into()),
         },
     ];
     for msg in msgs {
@@ -573,4 +578,43 @@ fn seat_and_resumed_read_back_as_they_were_sent() {
 fn a_seat_that_is_gone_is_76408() {
     assert_eq!(ErrorCode::SeatExpired.as_u32(), 76408);
     assert_eq!(ErrorCode::from_u32(76408), Some(ErrorCode::SeatExpired));
+}
+
+#[test]
+fn a_builds_ref_is_read_and_a_bad_one_is_76100() {
+    let frame = "40{\"map\":{\"side\":4,\"gameList\":[],\"objectList\":[],\"games\":{},\"objects\":{}},\"ref\":\"b1\"}";
+    match parse_client_frame(frame) {
+        Ok(ClientMsg::Build { reference, .. }) => assert_eq!(reference.as_deref(), Some("b1")),
+        other => panic!("not a BUILD: {other:?}"),
+    }
+    let map = "{\"side\":4,\"gameList\":[],\"objectList\":[],\"games\":{},\"objects\":{}}";
+    for bad in [
+        "\"\"".to_owned(),
+        "7".to_owned(),
+        format!("\"{}\"", "r".repeat(65)),
+    ] {
+        let frame = format!("40{{\"map\":{map},\"ref\":{bad}}}");
+        let error = parse_client_frame(&frame).expect_err(&frame);
+        assert_eq!(error.code(), ErrorCode::Parse, "{frame}");
+    }
+}
+
+#[test]
+fn a_ref_and_you_are_added_to_a_frame_and_read_back() {
+    let error = ServerMsg::error(ErrorCode::Forbidden, "no").encode();
+    let answered = room_core::with_ref(&error, "b\"1");
+    assert_eq!(
+        answered,
+        "99{\"code\":76403,\"message\":\"no\",\"ref\":\"b\\\"1\"}"
+    );
+    assert_eq!(room_core::frame_ref(&answered).unwrap().as_deref(), Some("b\"1"));
+    assert_eq!(room_core::frame_ref(&error).unwrap(), None);
+    assert!(
+        parse_server_frame(&answered).is_ok(),
+        "a reader that knows no ref still reads it"
+    );
+    assert_eq!(
+        room_core::with_you("11{\"room\":{}}", UserId(3)),
+        "11{\"room\":{},\"you\":\"3\"}"
+    );
 }

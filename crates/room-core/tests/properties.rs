@@ -822,7 +822,7 @@ fn run_op(room: &mut Room, model: &mut Model, op: Op) -> Result<(), TestCaseErro
                         ClientMsg::Sync => FrameCmd::Sync,
                         ClientMsg::Leave => FrameCmd::Leave,
                         ClientMsg::Move { direction } => FrameCmd::Move(direction.code()),
-                        ClientMsg::Build { map } => FrameCmd::Build(map),
+                        ClientMsg::Build { map, .. } => FrameCmd::Build(map),
                     }
                 }
             };
@@ -1005,7 +1005,11 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
         Just(ClientMsg::Sync),
         Just(ClientMsg::Leave),
         direction().prop_map(|direction| ClientMsg::Move { direction }),
-        prop_oneof![any_doc(), build_doc()].prop_map(|map| ClientMsg::Build { map }),
+        (
+            prop_oneof![any_doc(), build_doc()],
+            prop::option::of("[a-z0-9\"\\\\]{1,64}")
+        )
+            .prop_map(|(map, reference)| ClientMsg::Build { map, reference }),
     ]
 }
 

@@ -30,6 +30,10 @@ pub(crate) struct HostEvent {
     /// Frames for the same one socket right after it (a SEAT, a replay).
     #[serde(default)]
     pub then: Vec<String>,
+    /// The session whose BUILD this SYNC answers, and that BUILD's `"ref"`:
+    /// that one socket gets the frame with `"ref"` added (PROTOCOL.md §5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<(SessionId, String)>,
 }
 
 /// What an event changes in the room.
@@ -109,6 +113,10 @@ pub(crate) enum NodeCommand {
     Build {
         map: MapDoc,
         ticket: u64,
+        /// The BUILD's `"ref"`, echoed in the builder's SYNC (a host that
+        /// does not know the field answers without it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
     },
 }
 
@@ -213,6 +221,7 @@ mod tests {
             frame: "20{\"user_id\":\"4\"}".into(),
             number: Some(5),
             then: vec!["12{}".into()],
+            reply: Some((SessionId(2), "b\"1".into())),
         };
         assert_eq!(decode::<HostEvent>(&encode(&event)).unwrap(), event);
     }

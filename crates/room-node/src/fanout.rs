@@ -39,6 +39,15 @@ impl Encoded {
         }
     }
 
+    /// The ERROR answering a BUILD: with `"ref"` when the BUILD carried one (PROTOCOL.md §5).
+    pub(crate) fn error_answering(code: ErrorCode, message: String, reference: Option<&str>) -> Encoded {
+        let msg = ServerMsg::error(code, message);
+        match reference {
+            Some(reference) => Encoded::relayed(room_core::with_ref(&msg.encode(), reference), None),
+            None => Encoded::new(&msg),
+        }
+    }
+
     /// A frame another node encoded (a relayed event), counted like one of ours.
     pub(crate) fn relayed(text: String, mover: Option<UserId>) -> Encoded {
         let code = text.get(..2).and_then(|c| c.parse::<u8>().ok()).unwrap_or(0);

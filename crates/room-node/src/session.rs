@@ -115,7 +115,7 @@ impl Session {
                 self.leave_room();
                 self.outbox.close(CloseReason::Normal);
             }
-            ClientMsg::Build { map } => self.build(map),
+            ClientMsg::Build { map, reference } => self.build(map, reference),
         }
     }
 
@@ -264,13 +264,20 @@ impl Session {
 
     /// The room checks the BUILD (the host's room, when relayed), in the
     /// order PROTOCOL.md §5 gives.
-    fn build(&mut self, doc: MapDoc) {
+    fn build(&mut self, doc: MapDoc, reference: Option<String>) {
         let Some((_, sender)) = &self.room else {
             self.send_error(ErrorCode::NotInRoom, "not in a room yet: send ENTER first");
             return;
         };
         let (sender, session) = (sender.clone(), self.id);
-        self.send_to_room(&sender, RoomMsg::Build { session, doc });
+        self.send_to_room(
+            &sender,
+            RoomMsg::Build {
+                session,
+                doc,
+                reference,
+            },
+        );
     }
 
     fn leave_room(&mut self) {

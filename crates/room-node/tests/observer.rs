@@ -66,7 +66,7 @@ async fn the_observer_sees_enter_move_build_and_leave() {
         side: 5,
         ..MapDoc::default()
     };
-    owner.handle(ClientMsg::Build { map }).await;
+    owner.handle(ClientMsg::Build { map, reference: None }).await;
     assert_eq!(next(&mut events).await, RoomEvent::Built { room, version: 1 });
 
     drop(owner);

@@ -32,9 +32,9 @@ const NICKNAMES = { 1: 'alice', 2: 'bob', 3: 'carol', 4: 'dave', 5: 'erin', 6: '
 const b64url = (data) => Buffer.from(data).toString('base64url');
 
 /** An HS256 access token for `user` (PROTOCOL.md §1). */
-export function token(user, secret = SECRET) {
+export function token(user, secret = SECRET, lifetimeSecs = 3600) {
   const head = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
-  const body = b64url(JSON.stringify({ idx: user, nickname: NICKNAMES[user] ?? `user${user}`, exp: Math.floor(Date.now() / 1000) + 3600 }));
+  const body = b64url(JSON.stringify({ idx: user, nickname: NICKNAMES[user] ?? `user${user}`, exp: Math.floor(Date.now() / 1000) + lifetimeSecs }));
   const mac = createHmac('sha256', secret).update(`${head}.${body}`).digest('base64url');
   return `${head}.${body}.${mac}`;
 }

@@ -30,6 +30,9 @@ pub enum ClientMsg {
     Build {
         /// The proposed map, well-formed but not yet validated.
         map: MapDoc,
+        /// The client's name for this request (`"ref"`), echoed in the
+        /// builder's answer: its SYNC or its ERROR (PROTOCOL.md §5).
+        reference: Option<String>,
     },
 }
 
@@ -60,9 +63,13 @@ impl ClientMsg {
             }
             ClientMsg::Sync | ClientMsg::Leave => "{}".to_owned(),
             ClientMsg::Move { direction } => format!("{{\"direction\":{}}}", direction.code()),
-            ClientMsg::Build { map } => {
+            ClientMsg::Build { map, reference } => {
                 let mut out = String::from("{\"map\":");
                 super::server::write_map_doc(&mut out, map);
+                if let Some(reference) = reference {
+                    out.push_str(",\"ref\":");
+                    out.push_str(&serde_json::Value::from(reference.as_str()).to_string());
+                }
                 out.push('}');
                 out
             }
@@ -87,7 +94,12 @@ struct MoveJson {
 #[derive(Deserialize)]
 struct BuildJson {
     map: MapJson,
+    #[serde(default, rename = "ref")]
+    reference: Option<String>,
 }
+
+/// The longest `"ref"` a BUILD may carry, in characters: it is echoed, so it stays small.
+pub const MAX_REF_CHARS: usize = 64;
 
 /// Read one client frame. Anything that is not a valid client message is an
 /// error carrying its protocol code (76900 for a code clients may not send,
@@ -112,8 +124,17 @@ pub fn parse_client_frame(frame: &str) -> Result<ClientMsg, ProtoError> {
         }
         codes::BUILD => {
             let build: BuildJson = from_body(body)?;
+            if let Some(reference) = &build.reference {
+                let chars = reference.chars().count();
+                if chars == 0 || chars > MAX_REF_CHARS {
+                    return Err(ProtoError::Body(format!(
+                        "ref must be 1..={MAX_REF_CHARS} characters, not {chars}"
+                    )));
+                }
+            }
             Ok(ClientMsg::Build {
                 map: build.map.into(),
+                reference: build.reference,
             })
         }
         other => Err(ProtoError::CodeNotAllowed(other)),

@@ -8,8 +8,10 @@ mod client;
 mod json;
 mod server;
 
-pub use client::{ClientMsg, parse_client_frame};
-pub use server::{ServerMsg, frame_seq, parse_server_frame, split_batch, with_seq};
+pub use client::{ClientMsg, MAX_REF_CHARS, parse_client_frame};
+pub use server::{
+    ServerMsg, frame_ref, frame_seq, parse_server_frame, split_batch, with_ref, with_seq, with_you,
+};
 
 use crate::error::ErrorCode;
 

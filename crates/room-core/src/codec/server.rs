@@ -412,20 +412,53 @@ pub fn parse_server_frame(frame: &str) -> Result<ServerMsg, ProtoError> {
 
 /// `frame` with `"seq":number` added to its object.
 pub fn with_seq(frame: &str, number: u64) -> String {
-    let mut out = String::with_capacity(frame.len() + 16);
+    with_field(frame, "seq", &number.to_string())
+}
+
+/// `frame` with `"ref":reference` added to its object: the answer to the
+/// BUILD that carried `reference` (PROTOCOL.md §5).
+pub fn with_ref(frame: &str, reference: &str) -> String {
+    with_field(frame, "ref", &serde_json::Value::from(reference).to_string())
+}
+
+/// `frame` (a SYNC for one socket) with `"you":"<user>"` added: the user
+/// that socket speaks for (PROTOCOL.md §4), which an opaque token does not tell.
+pub fn with_you(frame: &str, user: UserId) -> String {
+    with_field(frame, "you", &format!("\"{user}\""))
+}
+
+/// `frame` with `"key":json` added to its object (`json` is encoded already).
+fn with_field(frame: &str, key: &str, json: &str) -> String {
+    let mut out = String::with_capacity(frame.len() + key.len() + json.len() + 4);
     match frame.strip_suffix('}') {
         Some(open) => {
             out.push_str(open);
             if !open.ends_with('{') {
                 out.push(',');
             }
-            out.push_str("\"seq\":");
-            out.push_str(&number.to_string());
+            out.push('"');
+            out.push_str(key);
+            out.push_str("\":");
+            out.push_str(json);
             out.push('}');
         }
         None => out.push_str(frame),
     }
     out
+}
+
+#[derive(Deserialize)]
+struct RefJson {
+    #[serde(default, rename = "ref")]
+    reference: Option<String>,
+}
+
+/// The `"ref"` of a server message (one line): the BUILD it answers, if it
+/// names one. For clients and tests.
+pub fn frame_ref(frame: &str) -> Result<Option<String>, ProtoError> {
+    let (_, body) = split_frame(frame)?;
+    let answer: RefJson = from_body(body)?;
+    Ok(answer.reference)
 }
 
 /// The `"seq"` of a server message (one line), as an opted-in socket gets

@@ -168,7 +168,7 @@ pub fn example_map() -> Map {
 /// The map document a BUILD frame carries, read through the codec.
 pub fn build_doc(frame: &str) -> MapDoc {
     match parse_client_frame(frame).expect("frame parses") {
-        ClientMsg::Build { map } => map,
+        ClientMsg::Build { map, .. } => map,
         other => panic!("not a BUILD: {other:?}"),
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use room_core::{
     ApprovedBuild, Audience, BuildQueue, Command, ErrorCode, GameId, MapDoc, Outgoing, ReadyBuild, Reject,
-    Room, RoomId, RoomView, ServerMsg, SessionId, UserId,
+    Room, RoomId, RoomView, ServerMsg, SessionId, UserId, with_ref, with_you,
 };
 use room_ports::{
     Acquired, HostingError, Lease, NodeId, NodeInfo, RoomSnapshot, SessionAt, StoreError, StoredRoom,
@@ -41,7 +41,11 @@ pub(crate) enum HostInput {
     /// A local session's SYNC, MOVE or LEAVE.
     Command(Command),
     /// A local session's BUILD, not checked yet.
-    Build { session: SessionId, doc: MapDoc },
+    Build {
+        session: SessionId,
+        doc: MapDoc,
+        reference: Option<String>,
+    },
     /// A command relayed from another node's session.
     Remote {
         from: SessionAt,
@@ -149,6 +153,9 @@ pub(crate) enum HostEffect {
         /// Frames for the same one socket right after it (its SEAT, or the
         /// events a resume replays), sent as they are.
         then: Vec<String>,
+        /// The builder and `"ref"` of the BUILD this room-wide SYNC answers:
+        /// that socket gets it with `"ref"` added.
+        reply: Option<(SessionId, String)>,
     },
     /// Close a local socket (after what it was sent).
     Close {
@@ -188,9 +195,14 @@ pub(super) enum At {
     Away { until: Instant },
 }
 
-/// Where a relayed BUILD came from: the relay's node and its ticket, told
-/// when the BUILD has its answer (the relay's deadline stops then).
-pub(crate) type BuildOrigin = Option<(NodeId, u64)>;
+/// Where a BUILD came from: for a relayed one, the relay's node and its
+/// ticket, told when the BUILD has its answer (the relay's deadline stops
+/// then); and the BUILD's `"ref"`, echoed in the builder's SYNC or ERROR.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct BuildOrigin {
+    pub relay: Option<(NodeId, u64)>,
+    pub reference: Option<String>,
+}
 
 /// How a hosted room ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -316,10 +328,18 @@ impl Host {
             } => self.enter(session, user, nickname, seat == SeatAsk::New),
             HostInput::Away { session } => self.lose(session),
             HostInput::Command(command) => self.act(command),
-            HostInput::Build { session, doc } => {
+            HostInput::Build {
+                session,
+                doc,
+                reference,
+            } => {
                 let session = self.current_session(session);
+                let origin = BuildOrigin {
+                    relay: None,
+                    reference,
+                };
                 match self.room.occupant_of_session(session) {
-                    Some(occupant) => self.check_build(session, occupant.user, doc, None),
+                    Some(occupant) => self.check_build(session, occupant.user, doc, origin),
                     None => self.send_error(session, ErrorCode::NotInRoom, NOT_IN_ROOM.to_owned()),
                 }
             }
@@ -532,10 +552,17 @@ impl Host {
             NodeCommand::Sync => self.act(Command::Sync { session }),
             NodeCommand::Move { direction } => self.act(Command::Move { session, direction }),
             NodeCommand::Leave => self.act(Command::Leave { session }),
-            NodeCommand::Build { map, ticket } => {
+            NodeCommand::Build {
+                map,
+                ticket,
+                reference,
+            } => {
                 let session = self.current_session(session);
                 tracing::debug!(room = %self.room.id(), from = %from.session, %session, "relayed BUILD");
-                let origin = Some((from.node.clone(), ticket));
+                let origin = BuildOrigin {
+                    relay: Some((from.node.clone(), ticket)),
+                    reference,
+                };
                 if self.room.occupant_of_session(session).is_none() {
                     let refused = Some((ErrorCode::NotInRoom, NOT_IN_ROOM.to_owned()));
                     return self.answer_build(session, &origin, refused);
@@ -603,7 +630,9 @@ impl Host {
                 tracing::debug!(room = %self.room.id(), version, side = build.map().side(), "BUILD stored");
                 let events = self.room.commit_build(build, version);
                 self.stored_map_problem = None;
-                self.deliver(events);
+                // The builder's copy of the SYNC names its BUILD, when the BUILD named itself.
+                let reply = origin.reference.clone().map(|reference| (session, reference));
+                self.deliver_with(events, Vec::new(), reply);
                 self.notify(|room| Observed::Built { room, version });
                 None
             }
@@ -623,7 +652,7 @@ impl Host {
         origin: &BuildOrigin,
         refused: Option<(ErrorCode, String)>,
     ) {
-        match origin {
+        match &origin.relay {
             Some((node, ticket)) => {
                 let done = NodeMessage::BuildDone {
                     room: self.room.id(),
@@ -638,7 +667,10 @@ impl Host {
             }
             None => {
                 if let Some((code, message)) = refused {
-                    self.send_error(session, code, message);
+                    match &origin.reference {
+                        Some(reference) => self.send_error_answering(session, code, message, reference),
+                        None => self.send_error(session, code, message),
+                    }
                 }
             }
         }
@@ -695,7 +727,19 @@ impl Host {
     }
 
     /// Deliver `events`; the last one's socket gets `then` right after it.
-    pub(super) fn deliver_then(&mut self, events: Vec<Outgoing>, mut then: Vec<String>) {
+    pub(super) fn deliver_then(&mut self, events: Vec<Outgoing>, then: Vec<String>) {
+        self.deliver_with(events, then, None);
+    }
+
+    /// Deliver `events`; the last one's socket gets `then` right after it,
+    /// and the session of `reply` gets the room-wide SYNC among them with
+    /// the `"ref"` of the BUILD it answers.
+    fn deliver_with(
+        &mut self,
+        events: Vec<Outgoing>,
+        mut then: Vec<String>,
+        mut reply: Option<(SessionId, String)>,
+    ) {
         if self.observe {
             self.observe(&events);
         }
@@ -706,7 +750,7 @@ impl Host {
         for (i, event) in events.into_iter().enumerate() {
             let publish = self.publishes(&event);
             let closes = event.msg.closes_with().is_some();
-            let (seq, encoded) = match &mut self.seats {
+            let (seq, mut encoded) = match &mut self.seats {
                 Some(seats) if event.is_room_event() => {
                     let (number, encoded) = seats.number(&event);
                     (Some(number), encoded)
@@ -714,8 +758,20 @@ impl Host {
                 Some(seats) if matches!(event.msg, ServerMsg::Sync { .. }) => (Some(seats.last()), None),
                 _ => (None, None),
             };
+            if let Audience::Session(session) = event.audience
+                && matches!(event.msg, ServerMsg::Sync { .. })
+                && let Some(user) = self.room.occupant_of_session(session).map(|o| o.user)
+            {
+                // A SYNC for one socket (answering its ENTER or its `11`) names its user.
+                encoded = Some(with_you(encoded.as_deref().unwrap_or(&event.msg.encode()), user));
+            }
+            let answers = match event.audience {
+                Audience::All if matches!(event.msg, ServerMsg::Sync { .. }) => reply.take(),
+                _ => None,
+            };
             self.effects.push_back(HostEffect::Event {
                 audience: event.audience,
+                reply: answers,
                 msg: event.msg,
                 publish,
                 seq,
@@ -808,7 +864,29 @@ impl Host {
                 seq: None,
                 encoded: None,
                 then: Vec::new(),
+                reply: None,
             }),
         }
+    }
+
+    /// The ERROR answering a local BUILD that carried `reference` (PROTOCOL.md §5).
+    fn send_error_answering(
+        &mut self,
+        session: SessionId,
+        code: ErrorCode,
+        message: String,
+        reference: &str,
+    ) {
+        let msg = ServerMsg::error(code, message);
+        let encoded = Some(with_ref(&msg.encode(), reference));
+        self.effects.push_back(HostEffect::Event {
+            audience: Audience::Session(session),
+            msg,
+            publish: None,
+            seq: None,
+            encoded,
+            then: Vec::new(),
+            reply: None,
+        });
     }
 }

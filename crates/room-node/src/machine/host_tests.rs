@@ -377,6 +377,7 @@ fn a_build_is_looked_up_then_stored_under_the_hosts_epoch_then_shown_to_everyone
         HostInput::Build {
             session: SessionId(1),
             doc,
+            reference: None,
         },
         now,
     );
@@ -430,6 +431,7 @@ fn a_build_of_someone_not_the_owner_is_refused_without_asking_the_store() {
         HostInput::Build {
             session: SessionId(1),
             doc: room_core::MapDoc::default(),
+            reference: None,
         },
         now,
     );
@@ -460,6 +462,7 @@ fn a_relayed_build_is_answered_to_its_relay_when_refused() {
     let build = NodeCommand::Build {
         map: room_core::MapDoc::default(),
         ticket: 7,
+        reference: None,
     };
     let answered = remote(&mut host, "relay", 2, ROOM.owner().0 + 1, build, now);
     // The ERROR rides with the end of the relay's wait: one cannot be lost without the other.
@@ -653,4 +656,122 @@ fn a_takeover_holds_the_seats_its_snapshot_names_even_of_a_dead_node() {
     });
     assert_eq!(sync, Some((1, 1)), "{back:?}");
     assert_ne!(seat_of(&host, 10), 77, "a new seat");
+}
+
+/// A local BUILD with `ref` of side `side` by session 1, stored as version 2.
+fn build_with_ref(host: &mut Host, side: u16, reference: &str, now: Instant) -> Vec<HostEffect> {
+    let doc = room_core::MapDoc {
+        side: side.into(),
+        ..Default::default()
+    };
+    host.handle(
+        HostInput::Build {
+            session: SessionId(1),
+            doc,
+            reference: Some(reference.into()),
+        },
+        now,
+    );
+    let asked = effects(host);
+    let Some(id) = asked.iter().find_map(|e| match e {
+        HostEffect::Call(HostCall::OwnedGames { id, .. }) => Some(*id),
+        _ => None,
+    }) else {
+        return asked;
+    };
+    host.handle(
+        HostInput::Answer(HostAnswer::Owned {
+            id,
+            owned: Ok(BTreeSet::new()),
+        }),
+        now,
+    );
+    let Some(HostEffect::Call(HostCall::SaveMap {
+        build,
+        expected,
+        session,
+        origin,
+        ..
+    })) = effects(host).into_iter().next()
+    else {
+        panic!("the BUILD is stored")
+    };
+    host.handle(
+        HostInput::Answer(HostAnswer::Saved {
+            session,
+            origin,
+            build,
+            expected,
+            result: Ok(expected + 1),
+        }),
+        now,
+    );
+    effects(host)
+}
+
+#[test]
+fn the_sync_of_an_accepted_build_names_its_ref_for_the_builder_alone() {
+    let now = Instant::now();
+    let mut host = host(false, now);
+    enter(&mut host, 1, ROOM.owner().0, now);
+    enter(&mut host, 2, ROOM.owner().0 + 1, now);
+    let done = build_with_ref(&mut host, 5, "b1", now);
+    let replies: Vec<_> = done
+        .iter()
+        .filter_map(|e| match e {
+            HostEffect::Event {
+                audience: Audience::All,
+                msg: ServerMsg::Sync { room },
+                reply,
+                ..
+            } if room.map.side() == 5 => Some(reply.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(replies, vec![Some((SessionId(1), "b1".to_owned()))]);
+}
+
+#[test]
+fn a_refused_build_with_a_ref_gets_its_error_with_that_ref() {
+    let now = Instant::now();
+    let mut host = host(false, now);
+    enter(&mut host, 1, ROOM.owner().0 + 1, now);
+    let done = build_with_ref(&mut host, 5, "b\"2", now);
+    let frames: Vec<&str> = done
+        .iter()
+        .filter_map(|e| match e {
+            HostEffect::Event {
+                audience: Audience::Session(SessionId(1)),
+                msg: ServerMsg::Error { .. },
+                encoded: Some(frame),
+                ..
+            } => Some(frame.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(frames.len(), 1, "{done:?}");
+    assert_eq!(room_core::frame_ref(frames[0]).unwrap().as_deref(), Some("b\"2"));
+    assert!(frames[0].starts_with("99{\"code\":76403,"));
+    assert_eq!(host.view().map.side(), 20, "nothing changed");
+}
+
+#[test]
+fn the_sync_answering_an_enter_names_the_entering_user() {
+    let now = Instant::now();
+    let mut host = host(false, now);
+    let entered = enter(&mut host, 1, 42, now);
+    let you: Vec<String> = entered
+        .iter()
+        .filter_map(|e| match e {
+            HostEffect::Event {
+                msg: ServerMsg::Sync { .. },
+                encoded: Some(frame),
+                ..
+            } => Some(frame.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(you.len(), 1, "{entered:?}");
+    let body: serde_json::Value = serde_json::from_str(&you[0][2..]).unwrap();
+    assert_eq!(body["you"], "42");
 }

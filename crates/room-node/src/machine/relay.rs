@@ -35,7 +35,12 @@ pub(crate) enum RelayInput {
     /// A local session's SYNC, MOVE or LEAVE.
     Command(Command),
     /// A local session's BUILD (the host checks it).
-    Build { session: SessionId, doc: MapDoc },
+    Build {
+        session: SessionId,
+        doc: MapDoc,
+        /// Its `"ref"`, echoed in its answer.
+        reference: Option<String>,
+    },
     /// An event of the room, as the bus delivered it.
     Event(HostEvent),
     /// The bus says events of the room may have been lost.
@@ -80,12 +85,15 @@ pub(crate) enum RelayEffect {
         number: Option<u64>,
         /// Frames for the same one socket right after it (a SEAT, a replay).
         then: Vec<String>,
+        /// The builder and `"ref"` of the BUILD this room-wide SYNC answers.
+        reply: Option<(SessionId, String)>,
     },
-    /// An ERROR for one local socket.
+    /// An ERROR for one local socket; `reference`: the `"ref"` of the BUILD it answers.
     Error {
         session: SessionId,
         code: ErrorCode,
         message: String,
+        reference: Option<String>,
     },
     /// Deliver `frame` (if any) to `session`'s socket, then close it.
     Close {
@@ -149,7 +157,8 @@ pub(crate) struct Relay {
     /// Local sessions replaced by a newer one of their user.
     replaced: IdMap<SessionId, (UserId, String)>,
     /// Forwarded BUILDs the host has not answered yet: ticket -> session, deadline.
-    builds: IdMap<u64, (SessionId, Instant)>,
+    /// Forwarded BUILDs by ticket: who sent it, until when it waits, its `"ref"`.
+    builds: IdMap<u64, (SessionId, Instant, Option<String>)>,
     next_ticket: u64,
     build_timeout: Duration,
     effects: VecDeque<RelayEffect>,
@@ -276,7 +285,11 @@ impl Relay {
                 Command::Leave { session } => self.let_go(session, NodeCommand::Leave),
                 Command::Enter { .. } => {}
             },
-            RelayInput::Build { session, doc } => self.forward_build(session, doc, now),
+            RelayInput::Build {
+                session,
+                doc,
+                reference,
+            } => self.forward_build(session, doc, reference, now),
             RelayInput::BuildDone { ticket, refused } => self.build_done(ticket, refused),
             RelayInput::Event(event) => self.on_event(event),
             RelayInput::Gap => {
@@ -385,27 +398,34 @@ impl Relay {
 
     /// Forward a BUILD under a ticket of its own, so that it is answered
     /// within `build_timeout` whatever happens to the host.
-    fn forward_build(&mut self, session: SessionId, doc: MapDoc, now: Instant) {
-        let waiting = self.builds.values().filter(|(s, _)| *s == session).count();
+    fn forward_build(&mut self, session: SessionId, doc: MapDoc, reference: Option<String>, now: Instant) {
+        let waiting = self.builds.values().filter(|(s, _, _)| *s == session).count();
         if waiting >= BUILDS_WAITED {
             return self.effects.push_back(RelayEffect::Error {
                 session,
                 code: ErrorCode::RateLimited,
                 message: "too many BUILDs in flight; wait for their answers".to_owned(),
+                reference,
             });
         }
         self.next_ticket += 1;
         let ticket = self.next_ticket;
         let known = self.members.contains_key(&session) || self.replaced.contains_key(&session);
-        self.forward(session, NodeCommand::Build { map: doc, ticket });
+        let build = NodeCommand::Build {
+            map: doc,
+            ticket,
+            reference: reference.clone(),
+        };
+        self.forward(session, build);
         if known {
-            self.builds.insert(ticket, (session, now + self.build_timeout));
+            self.builds
+                .insert(ticket, (session, now + self.build_timeout, reference));
         }
     }
 
     fn build_done(&mut self, ticket: u64, refused: Option<(ErrorCode, String)>) {
         // An answer after its deadline was answered already (76503): not twice.
-        let Some((sent_by, _)) = self.builds.remove(&ticket) else {
+        let Some((sent_by, _, reference)) = self.builds.remove(&ticket) else {
             return;
         };
         // Sent just before its socket was replaced: the user's newer socket is answered.
@@ -422,6 +442,7 @@ impl Relay {
                 session,
                 code,
                 message,
+                reference,
             });
         }
     }
@@ -429,31 +450,38 @@ impl Relay {
     /// BUILDs the host did not answer in time get 76503: the host may have
     /// stored the map all the same, and a SYNC shows it if it did.
     fn refuse_late_builds(&mut self, now: Instant) {
-        let mut late: Vec<(u64, SessionId)> = self
+        let mut late: Vec<u64> = self
             .builds
             .iter()
-            .filter(|(_, (_, deadline))| *deadline <= now)
-            .map(|(ticket, (session, _))| (*ticket, *session))
+            .filter(|(_, (_, deadline, _))| *deadline <= now)
+            .map(|(ticket, _)| *ticket)
             .collect();
         late.sort_unstable();
-        for (ticket, session) in late {
-            self.builds.remove(&ticket);
+        for ticket in late {
+            let Some((session, _, reference)) = self.builds.remove(&ticket) else {
+                continue;
+            };
             tracing::info!(room = %self.room, %session, host = %self.host, "the host did not answer a BUILD in time");
-            self.answer_build_unknown(session, "the room's host did not answer the BUILD in time");
+            self.answer_build_unknown(
+                session,
+                reference,
+                "the room's host did not answer the BUILD in time",
+            );
         }
     }
 
-    fn answer_build_unknown(&mut self, session: SessionId, why: &str) {
+    fn answer_build_unknown(&mut self, session: SessionId, reference: Option<String>, why: &str) {
         self.effects.push_back(RelayEffect::Error {
             session,
             code: ErrorCode::Unavailable,
             message: format!("{why}; it may or may not be stored: SYNC shows the room's map; try again"),
+            reference,
         });
     }
 
     fn unsent(&mut self, session: SessionId) {
         // What could not be sent will not be answered.
-        self.builds.retain(|_, (of, _)| *of != session);
+        self.builds.retain(|_, (of, _, _)| *of != session);
         match self.members.get(&session) {
             Some(member) if member.entering.is_some() => {
                 self.members.remove(&session);
@@ -466,6 +494,7 @@ impl Relay {
                 session,
                 code: ErrorCode::Unavailable,
                 message: UNREACHABLE.to_owned(),
+                reference: None,
             }),
             None => {}
         }
@@ -509,6 +538,7 @@ impl Relay {
                 mover,
                 number: event.number,
                 then: Vec::new(),
+                reply: event.reply,
             }),
         }
         if let Some(user) = gone {
@@ -555,6 +585,7 @@ impl Relay {
             mover: None,
             number,
             then,
+            reply: None,
         });
     }
 
@@ -636,10 +667,11 @@ impl Relay {
     }
 
     fn moved(&mut self) {
-        let mut waiting: Vec<(u64, SessionId)> = self.builds.drain().map(|(t, (s, _))| (t, s)).collect();
+        let mut waiting: Vec<(u64, SessionId, Option<String>)> =
+            self.builds.drain().map(|(t, (s, _, r))| (t, s, r)).collect();
         waiting.sort_unstable();
-        for (_, session) in waiting {
-            self.answer_build_unknown(session, "the room is moving to another host");
+        for (_, session, reference) in waiting {
+            self.answer_build_unknown(session, reference, "the room is moving to another host");
         }
         let mut members = Vec::with_capacity(self.members.len());
         for (session, member) in self.members.drain() {

@@ -87,6 +87,7 @@ fn event(epoch: u64, seq: u64, audience: Audience, msg: &ServerMsg) -> RelayInpu
         frame: msg.encode(),
         number: None,
         then: Vec::new(),
+        reply: None,
     })
 }
 
@@ -358,6 +359,7 @@ fn a_replaced_socket_is_closed_and_its_build_still_reaches_the_host() {
         RelayInput::Build {
             session: SessionId(1),
             doc: room_core::MapDoc::default(),
+            reference: None,
         },
         now,
     );
@@ -427,6 +429,7 @@ fn build(relay: &mut Relay, now: Instant) -> u64 {
         RelayInput::Build {
             session: SessionId(1),
             doc: room_core::MapDoc::default(),
+            reference: None,
         },
         now,
     );
@@ -508,4 +511,52 @@ fn a_build_the_host_refused_is_answered_with_its_error_by_the_relay() {
     ));
     relay.on_timeout(now + 2 * TIMEOUT + CHECK);
     assert_eq!(unavailable_errors(&effects(&mut relay)), 0, "answered once");
+}
+
+#[test]
+fn a_relayed_builds_ref_goes_to_the_host_and_comes_back_in_its_error_and_its_sync() {
+    let now = Instant::now();
+    let mut relay = entered(now);
+    relay.handle(
+        RelayInput::Build {
+            session: SessionId(1),
+            doc: room_core::MapDoc::default(),
+            reference: Some("b7".into()),
+        },
+        now,
+    );
+    let ticket = match &commands(&effects(&mut relay), "host")[..] {
+        [
+            (
+                SessionId(1),
+                NodeCommand::Build {
+                    ticket, reference, ..
+                },
+            ),
+        ] => {
+            assert_eq!(reference.as_deref(), Some("b7"), "the host is told the ref");
+            *ticket
+        }
+        other => panic!("one BUILD forwarded: {other:?}"),
+    };
+    let refused = Some((ErrorCode::Forbidden, "only the owner may BUILD".to_owned()));
+    relay.handle(RelayInput::BuildDone { ticket, refused }, now);
+    assert!(matches!(
+        &effects(&mut relay)[..],
+        [RelayEffect::Error { session: SessionId(1), code: ErrorCode::Forbidden, reference: Some(r), .. }] if r == "b7"
+    ));
+    // The host's SYNC of an accepted BUILD names the builder and its ref; the relay passes both on.
+    let mut sync = match event(1, 9, Audience::All, &sync_for(&[(1, 0)])) {
+        RelayInput::Event(event) => event,
+        _ => unreachable!(),
+    };
+    sync.reply = Some((SessionId(1), "b8".into()));
+    relay.handle(RelayInput::Event(sync), now);
+    assert!(
+        effects(&mut relay).iter().any(|e| matches!(
+            e,
+            RelayEffect::Deliver { audience: Audience::All, reply: Some((SessionId(1), r)), .. } if r == "b8"
+        )),
+        "the builder's copy of the SYNC carries its ref"
+    );
 }

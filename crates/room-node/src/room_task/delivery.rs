@@ -106,6 +106,33 @@ impl Delivery {
         }
     }
 
+    /// [`deliver`](Self::deliver), except that the session of `reply` (a
+    /// BUILD's sender) gets a room-wide SYNC with the `"ref"` of its BUILD,
+    /// in the same place among its frames (PROTOCOL.md §5).
+    pub(super) fn deliver_answering(
+        &mut self,
+        audience: Audience,
+        encoded: &Encoded,
+        number: Option<u64>,
+        then: &[String],
+        reply: Option<&(SessionId, String)>,
+    ) {
+        let Some((builder, reference)) =
+            reply.filter(|(builder, _)| matches!(audience, Audience::All) && self.is_attached(*builder))
+        else {
+            return self.deliver(audience, encoded, number, then);
+        };
+        self.deliver(Audience::AllExcept(*builder), encoded, number, then);
+        let frame = match number {
+            Some(number) if self.numbered.contains(builder) => room_core::with_seq(encoded.text(), number),
+            _ => encoded.text().to_owned(),
+        };
+        self.send_one(
+            *builder,
+            &Encoded::relayed(room_core::with_ref(&frame, reference), None),
+        );
+    }
+
     /// Queue `encoded` to `session` alone (after what its tick already holds for it).
     pub(super) fn send_one(&mut self, session: SessionId, encoded: &Encoded) {
         if self.batch.contains(session) {

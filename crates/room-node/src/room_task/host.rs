@@ -96,11 +96,15 @@ pub(super) async fn host(
         builds_in_flight: ctx.shared.config.builds_in_flight,
         observe: !ctx.shared.observers.is_empty(),
         cluster,
-        seats: ctx.shared.seat_key.clone().map(|key| SeatSetup {
-            key,
-            grace: ctx.shared.config.resume_grace,
-            log: ctx.shared.config.resume_log,
-        }),
+        // A grace of 0 turns resume off: no seat that would end at once, no SEAT for it.
+        seats: (!ctx.shared.config.resume_grace.is_zero())
+            .then(|| ctx.shared.seat_key.clone())
+            .flatten()
+            .map(|key| SeatSetup {
+                key,
+                grace: ctx.shared.config.resume_grace,
+                log: ctx.shared.config.resume_log,
+            }),
     };
     let ports = lease.map(|(ports, lease, _)| {
         tracing::info!(room = %lease.room, epoch = lease.epoch, "hosting room");
@@ -270,7 +274,15 @@ impl Driver<'_> {
                 metrics::histogram!(m::COMMAND_SECONDS).record(received.elapsed().as_secs_f64());
                 return;
             }
-            RoomMsg::Build { session, doc } => HostInput::Build { session, doc },
+            RoomMsg::Build {
+                session,
+                doc,
+                reference,
+            } => HostInput::Build {
+                session,
+                doc,
+                reference,
+            },
             RoomMsg::View { reply } => {
                 let _ = reply.send(self.machine.view());
                 return;
@@ -353,12 +365,17 @@ impl Driver<'_> {
                 seq: number,
                 encoded,
                 then,
+                reply,
             } => {
                 let encoded = match encoded {
+                    Some(text) if matches!(msg, room_core::ServerMsg::Error { .. }) => {
+                        Encoded::relayed(text, None)
+                    }
                     Some(text) => Encoded::with_text(&msg, text),
                     None => Encoded::new(&msg),
                 };
-                self.delivery.deliver(audience, &encoded, number, &then);
+                self.delivery
+                    .deliver_answering(audience, &encoded, number, &then, reply.as_ref());
                 if let Some((epoch, seq)) = publish {
                     self.publish(Publish::Event(HostEvent {
                         room: self.ctx.id,
@@ -369,6 +386,7 @@ impl Driver<'_> {
                         frame: encoded.text().to_owned(),
                         number,
                         then,
+                        reply,
                     }));
                 }
             }
@@ -393,6 +411,7 @@ impl Driver<'_> {
                 frame: String::new(),
                 number: None,
                 then: Vec::new(),
+                reply: None,
             })),
             HostEffect::Call(call) => self.call(call),
             HostEffect::Observe(event) => self.ctx.shared.observers.notify(&event),

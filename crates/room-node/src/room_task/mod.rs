@@ -56,6 +56,8 @@ pub(crate) enum RoomMsg {
     Build {
         session: SessionId,
         doc: MapDoc,
+        /// The BUILD's `"ref"`, echoed in its answer.
+        reference: Option<String>,
     },
     View {
         reply: oneshot::Sender<RoomView>,

@@ -6,13 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use room_core::{ServerMsg, SessionId};
+use room_core::SessionId;
 use room_ports::NodeId;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::delivery::Delivery;
-use super::{Ended, EnterReply, Member, RoomContext, RoomMsg, close_inbox, queue_error};
+use super::{Ended, EnterReply, Member, RoomContext, RoomMsg, close_inbox};
 use crate::cluster::ClusterPorts;
 use crate::contract::{self, NodeMessage};
 use crate::fanout::Encoded;
@@ -202,7 +202,15 @@ impl Driver<'_> {
                 }
                 RelayInput::Command(command)
             }
-            RoomMsg::Build { session, doc } => RelayInput::Build { session, doc },
+            RoomMsg::Build {
+                session,
+                doc,
+                reference,
+            } => RelayInput::Build {
+                session,
+                doc,
+                reference,
+            },
             RoomMsg::BusEvent(event) => RelayInput::Event(event),
             RoomMsg::Gap => RelayInput::Gap,
             RoomMsg::Refused {
@@ -258,20 +266,23 @@ impl Driver<'_> {
                 mover,
                 number,
                 then,
+                reply,
             } => {
                 let encoded = Encoded::relayed(frame, mover);
-                self.delivery.deliver(audience, &encoded, number, &then);
+                self.delivery
+                    .deliver_answering(audience, &encoded, number, &then, reply.as_ref());
             }
             RelayEffect::Error {
                 session,
                 code,
                 message,
+                reference,
             } => {
+                let encoded = Encoded::error_answering(code, message, reference.as_deref());
                 if self.delivery.is_attached(session) {
-                    self.delivery
-                        .send_one(session, &Encoded::new(&ServerMsg::error(code, message)));
+                    self.delivery.send_one(session, &encoded);
                 } else if let Some(socket) = self.sockets.get(&session) {
-                    queue_error(&socket.outbox, code, message);
+                    crate::fanout::send_to(&socket.outbox, &encoded);
                 }
             }
             RelayEffect::Close {

@@ -500,7 +500,7 @@ impl World {
         if lock(&client.log).closed.is_some() {
             return;
         }
-        if let ClientMsg::Build { map } = &msg {
+        if let ClientMsg::Build { map, .. } = &msg {
             lock(&client.log).builds.push((map.side as u16, Instant::now()));
         }
         self.trace.line(format!(
@@ -531,6 +531,7 @@ impl World {
             user,
             ClientMsg::Build {
                 map: map_of_side(side),
+                reference: None,
             },
         );
     }
@@ -582,7 +583,7 @@ fn describe(msg: &ClientMsg) -> String {
         ClientMsg::Sync => "SYNC".into(),
         ClientMsg::Leave => "LEAVE".into(),
         ClientMsg::Move { direction } => format!("MOVE {direction:?}"),
-        ClientMsg::Build { map } => format!("BUILD side {}", map.side),
+        ClientMsg::Build { map, .. } => format!("BUILD side {}", map.side),
     }
 }
 
