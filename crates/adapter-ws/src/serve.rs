@@ -168,7 +168,7 @@ impl Shared {
     /// Read a trusted proxy's PROXY header (if it sends one), count the
     /// connection against its client, and build the connection's service,
     /// which names the client in every request. `None`: the connection was
-    /// closed or refused.
+    /// closed (a malformed, cut or late PROXY header).
     async fn open(
         self: Arc<Self>,
         mut stream: TcpStream,
@@ -190,13 +190,16 @@ impl Shared {
             (None, Vec::new())
         };
         let source = ClientSource::of(peer.ip(), trusted, proxy_client, self.config.forwarded_header);
+        // Over the cap: its request is answered 503 (through the proxy, which
+        // has sent it already) instead of the connection being reset.
+        let mut over_cap = false;
         if let ClientSource::Fixed(client) = source
             && from_proxy
             && !trusted.contains(client)
             && let Err(refusal) = slot.count_for(client)
         {
-            self.refuse(stream, peer, Some(client), refusal);
-            return None;
+            self.count_refusal(peer, Some(client), refusal);
+            over_cap = true;
         }
         let slot = Arc::new(Mutex::new(slot));
         let io = TokioIo::new(SlotIo {
@@ -210,12 +213,13 @@ impl Shared {
             peer,
             source,
             slot,
+            over_cap,
         };
         Some((io, service))
     }
 
-    /// Refuse a connection over a cap: a best-effort 503 (written only if the
-    /// socket takes it at once: nothing waits on a refused peer), then close.
+    /// Refuse a connection over a cap at accept: a best-effort 503 (written
+    /// only if the socket takes it at once: nothing waits on a refused peer), then close.
     fn refuse(&self, stream: TcpStream, peer: SocketAddr, client: Option<IpAddr>, refusal: Refusal) {
         let _ = stream.try_write(
             b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\nretry-after: 5\r\n\r\n",
@@ -249,6 +253,8 @@ struct ClientService {
     peer: SocketAddr,
     source: ClientSource,
     slot: Arc<Mutex<SlotGuard>>,
+    /// The client a PROXY header named holds its share already.
+    over_cap: bool,
 }
 
 impl hyper::service::Service<Request<hyper::body::Incoming>> for ClientService {
@@ -260,6 +266,9 @@ impl hyper::service::Service<Request<hyper::body::Incoming>> for ClientService {
     >;
 
     fn call(&self, mut request: Request<hyper::body::Incoming>) -> Self::Future {
+        if self.over_cap {
+            return Either::Left(ready(Ok(over_cap_response())));
+        }
         let trusted = &self.shared.config.trusted_proxies;
         let client = self.source.client(request.headers(), trusted);
         // A trusted HTTP proxy may carry another client's request on the
