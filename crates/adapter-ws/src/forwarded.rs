@@ -162,10 +162,16 @@ mod tests {
 
     #[test]
     fn only_the_configured_header_counts() {
-        let h = headers("forwarded", &["for=198.51.100.7"]);
+        let mut h = headers("forwarded", &["for=198.51.100.7"]);
+        h.append("x-forwarded-for", HeaderValue::from_static("203.0.113.9"));
+        let peer = ip("10.0.0.2");
         assert_eq!(
-            client_ip(&h, ForwardedHeader::XForwardedFor, ip("10.0.0.2"), &trusted()),
-            ip("10.0.0.2")
+            client_ip(&h, ForwardedHeader::XForwardedFor, peer, &trusted()),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client_ip(&h, ForwardedHeader::Forwarded, peer, &trusted()),
+            ip("198.51.100.7")
         );
     }
 
