@@ -406,4 +406,23 @@ mod dev_login_tests {
         forced.extend(["--jwt-secret", "0123456789abcdef0123456789abcdef", "--dev-login"]);
         assert_eq!(security(&parse(&forced)), Err(SettingsError::ClusterDevLogin));
     }
+
+    #[test]
+    fn behind_a_gateway_the_flags_parse_and_a_bad_range_is_refused() {
+        let defaults = parse(&[]);
+        assert!(defaults.trusted_proxies.is_empty());
+        assert_eq!(defaults.max_connections_per_ip, 0);
+        let args = parse(&[
+            "--trusted-proxies",
+            "10.0.0.0/8,192.0.2.7",
+            "--forwarded-header",
+            "forwarded",
+        ]);
+        assert!(args.trusted_proxies.contains("10.9.8.7".parse().unwrap()));
+        assert!(!args.trusted_proxies.contains("192.0.2.8".parse().unwrap()));
+        assert_eq!(args.forwarded_header, adapter_ws::ForwardedHeader::Forwarded);
+        let bad = ServerArgs::try_parse_from(["server", "--trusted-proxies", "10.0.0.0/8,gateway"]);
+        assert!(bad.unwrap_err().to_string().contains("gateway"));
+        assert!(ServerArgs::try_parse_from(["server", "--forwarded-header", "via"]).is_err());
+    }
 }
