@@ -82,10 +82,10 @@ for n in 1 2 3; do
     # One at a time: each seeds the fixtures into MySQL.
     wait_ready "127.0.0.1:$port"
 done
-python3 - "$GATEWAY_PORT" "${servers[@]}" <deploy/haproxy.cfg >"$OUT/haproxy.cfg" <<'PY'
+python3 - deploy/haproxy.cfg "$GATEWAY_PORT" "${servers[@]}" >"$OUT/haproxy.cfg" <<'PY'
 import sys
-port, servers = sys.argv[1], sys.argv[2:]
-for line in sys.stdin.read().splitlines():
+recipe, port, servers = sys.argv[1], sys.argv[2], sys.argv[3:]
+for line in open(recipe).read().splitlines():
     t = line.strip()
     if t.startswith("log /dev/log"): line = "    log stdout format raw local0 err"
     elif t.startswith("bind :80"): line = f"    bind 127.0.0.1:{port}"

@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use crate::forwarded::{ForwardedHeader, client_ip};
 use crate::trusted::TrustedProxies;
 
-/// The client's address, in each request's extensions (set by [`serve`](crate::serve)):
+/// The client's address, in each request's extensions (set by [`serve()`](crate::serve())):
 /// the peer's, or the one a trusted proxy named. Per-IP caps, logs and the
 /// connection span use it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -24,7 +24,7 @@ use tower_service::Service;
 use crate::client_addr::{ClientAddr, ClientSource};
 use crate::forwarded::ForwardedHeader;
 use crate::metrics_names as m;
-use crate::proxy_protocol::read_preface;
+use crate::proxy_protocol::{ProxyHeaderError, read_preface};
 use crate::slots::{Refusal, SlotGuard, Slots};
 use crate::trusted::TrustedProxies;
 
@@ -112,7 +112,7 @@ pub async fn serve(listener: TcpListener, router: Router, config: ServeConfig, s
         let slot = match slot {
             Ok(slot) => slot,
             Err(refusal) => {
-                shared.refuse(stream, peer, None, refusal);
+                shared.refuse(stream, peer, refusal);
                 continue;
             }
         };
@@ -181,7 +181,12 @@ impl Shared {
             match read_preface(&mut stream, self.config.header_timeout).await {
                 Ok(preface) => (preface.had_header.then_some(preface.client), preface.rest),
                 Err(error) => {
-                    metrics::counter!(m::REFUSED, "reason" => "proxy_header").increment(1);
+                    // A late header is a late request; a bad one a refusal.
+                    if matches!(error, ProxyHeaderError::Timeout(_)) {
+                        metrics::counter!(m::HEADER_TIMEOUTS).increment(1);
+                    } else {
+                        metrics::counter!(m::REFUSED, "reason" => "proxy_header").increment(1);
+                    }
                     tracing::debug!(%error, %peer, "connection from a trusted proxy closed");
                     return None;
                 }
@@ -220,12 +225,12 @@ impl Shared {
 
     /// Refuse a connection over a cap at accept: a best-effort 503 (written
     /// only if the socket takes it at once: nothing waits on a refused peer), then close.
-    fn refuse(&self, stream: TcpStream, peer: SocketAddr, client: Option<IpAddr>, refusal: Refusal) {
+    fn refuse(&self, stream: TcpStream, peer: SocketAddr, refusal: Refusal) {
         let _ = stream.try_write(
             b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\nretry-after: 5\r\n\r\n",
         );
         drop(stream);
-        self.count_refusal(peer, client, refusal);
+        self.count_refusal(peer, None, refusal);
     }
 
     fn count_refusal(&self, peer: SocketAddr, client: Option<IpAddr>, refusal: Refusal) {
