@@ -249,3 +249,104 @@ async fn a_draining_node_gets_no_new_users_but_keeps_serving_its_own() {
     assert!(cluster.node(n3).is_running());
     cluster.assert_no_panics();
 }
+
+/// A WebSocket of `user` on `server` from 127.0.0.1 (the trusted proxy here),
+/// after writing `preface` (a PROXY header, or nothing), with `headers`.
+async fn via_proxy(
+    server: &common::TestServer,
+    user: u64,
+    preface: &[u8],
+    headers: &[(&'static str, &str)],
+) -> Result<common::Client, u16> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = server
+        .ws_url(&format!("?token={}", common::token(user)))
+        .into_client_request()
+        .unwrap();
+    for (name, value) in headers {
+        request.headers_mut().insert(*name, value.parse().unwrap());
+    }
+    let mut stream = tokio::net::TcpStream::connect(server.server.addr())
+        .await
+        .unwrap();
+    stream.write_all(preface).await.unwrap();
+    let handshake =
+        tokio_tungstenite::client_async(request, tokio_tungstenite::MaybeTlsStream::Plain(stream));
+    match tokio::time::timeout(PATIENCE, handshake)
+        .await
+        .expect("handshake in time")
+    {
+        Ok((ws, _)) => Ok(common::Client::from_stream(ws)),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+        Err(e) => panic!("upgrade failed without an HTTP answer: {e}"),
+    }
+}
+
+#[tokio::test]
+async fn behind_an_http_proxy_or_a_proxy_v1_header_the_cap_counts_the_client_named() {
+    let server = common::TestServer::start_with(|args| {
+        args.trusted_proxies = "127.0.0.1".parse().unwrap();
+        args.max_connections_per_ip = 1;
+    })
+    .await;
+    // An HTTP proxy: X-Forwarded-For, right-most untrusted address.
+    let xff = |address: &'static str| [("x-forwarded-for", address)];
+    let mut first = via_proxy(&server, 1, b"", &xff("6.6.6.6, 203.0.113.1"))
+        .await
+        .expect("within the cap");
+    first.enter(1).await;
+    assert_eq!(
+        via_proxy(&server, 2, b"", &xff("203.0.113.1")).await.err(),
+        Some(503)
+    );
+    assert_eq!(
+        via_proxy(&server, 2, b"", &xff("7.7.7.7, 203.0.113.1"))
+            .await
+            .err(),
+        Some(503)
+    );
+    let _second = via_proxy(&server, 2, b"", &xff("203.0.113.2"))
+        .await
+        .expect("another client");
+    // A PROXY v1 header names the client the same way.
+    let v1 = |source: &str| format!("PROXY TCP4 {source} 127.0.0.1 40000 8210\r\n").into_bytes();
+    assert_eq!(
+        via_proxy(&server, 3, &v1("203.0.113.1"), &[]).await.err(),
+        Some(503)
+    );
+    let _third = via_proxy(&server, 3, &v1("203.0.113.3"), &[])
+        .await
+        .expect("another client");
+    // The trusted proxy's own address is never capped: no header names anyone.
+    let _own = via_proxy(&server, 4, b"", &[]).await.expect("the proxy itself");
+    let _own_again = via_proxy(&server, 5, b"", &[])
+        .await
+        .expect("the proxy itself, again");
+    // A malformed PROXY header closes the connection, and is counted.
+    let before = server
+        .metric("myroom_connections_refused_total", "proxy_header")
+        .await;
+    let mut bad = tokio::net::TcpStream::connect(server.server.addr())
+        .await
+        .unwrap();
+    bad.write_all(b"PROXY TCP4 203.0.113.9\r\nGET /healthz HTTP/1.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(PATIENCE, bad.read_to_end(&mut rest))
+        .await
+        .expect("closed");
+    assert!(
+        read.is_err() || rest.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&rest)
+    );
+    assert_eq!(
+        server
+            .metric("myroom_connections_refused_total", "proxy_header")
+            .await,
+        before + 1.0
+    );
+    // Everyone within the cap is still served.
+    first.expect_alive_in_room().await;
+}
