@@ -15,8 +15,10 @@
 //! your choice plus the HTTP routes, with our HS256 tokens ([`JwtVerifier`]).
 //! [`serve`] runs it with the accept-side limits of PROTOCOL.md §7 (header
 //! deadline, connection caps in total and per IP, a bounded drain on
-//! shutdown); any other server (`axum::serve`, your own hyper loop) works too,
-//! without those limits.
+//! shutdown) and, behind [`TrustedProxies`], the client's own address from a
+//! PROXY header or a forwarding header ([`ClientAddr`] in each request); any
+//! other server (`axum::serve`, your own hyper loop) works too, without those
+//! limits.
 //!
 //! ```no_run
 //! # async fn wire() -> Result<(), Box<dyn std::error::Error>> {
