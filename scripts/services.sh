@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make sure the backing services the tests use are installed, running and answering:
 # MariaDB (127.0.0.1:3306, root without password), Redis (127.0.0.1:6379),
-# RabbitMQ (127.0.0.1:5672, guest/guest). Installs with apt where missing (needs root).
+# RabbitMQ (127.0.0.1:5672, guest/guest); and HAProxy installed (tests/e2e_gateway.rs
+# starts its own on free ports). Installs with apt where missing (needs root).
 set -euo pipefail
 
 log() { echo "[services] $*" >&2; }
@@ -61,5 +62,11 @@ ensure_rabbitmq() {
   wait_for "rabbitmq port" 60 port_open 5672
 }
 
-want=${*:-redis mariadb rabbitmq}
+# Installed only: the gateway test runs a haproxy process of its own, never the system service.
+ensure_haproxy() {
+  command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || apt_install haproxy
+  log "haproxy is installed"
+}
+
+want=${*:-redis mariadb rabbitmq haproxy}
 for service in $want; do "ensure_$service"; done

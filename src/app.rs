@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use adapter_ws::{CancellationToken, FdBudget, FrontDoor, JwtVerifier, RateConfig, ServeConfig, WsConfig};
+use adapter_ws::{
+    CancellationToken, Draining, FdBudget, FrontDoor, JwtVerifier, RateConfig, ServeConfig, WsConfig,
+};
 use backon::{ConstantBuilder, Retryable};
 use metrics_exporter_prometheus::PrometheusHandle;
 use room_core::RoomLimits;
@@ -67,6 +69,8 @@ pub struct RunningServer {
     engine: Engine,
     stop: CancellationToken,
     drain: Duration,
+    draining: Draining,
+    drain_delay: Duration,
     task: JoinHandle<()>,
 }
 
@@ -81,11 +85,17 @@ impl RunningServer {
         &self.engine
     }
 
-    /// Stop accepting, close every socket with 1001, let rooms finish
-    /// storing, and wait for the connections to close: all within the drain
-    /// time (`--drain-ms`), whatever the peers do; what is still open then
-    /// is dropped.
+    /// Say "draining" on `/readyz` while still serving for the drain delay
+    /// (`--drain-delay-ms`), then stop accepting, close every socket with
+    /// 1001, let rooms finish storing, and wait for the connections to close:
+    /// all within the drain time (`--drain-ms`), whatever the peers do; what
+    /// is still open then is dropped.
     pub async fn shutdown(mut self) {
+        self.draining.begin();
+        if !self.drain_delay.is_zero() {
+            tracing::info!(delay = ?self.drain_delay, "draining: /readyz says so; still serving until the delay is over");
+            tokio::time::sleep(self.drain_delay).await;
+        }
         let deadline = tokio::time::Instant::now() + self.drain;
         self.stop.cancel();
         if tokio::time::timeout_at(deadline, self.engine.shutdown(self.drain))
@@ -171,7 +181,9 @@ pub async fn start(args: ServerArgs) -> Result<RunningServer, StartError> {
         verifier = verifier.with_audience(audience);
     }
     let verifier = Arc::new(verifier);
-    let mut door = FrontDoor::new(engine.clone(), verifier.clone(), ws_config(&args));
+    let draining = Draining::new();
+    let mut door =
+        FrontDoor::new(engine.clone(), verifier.clone(), ws_config(&args)).with_draining(draining.clone());
     if let Some(handle) = metrics_handle() {
         door = door.with_metrics(handle);
     }
@@ -207,6 +219,8 @@ pub async fn start(args: ServerArgs) -> Result<RunningServer, StartError> {
         engine,
         stop,
         drain: Duration::from_millis(args.drain_ms),
+        draining,
+        drain_delay: Duration::from_millis(args.drain_delay_ms),
         task,
     })
 }
@@ -348,5 +362,7 @@ fn serve_config(args: &ServerArgs) -> ServeConfig {
         max_connections,
         max_connections_per_ip: args.max_connections_per_ip,
         drain: Duration::from_millis(args.drain_ms),
+        trusted_proxies: args.trusted_proxies.clone(),
+        forwarded_header: args.forwarded_header,
     }
 }

@@ -50,6 +50,8 @@ pub fn cluster_ports(args: &ServerArgs, advertise: String) -> Result<Option<Clus
         return Ok(None);
     };
     let node = NodeId(args.node_id.clone().unwrap_or_else(random_node_id));
+    // A gateway routes on a node parameter: `...?node={node}` names this node.
+    let advertise = advertise.replace("{node}", &node.0);
     let lease_ttl = Duration::from_millis(args.lease_ms.max(100));
     let node_ttl = Duration::from_millis(args.node_ttl_ms.max(100));
 

@@ -64,7 +64,10 @@ pub struct ServerArgs {
     #[arg(long, env = "MYROOM_NODE_ID")]
     pub node_id: Option<String>,
 
-    /// The WebSocket URL clients use to reach this node (default: ws://LISTEN/WS_PATH).
+    /// The WebSocket URL clients use to reach this node (default:
+    /// ws://LISTEN/WS_PATH); `{node}` in it is replaced by --node-id. Behind a
+    /// gateway, its URL with a parameter it routes on:
+    /// `wss://rooms.example/library?node={node}` (README, "Behind a load balancer").
     #[arg(long, env = "MYROOM_ADVERTISE")]
     pub advertise: Option<String>,
 
@@ -185,9 +188,26 @@ pub struct ServerArgs {
     #[arg(long, env = "MYROOM_MAX_CONNECTIONS", default_value_t = 100_000)]
     pub max_connections: usize,
 
-    /// Open connections from one client IP at most (0: no per-IP cap).
-    #[arg(long, env = "MYROOM_MAX_CONNECTIONS_PER_IP", default_value_t = 1000)]
+    /// Open connections from one client IP at most (0, the default: no
+    /// per-IP cap, since one address may be a gateway, a NAT or a campus).
+    /// Behind --trusted-proxies it counts the client a proxy names, and a
+    /// trusted proxy's own address is never capped.
+    #[arg(long, env = "MYROOM_MAX_CONNECTIONS_PER_IP", default_value_t = 0)]
     pub max_connections_per_ip: usize,
+
+    /// Peers (comma-separated addresses or CIDR ranges, like
+    /// `10.0.0.0/8,192.0.2.7`) whose word on the client's address is taken: a
+    /// PROXY protocol header (v1 or v2) before the request, else the
+    /// --forwarded-header. From any other peer those headers change nothing.
+    /// Default: nobody.
+    #[arg(long, env = "MYROOM_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: adapter_ws::TrustedProxies,
+
+    /// The header a trusted HTTP proxy that sends no PROXY header names the
+    /// client in (the right-most address not itself a trusted proxy counts):
+    /// `x-forwarded-for` or `forwarded` (RFC 7239). Only this one is read.
+    #[arg(long, env = "MYROOM_FORWARDED_HEADER", default_value = "x-forwarded-for", value_parser = parse_forwarded_header)]
+    pub forwarded_header: adapter_ws::ForwardedHeader,
 
     /// File descriptors kept for the server's own files and backing-service
     /// connections: never handed to client connections.
@@ -203,6 +223,21 @@ pub struct ServerArgs {
     /// terminal) or `json` (one JSON object per line, for a log collector).
     #[arg(long, env = "MYROOM_LOG_FORMAT", value_enum, default_value_t = crate::logging::LogFormat::Text)]
     pub log_format: crate::logging::LogFormat,
+
+    /// Milliseconds between SIGTERM and closing sockets, during which
+    /// `/readyz` answers 503 `{"draining":true}` and the node still serves:
+    /// time for a load balancer's health check to send new users elsewhere.
+    /// Set it to the balancer's check interval times its fall count.
+    #[arg(long, env = "MYROOM_DRAIN_DELAY_MS", default_value_t = 1000)]
+    pub drain_delay_ms: u64,
+}
+
+fn parse_forwarded_header(value: &str) -> Result<adapter_ws::ForwardedHeader, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "x-forwarded-for" => Ok(adapter_ws::ForwardedHeader::XForwardedFor),
+        "forwarded" => Ok(adapter_ws::ForwardedHeader::Forwarded),
+        _ => Err(format!("{value:?}: expected x-forwarded-for or forwarded")),
+    }
 }
 
 impl ServerArgs {
@@ -375,5 +410,24 @@ mod dev_login_tests {
         let mut forced = cluster.to_vec();
         forced.extend(["--jwt-secret", "0123456789abcdef0123456789abcdef", "--dev-login"]);
         assert_eq!(security(&parse(&forced)), Err(SettingsError::ClusterDevLogin));
+    }
+
+    #[test]
+    fn behind_a_gateway_the_flags_parse_and_a_bad_range_is_refused() {
+        let defaults = parse(&[]);
+        assert!(defaults.trusted_proxies.is_empty());
+        assert_eq!(defaults.max_connections_per_ip, 0);
+        let args = parse(&[
+            "--trusted-proxies",
+            "10.0.0.0/8,192.0.2.7",
+            "--forwarded-header",
+            "forwarded",
+        ]);
+        assert!(args.trusted_proxies.contains("10.9.8.7".parse().unwrap()));
+        assert!(!args.trusted_proxies.contains("192.0.2.8".parse().unwrap()));
+        assert_eq!(args.forwarded_header, adapter_ws::ForwardedHeader::Forwarded);
+        let bad = ServerArgs::try_parse_from(["server", "--trusted-proxies", "10.0.0.0/8,gateway"]);
+        assert!(bad.unwrap_err().to_string().contains("gateway"));
+        assert!(ServerArgs::try_parse_from(["server", "--forwarded-header", "via"]).is_err());
     }
 }

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod gateway;
 pub mod play;
 pub mod proxy;
 pub mod redis;

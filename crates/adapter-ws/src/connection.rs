@@ -53,18 +53,24 @@ enum Admit {
 }
 
 /// Serve one upgraded socket until it closes, in a `conn` span that names
-/// its user and session once they are known (a legacy socket's at ENTER).
+/// its client's address (the one a trusted proxy named, if any) and its user
+/// and session once they are known (a legacy socket's at ENTER).
 pub(crate) async fn serve(
     socket: WebSocket,
     ctx: ConnectionContext,
     identity: Option<Identity>,
     handshake: Handshake,
+    client: Option<std::net::IpAddr>,
 ) {
     let span = tracing::info_span!(
         "conn",
+        client = tracing::field::Empty,
         user = tracing::field::Empty,
         session = tracing::field::Empty
     );
+    if let Some(client) = client {
+        span.record("client", tracing::field::display(client));
+    }
     serve_in_span(socket, ctx, identity, handshake)
         .instrument(span)
         .await;

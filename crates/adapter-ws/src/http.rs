@@ -2,12 +2,13 @@
 //! the upgrade itself, health, readiness, metrics and a read-only room view.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ws::{WebSocket, WebSocketUpgrade};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
@@ -17,11 +18,12 @@ use room_node::Engine;
 use subtle::ConstantTimeEq;
 
 use crate::auth::{AuthError, Authenticate, Identity};
+use crate::client_addr::ClientAddr;
 use crate::config::WsConfig;
 use crate::connection::{self, ConnectionContext};
 use crate::handshake::{PresentedToken, SUBPROTOCOL, presented_token};
 use crate::metrics_names as m;
-use crate::readiness::{ReadinessCheck, StoreReady};
+use crate::readiness::{Draining, ReadinessCheck, StoreReady};
 use crate::resume_query::{Handshake, ResumeAsk};
 
 /// Everything the routes share.
@@ -32,6 +34,7 @@ pub struct FrontDoor {
     config: Arc<WsConfig>,
     metrics: Option<PrometheusHandle>,
     readiness: Arc<Vec<Arc<dyn ReadinessCheck>>>,
+    draining: Draining,
     admin_token: Option<Arc<str>>,
 }
 
@@ -46,6 +49,7 @@ impl FrontDoor {
             config: Arc::new(config),
             metrics: None,
             readiness: Arc::new(vec![store]),
+            draining: Draining::new(),
             admin_token: None,
         }
     }
@@ -66,6 +70,12 @@ impl FrontDoor {
     /// Also require `check` for `/readyz`.
     pub fn with_readiness(mut self, check: Arc<dyn ReadinessCheck>) -> FrontDoor {
         Arc::make_mut(&mut self.readiness).push(check);
+        self
+    }
+
+    /// Answer `/readyz` with 503 `{"draining":true}` once `draining` has begun.
+    pub fn with_draining(mut self, draining: Draining) -> FrontDoor {
+        self.draining = draining;
         self
     }
 
@@ -131,7 +141,7 @@ impl FrontDoor {
     /// # }
     /// ```
     pub fn accept(&self, ws: WebSocketUpgrade, identity: Identity, batch: bool) -> Response {
-        upgrade_for(self, ws, Some(identity), Handshake::plain(batch))
+        upgrade_for(self, ws, Some(identity), Handshake::plain(batch), None)
     }
 
     /// Serve a socket that was already upgraded elsewhere, for `identity`,
@@ -140,7 +150,14 @@ impl FrontDoor {
     /// settings (largest message, buffer sizes) are whatever the caller chose;
     /// [`accept`](Self::accept) applies this door's instead.
     pub async fn serve_socket(&self, socket: WebSocket, identity: Identity, batch: bool) {
-        connection::serve(socket, self.context(), Some(identity), Handshake::plain(batch)).await;
+        connection::serve(
+            socket,
+            self.context(),
+            Some(identity),
+            Handshake::plain(batch),
+            None,
+        )
+        .await;
     }
 
     fn context(&self) -> ConnectionContext {
@@ -156,6 +173,7 @@ async fn upgrade(
     State(door): State<FrontDoor>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
+    client: Option<Extension<ClientAddr>>,
     ws: WebSocketUpgrade,
 ) -> Response {
     let identity = match presented_token(&headers, query.get("token").map(String::as_str)) {
@@ -177,16 +195,18 @@ async fn upgrade(
         ),
         _ => ResumeAsk::No,
     };
-    upgrade_for(&door, ws, identity, Handshake { batch, resume })
+    let client = client.map(|Extension(ClientAddr(ip))| ip);
+    upgrade_for(&door, ws, identity, Handshake { batch, resume }, client)
 }
 
 /// Complete the upgrade with the door's limits; the socket is then served for `identity`
-/// (`None`: a legacy socket that authenticates in its ENTER).
+/// (`None`: a legacy socket that authenticates in its ENTER), from `client` if known.
 fn upgrade_for(
     door: &FrontDoor,
     ws: WebSocketUpgrade,
     identity: Option<Identity>,
     handshake: Handshake,
+    client: Option<IpAddr>,
 ) -> Response {
     let config = &door.config;
     let ctx = door.context();
@@ -195,7 +215,7 @@ fn upgrade_for(
         .write_buffer_size(config.write_buffer_bytes)
         .max_message_size(config.max_frame_bytes)
         .max_frame_size(config.max_frame_bytes)
-        .on_upgrade(move |socket| connection::serve(socket, ctx, identity, handshake))
+        .on_upgrade(move |socket| connection::serve(socket, ctx, identity, handshake, client))
 }
 
 /// Where a client asks whether its token passes the handshake (PROTOCOL.md §1).
@@ -250,8 +270,16 @@ fn unauthorized(reason: String) -> Response {
 
 /// Each check's name with `ok`, `down` or `no answer within 2 s`. Why a
 /// service is down goes to the log only: the reasons name hosts, ports and
-/// paths, which are nobody's business who can reach this port.
+/// paths, which are nobody's business who can reach this port. A draining
+/// node answers 503 `{"draining":true}` whatever its services say.
 async fn readyz(State(door): State<FrontDoor>) -> Response {
+    if door.draining.is_draining() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({ "draining": true })),
+        )
+            .into_response();
+    }
     let mut report = serde_json::Map::new();
     let mut ready = true;
     for check in door.readiness.iter() {

@@ -15,8 +15,10 @@
 //! your choice plus the HTTP routes, with our HS256 tokens ([`JwtVerifier`]).
 //! [`serve`] runs it with the accept-side limits of PROTOCOL.md §7 (header
 //! deadline, connection caps in total and per IP, a bounded drain on
-//! shutdown); any other server (`axum::serve`, your own hyper loop) works too,
-//! without those limits.
+//! shutdown) and, behind [`TrustedProxies`], the client's own address from a
+//! PROXY header or a forwarding header ([`ClientAddr`] in each request); any
+//! other server (`axum::serve`, your own hyper loop) works too, without those
+//! limits.
 //!
 //! ```no_run
 //! # async fn wire() -> Result<(), Box<dyn std::error::Error>> {
@@ -87,28 +89,35 @@
 #![deny(missing_docs)]
 
 mod auth;
+mod client_addr;
 mod config;
 mod connection;
 mod fd_budget;
+mod forwarded;
 mod handshake;
 mod http;
 pub mod metrics_names;
+mod proxy_protocol;
 mod rate;
 mod readiness;
 mod resume_query;
 mod serve;
 mod slots;
+mod trusted;
 mod upkeep;
 
 pub use auth::{
     AuthError, Authenticate, Identity, JwtVerifier, TokenClaims, sign_claims, sign_token, strip_bearer,
 };
+pub use client_addr::ClientAddr;
 pub use config::WsConfig;
 pub use fd_budget::FdBudget;
+pub use forwarded::ForwardedHeader;
 pub use handshake::SUBPROTOCOL;
 pub use http::{FrontDoor, install_metrics};
 pub use rate::{RateConfig, RateLimiter, Verdict};
-pub use readiness::{ReadinessCheck, StoreReady};
+pub use readiness::{Draining, ReadinessCheck, StoreReady};
 pub use room_node::seat::{MAX_TOKEN_BYTES, SeatClaim, SeatError, SeatKey};
 pub use serve::{ServeConfig, serve};
 pub use tokio_util::sync::CancellationToken;
+pub use trusted::{BadTrustedProxy, TrustedProxies};

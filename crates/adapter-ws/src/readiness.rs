@@ -1,6 +1,8 @@
-//! What `/readyz` checks: every backing service the node needs.
+//! What `/readyz` checks: every backing service the node needs, and
+//! whether the node is leaving.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use room_ports::MapStore;
@@ -25,5 +27,29 @@ impl ReadinessCheck for StoreReady {
 
     async fn check(&self) -> Result<(), String> {
         self.0.ping().await.map_err(|e| e.to_string())
+    }
+}
+
+/// Whether the node is leaving (SIGTERM received): from then on `/readyz`
+/// answers 503 `{"draining":true}`, so a load balancer sends new users
+/// elsewhere while the sockets already here are still served. Cheap to clone;
+/// every clone sees [`begin`](Self::begin).
+#[derive(Debug, Clone, Default)]
+pub struct Draining(Arc<AtomicBool>);
+
+impl Draining {
+    /// Not draining yet.
+    pub fn new() -> Draining {
+        Draining::default()
+    }
+
+    /// From now on, say so on `/readyz`.
+    pub fn begin(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    /// Whether [`begin`](Self::begin) was called.
+    pub fn is_draining(&self) -> bool {
+        self.0.load(Ordering::Acquire)
     }
 }

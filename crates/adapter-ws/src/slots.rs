@@ -67,23 +67,25 @@ impl Slots {
         }
     }
 
-    /// A slot for a connection from `ip`, or why not.
+    /// A slot for a connection from `ip`, counted against `ip`'s share, or why not.
     pub(crate) fn take(&self, ip: IpAddr) -> Result<SlotGuard, Refusal> {
+        let mut slot = self.take_uncounted()?;
+        slot.count_for(ip)?;
+        Ok(slot)
+    }
+
+    /// A slot counted in the total only: a connection from a trusted proxy,
+    /// whose client is not known yet ([`SlotGuard::count_for`] once it is).
+    pub(crate) fn take_uncounted(&self) -> Result<SlotGuard, Refusal> {
         let mut counts = lock(&self.inner.counts);
         if counts.total >= self.inner.max_total {
             return Err(Refusal::Total);
         }
-        let mine = counts.per_ip.entry(ip).or_default();
-        // `mine` is at least 1 here, so a refusal leaves no empty entry behind.
-        if self.inner.max_per_ip > 0 && *mine >= self.inner.max_per_ip {
-            return Err(Refusal::PerIp);
-        }
-        *mine += 1;
         counts.total += 1;
         metrics::gauge!(m::TCP_CONNECTIONS).increment(1.0);
         Ok(SlotGuard {
             slots: self.clone(),
-            ip,
+            ip: None,
         })
     }
 
@@ -103,16 +105,34 @@ impl Slots {
         }
     }
 
-    fn release(&self, ip: IpAddr) {
+    /// Count one connection against `ip`'s share, or refuse it.
+    fn count(&self, ip: IpAddr) -> Result<(), Refusal> {
         let mut counts = lock(&self.inner.counts);
-        counts.total -= 1;
-        metrics::gauge!(m::TCP_CONNECTIONS).decrement(1.0);
+        let mine = counts.per_ip.entry(ip).or_default();
+        if self.inner.max_per_ip > 0 && *mine >= self.inner.max_per_ip {
+            if *mine == 0 {
+                counts.per_ip.remove(&ip);
+            }
+            return Err(Refusal::PerIp);
+        }
+        *mine += 1;
+        Ok(())
+    }
+
+    fn uncount(&self, ip: IpAddr) {
+        let mut counts = lock(&self.inner.counts);
         if let Some(mine) = counts.per_ip.get_mut(&ip) {
             *mine -= 1;
             if *mine == 0 {
                 counts.per_ip.remove(&ip);
             }
         }
+    }
+
+    fn release(&self) {
+        let mut counts = lock(&self.inner.counts);
+        counts.total -= 1;
+        metrics::gauge!(m::TCP_CONNECTIONS).decrement(1.0);
         if counts.total == 0 {
             self.inner.emptied.notify_waiters();
         }
@@ -122,12 +142,32 @@ impl Slots {
 /// One open connection's slot; dropping it frees the slot.
 pub(crate) struct SlotGuard {
     slots: Slots,
-    ip: IpAddr,
+    /// The client address it counts against, if known.
+    ip: Option<IpAddr>,
+}
+
+impl SlotGuard {
+    /// Count this connection against `ip` (instead of the address it counted
+    /// against so far, if any), or refuse it: then it counts against none.
+    pub(crate) fn count_for(&mut self, ip: IpAddr) -> Result<(), Refusal> {
+        if self.ip == Some(ip) {
+            return Ok(());
+        }
+        if let Some(old) = self.ip.take() {
+            self.slots.uncount(old);
+        }
+        self.slots.count(ip)?;
+        self.ip = Some(ip);
+        Ok(())
+    }
 }
 
 impl Drop for SlotGuard {
     fn drop(&mut self) {
-        self.slots.release(self.ip);
+        if let Some(ip) = self.ip {
+            self.slots.uncount(ip);
+        }
+        self.slots.release();
     }
 }
 
@@ -163,5 +203,20 @@ mod tests {
         drop((a, b));
         assert_eq!(slots.open(), 0);
         assert!(lock(&slots.inner.counts).per_ip.is_empty());
+    }
+
+    #[test]
+    fn an_uncounted_slot_counts_against_the_client_it_is_given_and_moves_with_it() {
+        let slots = Slots::new(10, 1);
+        let mut via_proxy = slots.take_uncounted().unwrap();
+        let _second_via_proxy = slots.take_uncounted().unwrap();
+        via_proxy.count_for(ip(5)).unwrap();
+        assert_eq!(slots.take(ip(5)).err(), Some(Refusal::PerIp));
+        via_proxy.count_for(ip(6)).unwrap();
+        let _five = slots.take(ip(5)).unwrap();
+        assert_eq!(via_proxy.count_for(ip(5)), Err(Refusal::PerIp));
+        drop(via_proxy);
+        let _six = slots.take(ip(6)).unwrap();
+        assert_eq!(slots.open(), 3);
     }
 }
