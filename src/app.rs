@@ -220,7 +220,7 @@ pub async fn start(args: ServerArgs) -> Result<RunningServer, StartError> {
         stop,
         drain: Duration::from_millis(args.drain_ms),
         draining,
-        drain_delay: Duration::from_millis(args.drain_delay_ms),
+        drain_delay: args.drain_delay(),
         task,
     })
 }

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -228,8 +229,11 @@ pub struct ServerArgs {
     /// `/readyz` answers 503 `{"draining":true}` and the node still serves:
     /// time for a load balancer's health check to send new users elsewhere.
     /// Set it to the balancer's check interval times its fall count.
-    #[arg(long, env = "MYROOM_DRAIN_DELAY_MS", default_value_t = 1000)]
-    pub drain_delay_ms: u64,
+    /// Default: 1000 for a cluster node or with --trusted-proxies (a
+    /// balancer is in front), else 0 (nobody checks a lone node's /readyz,
+    /// so its Ctrl-C stays immediate).
+    #[arg(long, env = "MYROOM_DRAIN_DELAY_MS")]
+    pub drain_delay_ms: Option<u64>,
 }
 
 fn parse_forwarded_header(value: &str) -> Result<adapter_ws::ForwardedHeader, String> {
@@ -244,6 +248,13 @@ impl ServerArgs {
     /// The settings of a server started with no flags and no environment.
     pub fn defaults() -> ServerArgs {
         ServerArgs::parse_from(["server"])
+    }
+
+    /// How long `/readyz` says "draining" before sockets close (`--drain-delay-ms`).
+    pub fn drain_delay(&self) -> Duration {
+        let behind_balancer = is_cluster(self) || !self.trusted_proxies.is_empty();
+        let default = if behind_balancer { 1000 } else { 0 };
+        Duration::from_millis(self.drain_delay_ms.unwrap_or(default))
     }
 }
 
@@ -429,5 +440,22 @@ mod dev_login_tests {
         let bad = ServerArgs::try_parse_from(["server", "--trusted-proxies", "10.0.0.0/8,gateway"]);
         assert!(bad.unwrap_err().to_string().contains("gateway"));
         assert!(ServerArgs::try_parse_from(["server", "--forwarded-header", "via"]).is_err());
+    }
+
+    #[test]
+    fn a_lone_node_stops_at_once_and_a_node_behind_a_balancer_says_draining_first() {
+        assert_eq!(parse(&[]).drain_delay(), Duration::ZERO);
+        assert_eq!(
+            parse(&["--trusted-proxies", "10.0.0.0/8"]).drain_delay(),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            parse(&["--redis", "redis://127.0.0.1:6379"]).drain_delay(),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            parse(&["--drain-delay-ms", "250"]).drain_delay(),
+            Duration::from_millis(250)
+        );
     }
 }
