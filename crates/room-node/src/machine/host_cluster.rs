@@ -172,6 +172,11 @@ impl Host {
         let local: IdSet<SessionId> = members.iter().map(|(session, _, _)| *session).collect();
         let mut gone = Vec::new();
         let snapshot_seq = snapshot.as_ref().map_or(0, |s| s.seq);
+        let carried = snapshot.as_ref().and_then(|s| s.seats.clone());
+        let replayable = carried.as_ref().is_some_and(|c| c.whole);
+        if let (Some(seats), Some(carried)) = (&mut self.seats, &carried) {
+            seats.carry_on(carried);
+        }
         if let Some(snapshot) = snapshot {
             // Relayed events are newer than a snapshot written behind by a host that died.
             let newer = shadow.seq > snapshot.seq && snapshot.map_version == self.room.map_version();
@@ -202,7 +207,7 @@ impl Host {
             for user in &snapshot.users {
                 let at = &user.session;
                 if let (Some(seats), Some(seat)) = (&mut self.seats, user.seat) {
-                    seats.inherit(user.user, seat);
+                    seats.inherit(user.user, seat, replayable);
                 }
                 if at.node == node {
                     if local.contains(&at.session) {
@@ -226,8 +231,16 @@ impl Host {
         }
         self.restore_unconfirmed(&shadow, &members, snapshot_seq);
         let restored = self.room.seq();
-        if let Some(seats) = &mut self.seats {
-            seats.renumber_from(restored);
+        match (&mut self.seats, &carried) {
+            // Handed over on purpose: the log goes on as it was.
+            (Some(_), Some(carried)) if carried.whole => {}
+            // The host died: its numbering goes on from the last number
+            // anyone here saw, so no client sees a jump (what it missed is
+            // not here to replay: those seats answer a resume with SYNC).
+            (Some(seats), Some(carried)) => seats.renumber_from(carried.log.last.max(shadow.number)),
+            // Written by a host that did not number for resume: above any number it could have given.
+            (Some(seats), None) => seats.renumber_from(restored),
+            (None, _) => {}
         }
         // Seated users whose node is gone keep their seats for the grace.
         for session in gone {
@@ -450,13 +463,16 @@ impl Host {
         }
         cluster.snapshot_dirty = false;
         cluster.snapshot_in_flight = true;
-        if let Some((lease, snapshot)) = self.snapshot() {
+        if let Some((lease, snapshot)) = self.snapshot(false) {
             self.call(HostCall::SaveSnapshot(lease, snapshot));
         }
     }
 
-    /// The room as a next host should continue it, under this host's lease.
-    pub(crate) fn snapshot(&self) -> Option<(Lease, RoomSnapshot)> {
+    /// The room as a next host should continue it, under this host's lease:
+    /// `whole` (a planned hand-over) with its replay log, so the next host
+    /// holds the same seats and replays what they missed; else (written
+    /// behind, often) with only its numbering.
+    pub(crate) fn snapshot(&self, whole: bool) -> Option<(Lease, RoomSnapshot)> {
         let cluster = self.cluster.as_ref()?;
         let users = self
             .room
@@ -482,6 +498,7 @@ impl Host {
             seq: self.room.seq(),
             map_version: self.room.map_version(),
             users,
+            seats: self.seats.as_ref().map(|s| s.written(whole)),
         };
         Some((cluster.lease.clone(), snapshot))
     }

@@ -490,7 +490,7 @@ impl Relay {
         if event.epoch > self.epoch {
             self.epoch = event.epoch;
         }
-        let gone = self.shadow.follow(event.seq, &event.change);
+        let gone = self.shadow.follow(event.seq, event.number, &event.change);
         let mover = match &event.change {
             Change::Moved { user, .. } => Some(*user),
             _ => None,

@@ -10,14 +10,17 @@ use crate::ordered::IdMap;
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Shadow {
     pub seq: u64,
+    /// The highest room event number (PROTOCOL.md §9) relayed.
+    pub number: u64,
     /// Who was in the room, where, and under which nickname.
     pub users: IdMap<UserId, (Cell, String)>,
 }
 
 impl Shadow {
     /// Follow event `seq` of the room; returns the user it announced as gone.
-    pub(crate) fn follow(&mut self, seq: u64, change: &Change) -> Option<UserId> {
+    pub(crate) fn follow(&mut self, seq: u64, number: Option<u64>, change: &Change) -> Option<UserId> {
         self.seq = self.seq.max(seq);
+        self.number = self.number.max(number.unwrap_or(0));
         match change {
             Change::Entered { user, nickname, cell } => {
                 self.users.insert(*user, (*cell, nickname.clone()));

@@ -100,6 +100,7 @@ pub(super) async fn host(
             key,
             grace: ctx.shared.config.resume_grace,
             log: ctx.shared.config.resume_log,
+            life: seat_life(),
         }),
     };
     let ports = lease.map(|(ports, lease, _)| {
@@ -174,6 +175,17 @@ pub(super) async fn host(
     metrics::gauge!(m::SEATS_HELD).decrement(driver.seats_counted as f64);
     metrics::gauge!(m::ROOMS).decrement(1.0);
     ended
+}
+
+/// Where this life of a room starts its seat numbers: see `SeatSetup::life`.
+/// A clock set back by more than a room's lifetime could reuse numbers;
+/// the key's signature still ties a token to its user and room.
+fn seat_life() -> u64 {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    // 1000 seats a millisecond; under 2^53 (JavaScript's exact integers) until the year 2255.
+    millis.saturating_mul(1000)
 }
 
 /// Count how a resume was answered.
@@ -477,7 +489,7 @@ impl Driver<'_> {
     /// This node stops: store where everyone is, then let another node take the room.
     async fn hand_over(&mut self) {
         self.delivery.detach_all();
-        let (Some(ports), Some((lease, snapshot))) = (self.ports.clone(), self.machine.snapshot()) else {
+        let (Some(ports), Some((lease, snapshot))) = (self.ports.clone(), self.machine.snapshot(true)) else {
             return;
         };
         if let Err(e) = ports.hosting.save_snapshot(&lease, &snapshot).await {
@@ -490,7 +502,7 @@ impl Driver<'_> {
     /// The room emptied: give the lease back.
     async fn release(&mut self) {
         self.delivery.detach_all();
-        let (Some(ports), Some((lease, snapshot))) = (self.ports.clone(), self.machine.snapshot()) else {
+        let (Some(ports), Some((lease, snapshot))) = (self.ports.clone(), self.machine.snapshot(true)) else {
             return;
         };
         let _ = ports.hosting.save_snapshot(&lease, &snapshot).await;
