@@ -204,18 +204,23 @@ impl Engine {
 
     /// Give `msg` to `room`'s task if the room is loaded here.
     pub(crate) fn send_if_loaded(&self, room: RoomId, msg: RoomMsg) -> bool {
+        self.send_or_return(room, msg).is_none()
+    }
+
+    /// Give `msg` to `room`'s task if the room is loaded here; else it comes back.
+    pub(crate) fn send_or_return(&self, room: RoomId, msg: RoomMsg) -> Option<RoomMsg> {
         let Some(sender) = self.room_sender_if_loaded(room) else {
-            return false;
+            return Some(msg);
         };
         // A full mailbox loses what the bus brought; its sender repairs it
         // (relays see the gap, report again, or time out their ENTER).
         match sender.try_send(msg) {
-            Ok(()) => true,
+            Ok(()) => None,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 metrics::counter!(m::QUEUE_FULL, "queue" => "room").increment(1);
-                true
+                None
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(mpsc::error::TrySendError::Closed(msg)) => Some(msg),
         }
     }
 

@@ -381,7 +381,8 @@ impl Host {
         }
     }
 
-    fn remote_nodes(&self) -> BTreeSet<NodeId> {
+    /// The other nodes with sessions in the room.
+    pub(crate) fn remote_nodes(&self) -> BTreeSet<NodeId> {
         self.at
             .values()
             .filter_map(|at| match at {

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use room_core::{Audience, SessionId};
+use room_core::{Audience, Command, SessionId};
 use room_ports::Lease;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant as Clock;
@@ -14,7 +14,7 @@ use tokio::time::Instant as Clock;
 use super::delivery::Delivery;
 use super::{Ended, EnterReply, Member, RoomContext, RoomMsg, Shadow, close_inbox, load, queue_error};
 use crate::cluster::ClusterPorts;
-use crate::contract::{self, Change, HostEvent, NodeMessage};
+use crate::contract::{self, Change, HostEvent, NodeCommand, NodeMessage};
 use crate::fanout::Encoded;
 use crate::machine::host::{
     ClusterSetup, Host, HostAnswer, HostCall, HostEffect, HostEnd, HostInput, HostSetup, ResumeOutcome,
@@ -64,6 +64,7 @@ pub(super) async fn host(
     lease: Option<(ClusterPorts, Lease, Clock)>,
     members: Vec<Member>,
     shadow: Shadow,
+    held: Vec<RoomMsg>,
 ) -> Ended {
     let id = ctx.id;
     let (room, stored_map_problem) = match load(id, ctx.shared.store.as_ref(), &ctx.shared).await {
@@ -76,6 +77,11 @@ pub(super) async fn host(
             for member in &members {
                 queue_error(&member.outbox, code, message.clone());
                 member.outbox.close(CloseReason::TryAgainLater);
+            }
+            for msg in held {
+                if let RoomMsg::Enter { reply, .. } = msg {
+                    let _ = reply.send(EnterReply::Refused(code, message.clone()));
+                }
             }
             close_inbox(ctx, inbox, || EnterReply::Refused(code, message.clone()));
             return Ended::Done;
@@ -122,10 +128,15 @@ pub(super) async fn host(
     if driver.ports.is_some() {
         driver.take_over(members, shadow).await;
     }
+    // What this node's sessions sent while the room moved, in the order they sent it.
+    for msg in held {
+        driver.carry_out();
+        driver.on_message(msg);
+    }
     let ended = loop {
         driver.carry_out();
         if let Some(HostEnd::Moved(carried)) = driver.machine.take_end() {
-            break Ended::Moved(driver.carry(carried), Shadow::default());
+            break Ended::Moved(driver.carry(carried), Shadow::default(), Vec::new());
         }
         let upkeep = driver.machine.poll_timeout().map(Clock::from_std);
         // Biased, timers first: the order of what is ready never depends on
@@ -161,7 +172,7 @@ pub(super) async fn host(
         }
         driver.carry_out();
         if let Some(HostEnd::Moved(carried)) = driver.machine.take_end() {
-            break Ended::Moved(driver.carry(carried), Shadow::default());
+            break Ended::Moved(driver.carry(carried), Shadow::default(), Vec::new());
         }
         if driver.machine.is_idle() && inbox.is_empty() {
             driver.release().await;
@@ -299,6 +310,27 @@ impl Driver<'_> {
                 command,
             },
             RoomMsg::Resync { node } => HostInput::Resync { node },
+            // Sent while the room moved to this node: applied as it would have been then.
+            RoomMsg::Held(held) => match held.command {
+                NodeCommand::Sync => HostInput::Command(Command::Sync {
+                    session: held.session,
+                }),
+                NodeCommand::Move { direction } => HostInput::Command(Command::Move {
+                    session: held.session,
+                    direction,
+                }),
+                NodeCommand::Leave => HostInput::Command(Command::Leave {
+                    session: held.session,
+                }),
+                NodeCommand::Away => HostInput::Away {
+                    session: held.session,
+                },
+                NodeCommand::Build { map, .. } => HostInput::Build {
+                    session: held.session,
+                    doc: map,
+                },
+                NodeCommand::Enter { .. } | NodeCommand::Resume { .. } => return,
+            },
             RoomMsg::Members {
                 node,
                 entered,
@@ -315,6 +347,8 @@ impl Driver<'_> {
             | RoomMsg::Gap
             | RoomMsg::Refused { .. }
             | RoomMsg::BuildDone { .. }
+            | RoomMsg::Bounced { .. }
+            | RoomMsg::HandedOver
             | RoomMsg::HandOver { .. } => {
                 return;
             }
@@ -496,6 +530,13 @@ impl Driver<'_> {
             tracing::warn!(room = %lease.room, error = %e, "final snapshot not written");
         }
         let _ = ports.hosting.release(&lease).await;
+        // Its relays hold their sessions' commands from now on and look for the next host.
+        let notice = contract::encode(&NodeMessage::HandedOver { room: lease.room });
+        for node in self.machine.remote_nodes() {
+            if let Err(e) = ports.bus.send_to_node(&node, notice.clone()).await {
+                tracing::debug!(%node, error = %e, "hand-over notice not sent");
+            }
+        }
         tracing::info!(room = %lease.room, users = snapshot.users.len(), "handed the room over");
     }
 
