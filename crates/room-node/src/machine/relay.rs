@@ -202,6 +202,10 @@ pub(crate) struct Relay {
     moving: Option<Instant>,
     /// Commands held while the room moves, sent to the next host in order.
     held: VecDeque<HeldCommand>,
+    /// When the room started moving and until when it may: kept while the
+    /// same holder keeps bouncing (a node holding the lease that has not
+    /// loaded the room yet), so retries end at the first deadline.
+    moving_since: Option<(Instant, Instant)>,
 }
 
 /// What a relay needs to start.
@@ -245,6 +249,7 @@ impl Relay {
             ended: None,
             moving: None,
             held: VecDeque::new(),
+            moving_since: None,
         };
         for (session, user, nickname, resume) in carried {
             relay.send_command(session, user, &nickname, NodeCommand::Enter { resume });
@@ -423,7 +428,8 @@ impl Relay {
     fn start_moving(&mut self, now: Instant) {
         if self.moving.is_none() {
             tracing::debug!(room = %self.room, host = %self.host, "the room is moving; holding commands");
-            self.moving = Some(now + self.forward_timeout);
+            let (_, until) = *self.moving_since.get_or_insert((now, now + self.forward_timeout));
+            self.moving = Some(until);
             self.next_check = now + MOVING_CHECK.min(self.check_every);
             self.effects.push_back(RelayEffect::AskHolder);
         }
@@ -627,7 +633,12 @@ impl Relay {
     }
 
     fn on_event(&mut self, event: HostEvent) {
-        match self.order.check(event.epoch, event.seq) {
+        let checked = self.order.check(event.epoch, event.seq);
+        if checked != SequenceCheck::Stale && self.moving.is_none() {
+            // The host serves the room: a later move starts its patience afresh.
+            self.moving_since = None;
+        }
+        match checked {
             // Already delivered (a duplicate), or older than what was (reordered): the gap it left was seen.
             SequenceCheck::Stale => return,
             SequenceCheck::Deliver if event.change != Change::Marker => {}
@@ -773,7 +784,21 @@ impl Relay {
             // does: the room moves on with this node's sessions.
             None => self.moved(),
             Some((node, _)) if node == self.node => self.moved(),
-            Some((node, epoch)) if node != self.host || epoch != self.epoch => {
+            // While moving, the same holder too, after a while: it bounced a
+            // command while it was taking the room (a restarted node, say).
+            Some((node, epoch))
+                if node != self.host
+                    || epoch != self.epoch
+                    || self
+                        .moving_since
+                        .is_some_and(|(since, _)| now >= since + MOVING_CHECK) =>
+            {
+                if node != self.host || epoch != self.epoch {
+                    self.moving_since = None;
+                } else if let Some((since, _)) = &mut self.moving_since {
+                    // The next bounce waits as long again before it is retried.
+                    *since = now;
+                }
                 tracing::info!(room = %self.room, %node, epoch, "room has a new host");
                 self.host = node;
                 self.epoch = epoch;
@@ -806,7 +831,6 @@ impl Relay {
                     self.send_command(held.session, held.user, &held.nickname, held.command);
                 }
             }
-            // Still the same host: a command that came back waits for its successor.
             Some(_) => {}
         }
     }
@@ -851,6 +875,7 @@ impl Relay {
         members.sort_unstable_by_key(|(session, _, _)| *session);
         resuming.sort_unstable_by_key(|r| r.session);
         self.moving = None;
+        self.moving_since = None;
         self.ended = Some(RelayEnd::Moved {
             members,
             shadow: std::mem::take(&mut self.shadow),

@@ -675,8 +675,7 @@ fn a_room_that_finds_no_next_host_in_time_ends_the_phase_with_what_it_holds() {
     let mut relay = entered(now);
     relay.handle(RelayInput::HandedOver, now);
     relay.handle(step(1), now);
-    // The registry still names the leaving host (or does not answer).
-    relay.handle(RelayInput::Holder(Some((node("host"), 1))), now);
+    // The registry does not answer.
     relay.on_timeout(now + TIMEOUT / 2);
     assert!(relay.take_end().is_none());
     relay.on_timeout(now + TIMEOUT);
@@ -705,5 +704,35 @@ fn a_command_that_comes_back_from_an_earlier_host_goes_to_the_current_one_at_onc
     assert!(
         !sent.contains(&RelayEffect::AskHolder),
         "the room is not moving: {sent:?}"
+    );
+}
+
+#[test]
+fn a_host_that_bounced_while_taking_the_room_gets_what_was_held_once_it_holds_the_lease() {
+    let now = Instant::now();
+    let mut relay = entered(now);
+    effects(&mut relay);
+    relay.handle(
+        RelayInput::Bounced {
+            node: node("host"),
+            session: SessionId(1),
+            command: NodeCommand::Sync,
+        },
+        now,
+    );
+    // Asked at once: it may not have loaded the room yet; a moment later it has.
+    relay.handle(RelayInput::Holder(Some((node("host"), 1))), now);
+    assert!(commands(&effects(&mut relay), "host").is_empty());
+    relay.handle(
+        RelayInput::Holder(Some((node("host"), 1))),
+        now + Duration::from_millis(50),
+    );
+    let sent = commands(&effects(&mut relay), "host");
+    assert_eq!(
+        sent,
+        vec![
+            (SessionId(1), NodeCommand::Enter { resume: false }),
+            (SessionId(1), NodeCommand::Sync)
+        ]
     );
 }
