@@ -22,6 +22,9 @@ const LIVENESS_EVERY_TICKS: u64 = 10;
 
 const FENCED: &str = "the room's host cannot confirm its lease now; try again";
 
+/// The node a standalone node's state names its own sessions' node.
+const STANDALONE: &str = "standalone";
+
 /// The lease of a hosted room and what keeping it needs.
 #[derive(Debug)]
 pub(crate) struct Hosting {
@@ -475,6 +478,17 @@ impl Host {
     /// behind, often) with only its numbering.
     pub(crate) fn snapshot(&self, whole: bool) -> Option<(Lease, RoomSnapshot)> {
         let cluster = self.cluster.as_ref()?;
+        Some((cluster.lease.clone(), self.state(whole)))
+    }
+
+    /// The room as one value that travels (STYLE.md 13): who is where, on
+    /// which node, under which seat, and the numbering (and, `whole`, the
+    /// replay log); a standalone node names itself [`STANDALONE`].
+    pub(crate) fn state(&self, whole: bool) -> RoomSnapshot {
+        let here = self
+            .cluster
+            .as_ref()
+            .map_or_else(|| NodeId(STANDALONE.to_owned()), |c| c.node.clone());
         let users = self
             .room
             .occupants()
@@ -485,7 +499,7 @@ impl Host {
                 session: SessionAt {
                     node: match self.at.get(&o.session) {
                         Some(At::Remote { node, .. }) => node.clone(),
-                        _ => cluster.node.clone(),
+                        _ => here.clone(),
                     },
                     session: o.session,
                 },
@@ -493,15 +507,60 @@ impl Host {
                 seat: self.seats.as_ref().and_then(|s| s.seat_of(o.user)),
             })
             .collect();
-        let snapshot = RoomSnapshot {
+        RoomSnapshot {
             room: self.room.id(),
-            epoch: cluster.lease.epoch,
+            epoch: self.cluster.as_ref().map_or(0, |c| c.lease.epoch),
             seq: self.room.seq(),
             map_version: self.room.map_version(),
             users,
             seats: self.seats.as_ref().map(|s| s.written(whole)),
+        }
+    }
+
+    /// A standalone node started again: continue the room as its last run
+    /// wrote it on stopping. Its sockets are gone: seated users are back,
+    /// away, under their seats for the grace, and the numbering and the
+    /// log go on, so a resume is RESUMED; the others left with their
+    /// sockets. A state written over another map version (a BUILD that was
+    /// being stored) is not used: positions on another map mean nothing.
+    pub(crate) fn restart_from(&mut self, state: RoomSnapshot, now: Instant) {
+        self.now = now;
+        let room_id = self.room.id();
+        let (Some(seats), Some(carried)) = (&mut self.seats, state.seats.as_ref().filter(|s| s.whole)) else {
+            return;
         };
-        Some((cluster.lease.clone(), snapshot))
+        if state.map_version != self.room.map_version() || !self.room.is_empty() {
+            tracing::info!(room = %room_id, "the saved state is of another map version; starting afresh");
+            return;
+        }
+        seats.carry_on(carried);
+        let seated: Vec<&SnapshotUser> = state.users.iter().filter(|u| u.seat.is_some()).collect();
+        let occupants = seated
+            .iter()
+            .map(|u| Occupant {
+                user: u.user,
+                nickname: u.nickname.clone(),
+                session: u.session.session,
+                cell: u.cell,
+            })
+            .collect();
+        self.room = Room::restore(
+            room_id,
+            self.room.map().clone(),
+            self.room.map_version(),
+            self.room.limits(),
+            occupants,
+            state.seq,
+        );
+        for user in &seated {
+            if let Some(seat) = user.seat {
+                seats.inherit(user.user, seat, true);
+            }
+        }
+        tracing::info!(room = %room_id, seats = seated.len(), last = carried.log.last, "room continues from its saved state");
+        for user in seated {
+            self.lose(user.session.session);
+        }
     }
 
     /// Remove the remote sessions whose process is gone: of a node the

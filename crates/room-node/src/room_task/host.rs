@@ -127,6 +127,10 @@ pub(super) async fn host(
     };
     if driver.ports.is_some() {
         driver.take_over(members, shadow).await;
+    } else if let Some(states) = &ctx.shared.states
+        && let Some(state) = states.take(id, ctx.shared.config.resume_grace).await
+    {
+        driver.machine.restart_from(state, Clock::now().into_std());
     }
     // What this node's sessions sent while the room moved, in the order they sent it.
     for msg in held {
@@ -523,6 +527,23 @@ impl Driver<'_> {
     /// This node stops: store where everyone is, then let another node take the room.
     async fn hand_over(&mut self) {
         self.delivery.detach_all();
+        if self.ports.is_none() {
+            // A standalone node stopping: the room waits on its disk for the next run.
+            if let Some(states) = &self.ctx.shared.states
+                && self.machine.seats_held() > 0
+            {
+                let state = self.machine.state(true);
+                match states.save(&state).await {
+                    Ok(()) => {
+                        tracing::info!(room = %state.room, seats = self.machine.seats_held(), "room kept for the next run")
+                    }
+                    Err(e) => {
+                        tracing::warn!(room = %state.room, error = %e, "room state not kept; its seats end")
+                    }
+                }
+            }
+            return;
+        }
         let (Some(ports), Some((lease, snapshot))) = (self.ports.clone(), self.machine.snapshot(true)) else {
             return;
         };
