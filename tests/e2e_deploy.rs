@@ -49,6 +49,9 @@ struct Seen {
 
 type Live = Arc<Mutex<Vec<Option<String>>>>;
 
+/// Each room's users and what they saw.
+type ByRoom = BTreeMap<u64, Vec<(u64, Arc<Mutex<Seen>>)>>;
+
 /// `frame` without its `"seq"` member, to compare what two sockets got.
 fn without_seq(frame: &str) -> String {
     match frame.find(",\"seq\":") {
@@ -313,7 +316,7 @@ async fn a_rolling_deploy_of_three_nodes_is_seen_by_nobody() {
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop_tx.send(true).unwrap();
-    let mut by_room: BTreeMap<u64, Vec<(u64, Arc<Mutex<Seen>>)>> = BTreeMap::new();
+    let mut by_room = ByRoom::new();
     for (user, room, seen, task) in users {
         tokio::time::timeout(PATIENCE, task)
             .await
