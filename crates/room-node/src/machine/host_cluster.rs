@@ -175,7 +175,20 @@ impl Host {
         let local: IdSet<SessionId> = members.iter().map(|(session, _, _)| *session).collect();
         let mut gone = Vec::new();
         let snapshot_seq = snapshot.as_ref().map_or(0, |s| s.seq);
-        let carried = snapshot.as_ref().and_then(|s| s.seats.clone());
+        let mut carried = snapshot.as_ref().and_then(|s| s.seats.clone());
+        // The host died: what this node relayed, if it reaches the numbering
+        // the snapshot knows, is the log the seats replay from.
+        if let Some(c) = &mut carried
+            && !c.whole
+            && let Some(relayed) = shadow
+                .relayed
+                .as_ref()
+                .filter(|r| r.last() >= c.log.last && !r.is_empty())
+        {
+            tracing::info!(room = %self.room.id(), events = relayed.len(), last = relayed.last(), "seats replay from the relayed events");
+            c.log = relayed.tail();
+            c.whole = true;
+        }
         let replayable = carried.as_ref().is_some_and(|c| c.whole);
         if let (Some(seats), Some(carried)) = (&mut self.seats, &carried) {
             seats.carry_on(carried);

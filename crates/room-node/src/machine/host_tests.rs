@@ -823,3 +823,101 @@ fn a_room_started_afresh_never_gives_a_seat_number_an_earlier_life_gave() {
     assert_eq!(refused(&refused_stale), Some(ErrorCode::SeatExpired));
     assert_eq!(again.view().users.len(), 2, "the seat it named stays as it was");
 }
+
+#[test]
+fn a_taker_that_relayed_what_a_seat_missed_answers_its_resume_after_a_crash_with_resumed() {
+    let now = Instant::now();
+    let mut old = host(true, now);
+    enter_resuming(&mut old, 1, 10, now);
+    enter(&mut old, 2, 20, now);
+    let seat = seat_of(&old, 10);
+    let seen = old.seats.as_ref().unwrap().last();
+    // Written behind before the socket dropped: the numbering, not the log.
+    let (_, snapshot) = old.snapshot(false).unwrap();
+    old.handle(
+        HostInput::Away {
+            session: SessionId(1),
+        },
+        now,
+    );
+    effects(&mut old);
+    // The taker relayed every event the seat missed (as a relay keeps them).
+    let mut shadow = Shadow::default();
+    let mut relayed = Vec::new();
+    for direction in [Direction::Right, Direction::Down] {
+        for effect in step(&mut old, 2, direction, now) {
+            if let HostEffect::Event {
+                audience,
+                seq: Some(number),
+                encoded: Some(frame),
+                ..
+            } = effect
+            {
+                shadow.keep(number, audience, &frame);
+                shadow.number = number;
+                relayed.push(number);
+            }
+        }
+    }
+    assert_eq!(relayed.len(), 2);
+    let mut taker = host_on("taker", 6, true, now);
+    taker.take_over(
+        TakeOver {
+            snapshot: Some(snapshot.clone()),
+            live: [node("here")].into_iter().collect(),
+            members: Vec::new(),
+            shadow: shadow.clone(),
+        },
+        now,
+    );
+    effects(&mut taker);
+    let back = remote(
+        &mut taker,
+        "relay",
+        3,
+        10,
+        NodeCommand::Resume { seat, seq: seen },
+        now,
+    );
+    let replayed = back.iter().find_map(|e| match e {
+        HostEffect::Event {
+            msg: ServerMsg::Resumed { replayed, .. },
+            ..
+        } => Some(*replayed),
+        _ => None,
+    });
+    assert_eq!(replayed, Some(2), "{back:?}");
+    // One it did not relay all of (its first relayed event came later): a fresh SYNC.
+    let mut partial = Shadow::default();
+    partial.keep(relayed[1], Audience::All, "20{}");
+    partial.number = relayed[1];
+    let mut taker = host_on("taker", 6, true, now);
+    taker.take_over(
+        TakeOver {
+            snapshot: Some(snapshot),
+            live: [node("here")].into_iter().collect(),
+            members: Vec::new(),
+            shadow: partial,
+        },
+        now,
+    );
+    effects(&mut taker);
+    let back = remote(
+        &mut taker,
+        "relay",
+        3,
+        10,
+        NodeCommand::Resume { seat, seq: seen },
+        now,
+    );
+    assert!(
+        back.iter().any(|e| matches!(
+            e,
+            HostEffect::Event {
+                msg: ServerMsg::Sync { .. },
+                ..
+            }
+        )),
+        "{back:?}"
+    );
+}

@@ -657,6 +657,12 @@ impl Relay {
             self.epoch = event.epoch;
         }
         let gone = self.shadow.follow(event.seq, event.number, &event.change);
+        if let Some(number) = event.number
+            && number > 0
+            && !matches!(event.audience, Audience::Session(_))
+        {
+            self.shadow.keep(number, event.audience, &event.frame);
+        }
         let mover = match &event.change {
             Change::Moved { user, .. } => Some(*user),
             _ => None,
