@@ -174,6 +174,10 @@ pub async fn start(args: ServerArgs) -> Result<RunningServer, StartError> {
     if let Some(node) = crate::cluster::cluster_ports(&args, advertise)? {
         builder = builder.cluster(node.ports);
         readiness = node.readiness;
+    } else {
+        // A standalone node keeps its rooms' seats across a restart in its data
+        // directory, whatever stores the maps (PROTOCOL.md §9).
+        builder = builder.room_states(args.data.join("room-states"));
     }
     let engine = builder.build();
     let mut verifier = JwtVerifier::new(secret.as_bytes())?;

@@ -1,6 +1,8 @@
 //! Resume (PROTOCOL.md §9) across three server processes: the seat lives
 //! with the room's host, so a client whose node is killed resumes on a
-//! surviving node within the grace, and nobody sees it leave.
+//! surviving node within the grace, and nobody sees it leave; when the host
+//! itself is killed, the node that takes the room over replays what it
+//! relayed.
 //!
 //! Needs the shared MariaDB, Redis and RabbitMQ (see `tests/common/cluster.rs`).
 
@@ -108,7 +110,7 @@ async fn a_client_whose_node_is_killed_resumes_on_another_with_what_it_missed() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_whose_host_node_is_killed_resumes_its_seat_under_the_new_host() {
     let mut cluster = Cluster::start(3).await;
-    let (alice, _, seat) = seated_alice(&cluster, 0).await;
+    let (alice, seen, seat) = seated_alice(&cluster, 0).await;
     let host = cluster.host_of(0, 1).await;
     assert_eq!(host, 0, "the first to enter hosts the room");
     let mut bob = connect(&cluster, 1, 2, "").await;
@@ -122,20 +124,25 @@ async fn a_client_whose_host_node_is_killed_resumes_its_seat_under_the_new_host(
         .wait_route(1, 1, PATIENCE, |route| route.hosted && route.node != dead)
         .await;
     assert!(moved.is_ok(), "no survivor took the room over: {moved:?}");
-    let mut alice = connect(&cluster, 2, 1, &format!("&resume={seat}&seq=1")).await;
-    // A new host cannot replay the old one's events: a fresh SYNC, then a new seat.
-    let sync = until(&mut alice, "the SYNC", |l| {
-        l.starts_with("11") || l.starts_with("99")
+    let mut alice = connect(&cluster, 2, 1, &format!("&resume={seat}&seq={seen}")).await;
+    // The new host relayed what alice missed (bob's ENTER): it replays it.
+    let resumed = until(&mut alice, "the answer to the resume", |l| {
+        l.starts_with("13") || l.starts_with("11") || l.starts_with("99")
     })
     .await;
-    assert!(sync.starts_with("11"), "{sync}: {}", cluster.logs(30));
-    assert!(frame_seq(&sync).unwrap().is_some(), "{sync}");
-    let renewed = alice.next_line().await;
-    assert!(renewed.starts_with("12") && !renewed.contains(&seat), "{renewed}");
-    // Back live: bob's move reaches her, numbered.
+    match parse_server_frame(&resumed) {
+        Ok(ServerMsg::Resumed { seq, replayed, .. }) => {
+            assert_eq!((seq, replayed), (seen + 1, 1), "{resumed}");
+        }
+        other => panic!("expected RESUMED, got {other:?}: {}", cluster.logs(30)),
+    }
+    let replayed = alice.next_line().await;
+    assert!(replayed.starts_with("10"), "bob's ENTER: {replayed}");
+    assert_eq!(frame_seq(&replayed).unwrap(), Some(seen + 1), "{replayed}");
+    // Back live: bob's move reaches her, numbered on by one.
     bob.send(r#"20{"direction":2}"#).await;
     let moved = until(&mut alice, "bob's MOVE", |l| l.starts_with("20")).await;
-    assert!(frame_seq(&moved).unwrap().is_some(), "{moved}");
+    assert_eq!(frame_seq(&moved).unwrap(), Some(seen + 2), "{moved}");
     bob_never_saw_alice_leave(&mut bob).await;
     cluster.assert_no_panics();
 }

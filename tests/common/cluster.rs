@@ -611,6 +611,32 @@ impl Cluster {
         node.exit = Some(child.wait().expect("killed node reaped"));
     }
 
+    /// Start node `i` again under its id and data dir (on a new port), and wait until it is ready.
+    pub async fn restart(&mut self, i: usize) {
+        assert!(
+            !self.nodes[i].is_running(),
+            "node {} is still running",
+            self.nodes[i].id
+        );
+        let id = self.nodes[i].id.clone();
+        self.nodes[i] = self.spawn_node(&id);
+        self.wait_started(i).await;
+    }
+
+    /// The stored map version of `owner`'s room (`None`: never built).
+    pub async fn map_version(&self, owner: u64) -> Option<u64> {
+        let db = self.db.as_ref()?;
+        let url = format!("{}/{}", mysql_base_url(), db.name);
+        let mut conn = sqlx::MySqlConnection::connect(&url)
+            .await
+            .expect("the cluster's database");
+        sqlx::query_scalar::<_, u64>("SELECT version FROM room_maps WHERE owner_id = ?")
+            .bind(owner)
+            .fetch_optional(&mut conn)
+            .await
+            .expect("room_maps readable")
+    }
+
     /// Send SIGTERM to node `i` without waiting for it.
     pub fn signal_terminate(&self, i: usize) {
         let pid = self.nodes[i].pid().expect("node is running");

@@ -40,6 +40,19 @@ fn snapshot(lease: &Lease, seq: u64, x: u16) -> RoomSnapshot {
                 seat: Some(u64::MAX),
             },
         ],
+        // A hand-over's seats and log (PROTOCOL.md §9) travel whole.
+        seats: Some(room_ports::SnapshotSeats {
+            last_seat: u64::MAX,
+            log: room_core::ReplayTail {
+                last: seq,
+                events: vec![room_core::Logged {
+                    number: seq,
+                    audience: room_core::Audience::AllExcept(room_core::SessionId(1)),
+                    frame: "20{\"user_id\":\"9\"}".to_owned(),
+                }],
+            },
+            whole: true,
+        }),
     }
 }
 

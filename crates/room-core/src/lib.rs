@@ -43,6 +43,6 @@ pub use codec::{
 pub use error::{ErrorCode, Reject};
 pub use ids::{Cell, Direction, GameId, RoomId, SessionId, UserId};
 pub use map::{ItemDoc, Map, MapDoc, MapError};
-pub use replay::{Replay, ReplayLog};
+pub use replay::{Logged, Replay, ReplayLog, ReplayTail};
 pub use room::{ApprovedBuild, Audience, Command, DEFAULT_CAPACITY, Occupant, Outgoing, Room, RoomLimits};
 pub use view::{RoomView, UserView};

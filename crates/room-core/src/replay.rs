@@ -10,11 +10,26 @@ use crate::ids::SessionId;
 use crate::room::Audience;
 
 /// One room event as it went out, without its number (added on replay).
-#[derive(Debug, Clone)]
-struct Logged {
-    number: u64,
-    audience: Audience,
-    frame: String,
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Logged {
+    /// Its room event number.
+    pub number: u64,
+    /// Who received it.
+    pub audience: Audience,
+    /// Its frame as encoded without its number.
+    pub frame: String,
+}
+
+/// A log as it travels (PROTOCOL.md §9): the number of the room's last event
+/// and the events kept, oldest first, so that the next host of a room (or
+/// the same node started again) continues it whole. Its size is the log's
+/// bound: at most its capacity of events and its byte budget of frames.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReplayTail {
+    /// The number of the last room event (the next one is this plus one).
+    pub last: u64,
+    /// The events kept, oldest first, numbered up to `last` without a hole.
+    pub events: Vec<Logged>,
 }
 
 /// What a resume from a given number gets.
@@ -50,6 +65,38 @@ impl ReplayLog {
             bytes: 0,
             events: VecDeque::new(),
             last,
+        }
+    }
+
+    /// A log continuing `tail` (written by [`ReplayLog::tail`], here or on
+    /// another node): its next event is numbered `tail.last + 1`, and what
+    /// it kept is replayed as if recorded here. A tail that does not end at
+    /// `last` without a hole, or holds more than this log keeps, is cut to
+    /// its newest events that do.
+    pub fn continuing(capacity: usize, byte_budget: usize, tail: ReplayTail) -> ReplayLog {
+        let mut log = ReplayLog::new(capacity, byte_budget, tail.last);
+        let mut expected = tail.last;
+        let mut kept = Vec::new();
+        for logged in tail.events.into_iter().rev() {
+            if logged.number != expected || kept.len() >= capacity {
+                break;
+            }
+            if log.bytes + logged.frame.len() > byte_budget && !kept.is_empty() {
+                break;
+            }
+            log.bytes += logged.frame.len();
+            expected = expected.saturating_sub(1);
+            kept.push(logged);
+        }
+        log.events = kept.into_iter().rev().collect();
+        log
+    }
+
+    /// The log as it travels: see [`ReplayTail`].
+    pub fn tail(&self) -> ReplayTail {
+        ReplayTail {
+            last: self.last,
+            events: self.events.iter().cloned().collect(),
         }
     }
 
@@ -193,6 +240,34 @@ mod tests {
             log.since(4, SessionId(1)),
             Replay::Events(vec!["20{\"seq\":5}".into()])
         );
+    }
+
+    #[test]
+    fn a_log_continued_from_its_tail_replays_and_numbers_as_the_original() {
+        let log = log_of(7, 5);
+        let continued = ReplayLog::continuing(5, 1 << 20, log.tail());
+        assert_eq!(continued.last(), 7);
+        assert_eq!(continued.since(3, SessionId(1)), log.since(3, SessionId(1)));
+        assert_eq!(
+            continued.since(1, SessionId(1)),
+            Replay::Sync,
+            "event 2 was not kept"
+        );
+        let mut continued = continued;
+        assert_eq!(continued.record(Audience::All, "20{}".into()), 8);
+    }
+
+    #[test]
+    fn a_tail_with_a_hole_or_over_the_bounds_keeps_only_its_newest_unbroken_run() {
+        let mut tail = log_of(6, 10).tail();
+        tail.events.remove(2); // event 3
+        let continued = ReplayLog::continuing(10, 1 << 20, tail.clone());
+        assert_eq!(continued.len(), 3, "events 4 to 6");
+        assert_eq!(
+            continued.since(3, SessionId(1)).clone(),
+            log_of(6, 10).since(3, SessionId(1))
+        );
+        assert_eq!(ReplayLog::continuing(2, 1 << 20, tail).len(), 2);
     }
 
     #[test]

@@ -172,6 +172,19 @@ pub(crate) enum NodeMessage {
     },
     /// A relay lost events of `room` and asks its host for fresh SYNCs.
     Resync { room: RoomId, node: NodeId },
+    /// A relayed command reached a node that does not host `room` (any
+    /// more: it handed the room over): nothing was applied, and the relay
+    /// holds `command` until it finds the room's host, then sends it there.
+    Bounced {
+        room: RoomId,
+        /// The node that did not apply it.
+        node: NodeId,
+        session: SessionId,
+        command: NodeCommand,
+    },
+    /// The host of `room` handed it over (its lease is released): a relay
+    /// holds its sessions' commands and asks who hosts the room now.
+    HandedOver { room: RoomId },
 }
 
 /// Why a payload from another node could not be read.

@@ -86,6 +86,7 @@ pub mod metrics_names;
 mod observer;
 mod ordered;
 mod outbox;
+mod room_states;
 mod room_task;
 pub mod seat;
 mod session;

@@ -246,13 +246,10 @@ impl Session {
     /// (PROTOCOL.md §9): the room holds its user's seat for the grace, if
     /// it has one, instead of LEAVE.
     pub fn hold_seat(mut self) {
-        // A node alone that stops takes its rooms with it: no seat outlives it.
-        let stopping = self
-            .engine
-            .shared
-            .stopping
-            .load(std::sync::atomic::Ordering::Relaxed);
-        if stopping && self.engine.shared.cluster.is_none() {
+        // A node alone that stops takes its rooms with it, unless it keeps them on its disk.
+        let shared = &self.engine.shared;
+        let stopping = shared.stopping.load(std::sync::atomic::Ordering::Relaxed);
+        if stopping && shared.cluster.is_none() && shared.states.is_none() {
             return;
         }
         if let Some((_, sender)) = self.room.take() {

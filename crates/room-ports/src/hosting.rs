@@ -1,7 +1,7 @@
 //! One writer per room: host leases with a fencing epoch, and room snapshots.
 
 use async_trait::async_trait;
-use room_core::{Cell, RoomId, UserId};
+use room_core::{Cell, ReplayTail, RoomId, UserId};
 use serde::{Deserialize, Serialize};
 
 use crate::nodes::{NodeId, SessionAt};
@@ -62,6 +62,25 @@ pub struct RoomSnapshot {
     pub map_version: u64,
     /// Who was in the room, in order of arrival.
     pub users: Vec<SnapshotUser>,
+    /// The room's resume state (PROTOCOL.md §9), when it offers seats.
+    #[serde(default)]
+    pub seats: Option<SnapshotSeats>,
+}
+
+/// The seats side of a room snapshot: the room's event numbering and seat
+/// numbering, and, when the room was handed over on purpose, its replay log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotSeats {
+    /// The last seat number given: the next host gives higher ones.
+    pub last_seat: u64,
+    /// The room's event numbering and, when `whole`, the events kept for replay.
+    pub log: ReplayTail,
+    /// Written by a host handing the room over on purpose (or a node
+    /// stopping): the log is complete, and the seats were given by a host
+    /// whose events it holds, so the next host replays from it. Written
+    /// behind while hosting, the log is left out (`events` empty): a
+    /// host that dies leaves only the numbering.
+    pub whole: bool,
 }
 
 /// Why a hosting operation failed.

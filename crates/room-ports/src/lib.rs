@@ -16,6 +16,6 @@ mod nodes;
 mod store;
 
 pub use bus::{Bus, BusError, BusInbound, BusInbox};
-pub use hosting::{Acquired, HostingError, Lease, RoomHosting, RoomSnapshot, SnapshotUser};
+pub use hosting::{Acquired, HostingError, Lease, RoomHosting, RoomSnapshot, SnapshotSeats, SnapshotUser};
 pub use nodes::{NodeId, NodeInfo, NodeRegistry, RegistryError, SessionAt};
 pub use store::{GameInfo, MapStore, NO_LEASE, StoreError, StoredRoom, UserSeed, UserSummary, fence};

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use room_core::{ErrorCode, RoomId};
+use room_core::RoomId;
 use room_ports::{BusInbound, NodeInfo};
 
 use super::Engine;
@@ -73,9 +73,7 @@ fn on_node_message(engine: &Engine, ports: &ClusterPorts, message: NodeMessage) 
             nickname,
             command,
         } => {
-            let reply_to = from.node.clone();
-            let session = from.session;
-            let delivered = engine.send_if_loaded(
+            let returned = engine.send_or_return(
                 room,
                 RoomMsg::Remote {
                     from,
@@ -84,15 +82,15 @@ fn on_node_message(engine: &Engine, ports: &ClusterPorts, message: NodeMessage) 
                     command,
                 },
             );
-            if !delivered {
-                // Not hosted here (any more): the relay will find the new host.
-                let refused = NodeMessage::EnterRefused {
+            if let Some(RoomMsg::Remote { from, command, .. }) = returned {
+                // Not hosted here (any more): the relay holds it and finds the new host.
+                let bounced = NodeMessage::Bounced {
                     room,
-                    session,
-                    code: ErrorCode::Unavailable,
-                    message: "the room is moving to another node; try again".to_owned(),
+                    node: ports.node.clone(),
+                    session: from.session,
+                    command,
                 };
-                engine.send_to_node(reply_to, refused);
+                engine.send_to_node(from.node, bounced);
             }
         }
         NodeMessage::Reply {
@@ -161,6 +159,24 @@ fn on_node_message(engine: &Engine, ports: &ClusterPorts, message: NodeMessage) 
         }
         NodeMessage::Resync { room, node } => {
             engine.send_if_loaded(room, RoomMsg::Resync { node });
+        }
+        NodeMessage::Bounced {
+            room,
+            node,
+            session,
+            command,
+        } => {
+            engine.send_if_loaded(
+                room,
+                RoomMsg::Bounced {
+                    node,
+                    session,
+                    command,
+                },
+            );
+        }
+        NodeMessage::HandedOver { room } => {
+            engine.send_if_loaded(room, RoomMsg::HandedOver);
         }
     }
 }

@@ -55,6 +55,7 @@ impl Engine {
             cluster: None,
             session_ids: None,
             seat_key: None,
+            states: None,
         }
     }
 
@@ -149,9 +150,10 @@ impl Engine {
             outbox.close(CloseReason::GoingAway);
         }
         let deadline = tokio::time::Instant::now() + grace;
-        if let Some(ports) = &self.shared.cluster {
-            // Our own users leave first; then every room we host is handed over
-            // (final snapshot, lease released) so a relay takes it without LEAVEs.
+        if self.shared.cluster.is_some() || self.shared.states.is_some() {
+            // Our own users leave first (or are away, seated); then every room is
+            // handed over (a cluster's: final snapshot, lease released, so a relay
+            // takes it without LEAVEs; a standalone node's: written to its disk).
             let _ = tokio::time::timeout_at(deadline, self.open.no_sessions()).await;
             let senders: Vec<RoomSender> = lock(&self.shared.rooms).values().cloned().collect();
             for sender in senders {
@@ -161,6 +163,8 @@ impl Engine {
                     let _ = tokio::time::timeout_at(deadline, handed_over).await;
                 }
             }
+        }
+        if let Some(ports) = &self.shared.cluster {
             let _ = ports.registry.deregister(&ports.node).await;
             return;
         }
@@ -210,18 +214,23 @@ impl Engine {
 
     /// Give `msg` to `room`'s task if the room is loaded here.
     pub(crate) fn send_if_loaded(&self, room: RoomId, msg: RoomMsg) -> bool {
+        self.send_or_return(room, msg).is_none()
+    }
+
+    /// Give `msg` to `room`'s task if the room is loaded here; else it comes back.
+    pub(crate) fn send_or_return(&self, room: RoomId, msg: RoomMsg) -> Option<RoomMsg> {
         let Some(sender) = self.room_sender_if_loaded(room) else {
-            return false;
+            return Some(msg);
         };
         // A full mailbox loses what the bus brought; its sender repairs it
         // (relays see the gap, report again, or time out their ENTER).
         match sender.try_send(msg) {
-            Ok(()) => true,
+            Ok(()) => None,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 metrics::counter!(m::QUEUE_FULL, "queue" => "room").increment(1);
-                true
+                None
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(mpsc::error::TrySendError::Closed(msg)) => Some(msg),
         }
     }
 
@@ -322,6 +331,7 @@ pub struct EngineBuilder {
     cluster: Option<ClusterPorts>,
     session_ids: Option<u32>,
     seat_key: Option<SeatKey>,
+    states: Option<std::path::PathBuf>,
 }
 
 impl EngineBuilder {
@@ -347,6 +357,16 @@ impl EngineBuilder {
     /// [`SeatKey::derive`]). Without one, `resume=1` changes nothing.
     pub fn seat_key(mut self, key: SeatKey) -> EngineBuilder {
         self.seat_key = Some(key);
+        self
+    }
+
+    /// Keep every room's users, seats and last events in `dir` when this
+    /// node stops ([`Engine::shutdown`]), and continue a room from there when
+    /// it is started again within the resume grace, so a resume after the
+    /// restart is RESUMED (PROTOCOL.md §9). For a standalone node (a cluster
+    /// hands its rooms to another node instead); needs a seat key.
+    pub fn room_states(mut self, dir: impl Into<std::path::PathBuf>) -> EngineBuilder {
+        self.states = Some(dir.into());
         self
     }
 
@@ -378,6 +398,12 @@ impl EngineBuilder {
             Some(ports) => tracing::info_span!("node", node = %ports.node),
             None => Span::none(),
         };
+        // A cluster hands its rooms over to another node instead.
+        let standalone = self.cluster.is_none();
+        let states = self
+            .states
+            .filter(|_| standalone)
+            .map(crate::room_states::RoomStates::new);
         let shared = Shared {
             config: self.config,
             store: self.store,
@@ -389,6 +415,7 @@ impl EngineBuilder {
             )),
             cluster: self.cluster,
             seat_key: self.seat_key,
+            states,
             stopping: AtomicBool::new(false),
             tasks: Tasks::new(node_span),
             rooms: Mutex::new(IdMap::default()),

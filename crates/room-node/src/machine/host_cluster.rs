@@ -22,6 +22,9 @@ const LIVENESS_EVERY_TICKS: u64 = 10;
 
 const FENCED: &str = "the room's host cannot confirm its lease now; try again";
 
+/// The node a standalone node's state names its own sessions' node.
+const STANDALONE: &str = "standalone";
+
 /// The lease of a hosted room and what keeping it needs.
 #[derive(Debug)]
 pub(crate) struct Hosting {
@@ -172,6 +175,24 @@ impl Host {
         let local: IdSet<SessionId> = members.iter().map(|(session, _, _)| *session).collect();
         let mut gone = Vec::new();
         let snapshot_seq = snapshot.as_ref().map_or(0, |s| s.seq);
+        let mut carried = snapshot.as_ref().and_then(|s| s.seats.clone());
+        // The host died: what this node relayed, if it reaches the numbering
+        // the snapshot knows, is the log the seats replay from.
+        if let Some(c) = &mut carried
+            && !c.whole
+            && let Some(relayed) = shadow
+                .relayed
+                .as_ref()
+                .filter(|r| r.last() >= c.log.last && !r.is_empty())
+        {
+            tracing::info!(room = %self.room.id(), events = relayed.len(), last = relayed.last(), "seats replay from the relayed events");
+            c.log = relayed.tail();
+            c.whole = true;
+        }
+        let replayable = carried.as_ref().is_some_and(|c| c.whole);
+        if let (Some(seats), Some(carried)) = (&mut self.seats, &carried) {
+            seats.carry_on(carried);
+        }
         if let Some(snapshot) = snapshot {
             // Relayed events are newer than a snapshot written behind by a host that died.
             let newer = shadow.seq > snapshot.seq && snapshot.map_version == self.room.map_version();
@@ -202,7 +223,7 @@ impl Host {
             for user in &snapshot.users {
                 let at = &user.session;
                 if let (Some(seats), Some(seat)) = (&mut self.seats, user.seat) {
-                    seats.inherit(user.user, seat);
+                    seats.inherit(user.user, seat, replayable);
                 }
                 if at.node == node {
                     if local.contains(&at.session) {
@@ -226,8 +247,16 @@ impl Host {
         }
         self.restore_unconfirmed(&shadow, &members, snapshot_seq);
         let restored = self.room.seq();
-        if let Some(seats) = &mut self.seats {
-            seats.renumber_from(restored);
+        match (&mut self.seats, &carried) {
+            // Handed over on purpose: the log goes on as it was.
+            (Some(_), Some(carried)) if carried.whole => {}
+            // The host died: its numbering goes on from the last number
+            // anyone here saw, so no client sees a jump (what it missed is
+            // not here to replay: those seats answer a resume with SYNC).
+            (Some(seats), Some(carried)) => seats.renumber_from(carried.log.last.max(shadow.number)),
+            // Written by a host that did not number for resume: above any number it could have given.
+            (Some(seats), None) => seats.renumber_from(restored),
+            (None, _) => {}
         }
         // Seated users whose node is gone keep their seats for the grace.
         for session in gone {
@@ -368,7 +397,8 @@ impl Host {
         }
     }
 
-    fn remote_nodes(&self) -> BTreeSet<NodeId> {
+    /// The other nodes with sessions in the room.
+    pub(crate) fn remote_nodes(&self) -> BTreeSet<NodeId> {
         self.at
             .values()
             .filter_map(|at| match at {
@@ -450,14 +480,28 @@ impl Host {
         }
         cluster.snapshot_dirty = false;
         cluster.snapshot_in_flight = true;
-        if let Some((lease, snapshot)) = self.snapshot() {
+        if let Some((lease, snapshot)) = self.snapshot(false) {
             self.call(HostCall::SaveSnapshot(lease, snapshot));
         }
     }
 
-    /// The room as a next host should continue it, under this host's lease.
-    pub(crate) fn snapshot(&self) -> Option<(Lease, RoomSnapshot)> {
+    /// The room as a next host should continue it, under this host's lease:
+    /// `whole` (a planned hand-over) with its replay log, so the next host
+    /// holds the same seats and replays what they missed; else (written
+    /// behind, often) with only its numbering.
+    pub(crate) fn snapshot(&self, whole: bool) -> Option<(Lease, RoomSnapshot)> {
         let cluster = self.cluster.as_ref()?;
+        Some((cluster.lease.clone(), self.state(whole)))
+    }
+
+    /// The room as one value that travels (STYLE.md 13): who is where, on
+    /// which node, under which seat, and the numbering (and, `whole`, the
+    /// replay log); a standalone node names itself [`STANDALONE`].
+    pub(crate) fn state(&self, whole: bool) -> RoomSnapshot {
+        let here = self
+            .cluster
+            .as_ref()
+            .map_or_else(|| NodeId(STANDALONE.to_owned()), |c| c.node.clone());
         let users = self
             .room
             .occupants()
@@ -468,7 +512,7 @@ impl Host {
                 session: SessionAt {
                     node: match self.at.get(&o.session) {
                         Some(At::Remote { node, .. }) => node.clone(),
-                        _ => cluster.node.clone(),
+                        _ => here.clone(),
                     },
                     session: o.session,
                 },
@@ -476,14 +520,60 @@ impl Host {
                 seat: self.seats.as_ref().and_then(|s| s.seat_of(o.user)),
             })
             .collect();
-        let snapshot = RoomSnapshot {
+        RoomSnapshot {
             room: self.room.id(),
-            epoch: cluster.lease.epoch,
+            epoch: self.cluster.as_ref().map_or(0, |c| c.lease.epoch),
             seq: self.room.seq(),
             map_version: self.room.map_version(),
             users,
+            seats: self.seats.as_ref().map(|s| s.written(whole)),
+        }
+    }
+
+    /// A standalone node started again: continue the room as its last run
+    /// wrote it on stopping. Its sockets are gone: seated users are back,
+    /// away, under their seats for the grace, and the numbering and the
+    /// log go on, so a resume is RESUMED; the others left with their
+    /// sockets. A state written over another map version (a BUILD that was
+    /// being stored) is not used: positions on another map mean nothing.
+    pub(crate) fn restart_from(&mut self, state: RoomSnapshot, now: Instant) {
+        self.now = now;
+        let room_id = self.room.id();
+        let (Some(seats), Some(carried)) = (&mut self.seats, state.seats.as_ref().filter(|s| s.whole)) else {
+            return;
         };
-        Some((cluster.lease.clone(), snapshot))
+        if state.map_version != self.room.map_version() || !self.room.is_empty() {
+            tracing::info!(room = %room_id, "the saved state is of another map version; starting afresh");
+            return;
+        }
+        seats.carry_on(carried);
+        let seated: Vec<&SnapshotUser> = state.users.iter().filter(|u| u.seat.is_some()).collect();
+        let occupants = seated
+            .iter()
+            .map(|u| Occupant {
+                user: u.user,
+                nickname: u.nickname.clone(),
+                session: u.session.session,
+                cell: u.cell,
+            })
+            .collect();
+        self.room = Room::restore(
+            room_id,
+            self.room.map().clone(),
+            self.room.map_version(),
+            self.room.limits(),
+            occupants,
+            state.seq,
+        );
+        for user in &seated {
+            if let Some(seat) = user.seat {
+                seats.inherit(user.user, seat, true);
+            }
+        }
+        tracing::info!(room = %room_id, seats = seated.len(), last = carried.log.last, "room continues from its saved state");
+        for user in seated {
+            self.lose(user.session.session);
+        }
     }
 
     /// Remove the remote sessions whose process is gone: of a node the

@@ -25,17 +25,26 @@ fn node(name: &str) -> NodeId {
 }
 
 fn host(cluster: bool, now: Instant) -> Host {
+    host_on("here", 5, cluster, now)
+}
+
+fn host_on(here: &str, epoch: u64, cluster: bool, now: Instant) -> Host {
+    host_of_life(here, epoch, cluster, 0, now)
+}
+
+/// A host whose seat numbers start above `life` (see `SeatSetup::life`).
+fn host_of_life(here: &str, epoch: u64, cluster: bool, life: u64, now: Instant) -> Host {
     let setup = HostSetup {
         room: Room::new(ROOM, Map::empty(), 1, RoomLimits::default()),
         stored_map_problem: None,
         builds_in_flight: 4,
         observe: false,
         cluster: cluster.then(|| ClusterSetup {
-            node: node("here"),
+            node: node(here),
             lease: Lease {
                 room: ROOM,
-                node: node("here"),
-                epoch: 5,
+                node: node(here),
+                epoch,
             },
             lease_ttl: TTL,
             node_ttl: Duration::from_secs(6),
@@ -45,6 +54,7 @@ fn host(cluster: bool, now: Instant) -> Host {
             key: SeatKey::derive(b"the host tests' secret, long enough"),
             grace: GRACE,
             log: 16,
+            life,
         }),
     };
     Host::new(setup, now)
@@ -335,6 +345,7 @@ fn a_takeover_keeps_live_nodes_users_where_they_stood_and_lets_a_dead_nodes_user
         seq: 40,
         map_version: 1,
         users: vec![at("alive", 1, 10, 2), at("dead", 2, 20, 3), at("here", 3, 30, 4)],
+        seats: None,
     };
     let live: IdSet<NodeId> = [node("alive")].into_iter().collect();
     host.take_over(
@@ -629,6 +640,7 @@ fn a_takeover_holds_the_seats_its_snapshot_names_even_of_a_dead_node() {
         seq: 40,
         map_version: 1,
         users: vec![user(1, 10, Some(77)), user(2, 20, None)],
+        seats: None,
     };
     host.take_over(
         TakeOver {
@@ -709,6 +721,32 @@ fn build_with_ref(host: &mut Host, side: u16, reference: &str, now: Instant) -> 
     effects(host)
 }
 
+/// The `seq` an event effect carries for opted-in sockets, of the first `msg` it matches.
+fn numbers(effects: &[HostEffect]) -> Vec<u64> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            HostEffect::Event {
+                seq: Some(seq),
+                audience,
+                ..
+            } if !matches!(audience, Audience::Session(_)) => Some(*seq),
+            _ => None,
+        })
+        .collect()
+}
+
+fn step(host: &mut Host, session: u64, direction: Direction, now: Instant) -> Vec<HostEffect> {
+    host.handle(
+        HostInput::Command(Command::Move {
+            session: SessionId(session),
+            direction,
+        }),
+        now,
+    );
+    effects(host)
+}
+
 #[test]
 fn the_sync_of_an_accepted_build_names_its_ref_for_the_builder_alone() {
     let now = Instant::now();
@@ -774,4 +812,233 @@ fn the_sync_answering_an_enter_names_the_entering_user() {
     assert_eq!(you.len(), 1, "{entered:?}");
     let body: serde_json::Value = serde_json::from_str(&you[0][2..]).unwrap();
     assert_eq!(body["you"], "42");
+}
+
+#[test]
+fn a_planned_hand_over_carries_seats_log_and_numbering_so_a_resume_there_replays() {
+    let now = Instant::now();
+    let mut old = host(true, now);
+    enter_resuming(&mut old, 1, 10, now);
+    enter(&mut old, 2, 20, now);
+    let seat = seat_of(&old, 10);
+    let seen = old.seats.as_ref().unwrap().last();
+    old.handle(
+        HostInput::Away {
+            session: SessionId(1),
+        },
+        now,
+    );
+    effects(&mut old);
+    let mut missed = Vec::new();
+    for direction in [Direction::Right, Direction::Down, Direction::Left] {
+        missed.extend(numbers(&step(&mut old, 2, direction, now)));
+    }
+    assert_eq!(missed.len(), 3);
+    let (_, snapshot) = old.snapshot(true).expect("a cluster host writes snapshots");
+    // Through the bytes a store keeps, as a hand-over's snapshot travels.
+    let snapshot: RoomSnapshot = serde_json::from_str(&serde_json::to_string(&snapshot).unwrap()).unwrap();
+
+    let mut taker = host_on("taker", 6, true, now);
+    taker.take_over(
+        TakeOver {
+            snapshot: Some(snapshot),
+            live: [node("here")].into_iter().collect(),
+            members: Vec::new(),
+            shadow: Shadow::default(),
+        },
+        now,
+    );
+    let took = effects(&mut taker);
+    assert!(left(&took).is_empty(), "nobody leaves at a hand-over: {took:?}");
+    assert_eq!(seat_of(&taker, 10), seat, "the same seat");
+    let back = remote(
+        &mut taker,
+        "relay",
+        3,
+        10,
+        NodeCommand::Resume { seat, seq: seen },
+        now + Duration::from_millis(100),
+    );
+    let (last, replayed, frames) = back
+        .iter()
+        .find_map(|e| match e {
+            HostEffect::Event {
+                msg: ServerMsg::Resumed { seq, replayed, .. },
+                then,
+                ..
+            } => Some((*seq, *replayed, then.clone())),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("RESUMED, not a fresh SYNC: {back:?}"));
+    assert_eq!(
+        (last, replayed),
+        (*missed.last().unwrap(), 3),
+        "exactly the moves it missed"
+    );
+    let replayed_numbers: Vec<u64> = frames
+        .iter()
+        .map(|f| room_core::frame_seq(f).unwrap().unwrap())
+        .collect();
+    assert_eq!(replayed_numbers, missed);
+    // The numbering goes on by one, with no jump.
+    let next = numbers(&step(
+        &mut taker,
+        2,
+        Direction::Up,
+        now + Duration::from_millis(200),
+    ));
+    assert_eq!(next, vec![last + 1]);
+}
+
+#[test]
+fn a_host_that_died_leaves_its_numbering_which_the_taker_continues_from_what_it_relayed() {
+    let now = Instant::now();
+    let mut old = host(true, now);
+    enter_resuming(&mut old, 1, 10, now);
+    enter(&mut old, 2, 20, now);
+    step(&mut old, 2, Direction::Right, now);
+    // Written behind: the numbering without the log.
+    let (_, snapshot) = old.snapshot(false).unwrap();
+    let written = snapshot.seats.clone().unwrap();
+    assert!(!written.whole && written.log.events.is_empty());
+    let relayed = numbers(&step(&mut old, 2, Direction::Down, now));
+    let shadow = Shadow {
+        number: relayed[0],
+        ..Shadow::default()
+    };
+    let mut taker = host_on("taker", 6, true, now);
+    taker.take_over(
+        TakeOver {
+            snapshot: Some(snapshot),
+            live: [node("here")].into_iter().collect(),
+            members: Vec::new(),
+            shadow,
+        },
+        now,
+    );
+    effects(&mut taker);
+    let next = numbers(&step(&mut taker, 2, Direction::Right, now));
+    assert_eq!(next, vec![relayed[0] + 1], "no jump past what the relays saw");
+}
+
+#[test]
+fn a_room_started_afresh_never_gives_a_seat_number_an_earlier_life_gave() {
+    let now = Instant::now();
+    let life = |at: u64| host_of_life("here", 0, false, at, now);
+    let mut first = life(1_000);
+    enter_resuming(&mut first, 1, 10, now);
+    let stale = seat_of(&first, 10);
+    // Started again with its seats lost (a later life: a later clock reading).
+    let mut again = life(2_000);
+    enter_resuming(&mut again, 1, 10, now);
+    assert_ne!(seat_of(&again, 10), stale);
+    enter(&mut again, 2, 20, now);
+    again.handle(
+        HostInput::Away {
+            session: SessionId(1),
+        },
+        now,
+    );
+    effects(&mut again);
+    let refused_stale = resume(&mut again, 3, 10, stale, 0, now);
+    assert_eq!(refused(&refused_stale), Some(ErrorCode::SeatExpired));
+    assert_eq!(again.view().users.len(), 2, "the seat it named stays as it was");
+}
+
+#[test]
+fn a_taker_that_relayed_what_a_seat_missed_answers_its_resume_after_a_crash_with_resumed() {
+    let now = Instant::now();
+    let mut old = host(true, now);
+    enter_resuming(&mut old, 1, 10, now);
+    enter(&mut old, 2, 20, now);
+    let seat = seat_of(&old, 10);
+    let seen = old.seats.as_ref().unwrap().last();
+    // Written behind before the socket dropped: the numbering, not the log.
+    let (_, snapshot) = old.snapshot(false).unwrap();
+    old.handle(
+        HostInput::Away {
+            session: SessionId(1),
+        },
+        now,
+    );
+    effects(&mut old);
+    // The taker relayed every event the seat missed (as a relay keeps them).
+    let mut shadow = Shadow::default();
+    let mut relayed = Vec::new();
+    for direction in [Direction::Right, Direction::Down] {
+        for effect in step(&mut old, 2, direction, now) {
+            if let HostEffect::Event {
+                audience,
+                seq: Some(number),
+                encoded: Some(frame),
+                ..
+            } = effect
+            {
+                shadow.keep(number, audience, &frame);
+                shadow.number = number;
+                relayed.push(number);
+            }
+        }
+    }
+    assert_eq!(relayed.len(), 2);
+    let mut taker = host_on("taker", 6, true, now);
+    taker.take_over(
+        TakeOver {
+            snapshot: Some(snapshot.clone()),
+            live: [node("here")].into_iter().collect(),
+            members: Vec::new(),
+            shadow: shadow.clone(),
+        },
+        now,
+    );
+    effects(&mut taker);
+    let back = remote(
+        &mut taker,
+        "relay",
+        3,
+        10,
+        NodeCommand::Resume { seat, seq: seen },
+        now,
+    );
+    let replayed = back.iter().find_map(|e| match e {
+        HostEffect::Event {
+            msg: ServerMsg::Resumed { replayed, .. },
+            ..
+        } => Some(*replayed),
+        _ => None,
+    });
+    assert_eq!(replayed, Some(2), "{back:?}");
+    // One it did not relay all of (its first relayed event came later): a fresh SYNC.
+    let mut partial = Shadow::default();
+    partial.keep(relayed[1], Audience::All, "20{}");
+    partial.number = relayed[1];
+    let mut taker = host_on("taker", 6, true, now);
+    taker.take_over(
+        TakeOver {
+            snapshot: Some(snapshot),
+            live: [node("here")].into_iter().collect(),
+            members: Vec::new(),
+            shadow: partial,
+        },
+        now,
+    );
+    effects(&mut taker);
+    let back = remote(
+        &mut taker,
+        "relay",
+        3,
+        10,
+        NodeCommand::Resume { seat, seq: seen },
+        now,
+    );
+    assert!(
+        back.iter().any(|e| matches!(
+            e,
+            HostEffect::Event {
+                msg: ServerMsg::Sync { .. },
+                ..
+            }
+        )),
+        "{back:?}"
+    );
 }

@@ -17,6 +17,13 @@ use crate::ordered::{IdMap, IdSet};
 /// BUILDs of one session the relay waits for at most (the host admits fewer).
 const BUILDS_WAITED: usize = 8;
 
+/// Commands of this node's sessions a relay holds while the room moves
+/// (its host handed it over). Past it a command is refused with 76503.
+const HELD: usize = 1024;
+
+/// How often a relay asks who hosts the room while it moves.
+const MOVING_CHECK: Duration = Duration::from_millis(50);
+
 const UNREACHABLE: &str = "the room's host cannot be reached; try again";
 
 /// What a relay is told.
@@ -54,7 +61,17 @@ pub(crate) enum RelayInput {
     /// A host asks which of this node's sessions are in the room.
     AskMembers { host: NodeId },
     /// Another node's command, sent here as if this node hosted the room.
-    Remote { from: SessionAt },
+    Remote { from: SessionAt, command: NodeCommand },
+    /// A command this relay sent reached a node that does not host the room.
+    Bounced {
+        node: NodeId,
+        session: SessionId,
+        command: NodeCommand,
+    },
+    /// The host handed the room over.
+    HandedOver,
+    /// A command held while the room moved, carried from an earlier phase here.
+    Held(HeldCommand),
     /// Who holds the room's lease now (`None`: nobody).
     Holder(Option<(NodeId, u64)>),
     /// A message for the host could not be sent for `session`.
@@ -122,7 +139,30 @@ pub(crate) enum RelayEnd {
     Moved {
         members: Vec<(SessionId, UserId, String)>,
         shadow: Shadow,
+        /// Resumes not answered yet: the next host answers them.
+        resuming: Vec<Resuming>,
+        /// Commands held while the room moved, for the next host, in order.
+        held: Vec<HeldCommand>,
     },
+}
+
+/// A local session's resume waiting for its answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Resuming {
+    pub session: SessionId,
+    pub user: UserId,
+    pub nickname: String,
+    pub seat: u64,
+    pub seq: u64,
+}
+
+/// A local session's command, held while the room moves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HeldCommand {
+    pub session: SessionId,
+    pub user: UserId,
+    pub nickname: String,
+    pub command: NodeCommand,
 }
 
 #[derive(Debug)]
@@ -133,6 +173,8 @@ struct Member {
     resume: bool,
     /// `Some(deadline)` while the host has not answered its ENTER.
     entering: Option<Instant>,
+    /// The seat and number its entering socket resumes from (PROTOCOL.md §9).
+    resuming: Option<(u64, u64)>,
 }
 
 /// The relay of one room on this node.
@@ -163,6 +205,16 @@ pub(crate) struct Relay {
     build_timeout: Duration,
     effects: VecDeque<RelayEffect>,
     ended: Option<RelayEnd>,
+    /// While the room moves (its host handed it over, or a command came
+    /// back unapplied): until when the relay looks for the next host before
+    /// ending, so that the room's next phase here finds it.
+    moving: Option<Instant>,
+    /// Commands held while the room moves, sent to the next host in order.
+    held: VecDeque<HeldCommand>,
+    /// When the room started moving and until when it may: kept while the
+    /// same holder keeps bouncing (a node holding the lease that has not
+    /// loaded the room yet), so retries end at the first deadline.
+    moving_since: Option<(Instant, Instant)>,
 }
 
 /// What a relay needs to start.
@@ -204,6 +256,9 @@ impl Relay {
             build_timeout: setup.build_timeout,
             effects: VecDeque::new(),
             ended: None,
+            moving: None,
+            held: VecDeque::new(),
+            moving_since: None,
         };
         for (session, user, nickname, resume) in carried {
             relay.send_command(session, user, &nickname, NodeCommand::Enter { resume });
@@ -214,6 +269,7 @@ impl Relay {
                     nickname,
                     resume,
                     entering: None,
+                    resuming: None,
                 },
             );
             relay.effects.push_back(RelayEffect::Attach { session });
@@ -236,9 +292,10 @@ impl Relay {
         self.ended.take()
     }
 
-    /// Whether no local session needs the room (entered or entering).
+    /// Whether no local session needs the room (entered or entering, or a
+    /// command of it held for the next host).
     pub(crate) fn is_idle(&self) -> bool {
-        self.members.is_empty()
+        self.members.is_empty() && self.held.is_empty()
     }
 
     /// Nobody here needs the room: tell the host, which forgets whatever it
@@ -252,6 +309,17 @@ impl Relay {
     /// the member list for the host, SYNCs still owed.
     pub(crate) fn on_timeout(&mut self, now: Instant) {
         if now < self.next_check {
+            return;
+        }
+        if let Some(deadline) = self.moving {
+            if now >= deadline {
+                // No next host found in time: the room's next phase here
+                // takes the lease itself or finds its holder, with what is held.
+                tracing::info!(room = %self.room, held = self.held.len(), "no next host in time; trying the lease");
+                return self.moved();
+            }
+            self.next_check = now + MOVING_CHECK.min(self.check_every);
+            self.effects.push_back(RelayEffect::AskHolder);
             return;
         }
         self.next_check = now + self.check_every;
@@ -302,20 +370,32 @@ impl Relay {
                 message,
             } => self.refused(session, code, message),
             RelayInput::AskMembers { host } => self.send_members_to(host),
-            RelayInput::Remote { from } => {
-                // Relays apply nothing; the sender's node will find the host.
+            RelayInput::Remote { from, command } => {
+                // Relays apply nothing; the sender's node holds it and finds the host.
                 self.effects.push_back(RelayEffect::ToNode {
                     node: from.node,
-                    message: NodeMessage::EnterRefused {
+                    message: NodeMessage::Bounced {
                         room: self.room,
+                        node: self.node.clone(),
                         session: from.session,
-                        code: ErrorCode::Unavailable,
-                        message: "the room is moving; try again".to_owned(),
+                        command,
                     },
                     session: None,
                 });
             }
-            RelayInput::Holder(holder) => self.on_holder(holder),
+            RelayInput::Bounced {
+                node,
+                session,
+                command,
+            } => self.bounced(&node, session, command, now),
+            RelayInput::HandedOver => self.start_moving(now),
+            RelayInput::Held(held) => match held.command {
+                NodeCommand::Build { map, reference, .. } => {
+                    self.forward_build(held.session, map, reference, now)
+                }
+                command => self.send_command(held.session, held.user, &held.nickname, command),
+            },
+            RelayInput::Holder(holder) => self.on_holder(holder, now),
             RelayInput::Unsent { session } => self.unsent(session),
             RelayInput::Abandoned { session } => {
                 if let Some(member) = self.members.remove(&session) {
@@ -341,6 +421,10 @@ impl Relay {
             }
             return;
         }
+        let resuming = match command {
+            NodeCommand::Resume { seat, seq } => Some((seat, seq)),
+            _ => None,
+        };
         self.send_command(session, user, &nickname, command);
         self.members.insert(
             session,
@@ -349,8 +433,82 @@ impl Relay {
                 nickname,
                 resume,
                 entering: Some(now + self.forward_timeout),
+                resuming,
             },
         );
+    }
+
+    /// The host handed the room over, or a command came back unapplied:
+    /// hold commands and look for the next host (at once, then often).
+    fn start_moving(&mut self, now: Instant) {
+        if self.moving.is_none() {
+            tracing::debug!(room = %self.room, host = %self.host, "the room is moving; holding commands");
+            let (_, until) = *self.moving_since.get_or_insert((now, now + self.forward_timeout));
+            self.moving = Some(until);
+            self.next_check = now + MOVING_CHECK.min(self.check_every);
+            self.effects.push_back(RelayEffect::AskHolder);
+        }
+    }
+
+    /// `command` of `session` reached `node`, which does not host the room.
+    fn bounced(&mut self, node: &NodeId, session: SessionId, command: NodeCommand, now: Instant) {
+        let from_host = *node == self.host;
+        if from_host {
+            self.start_moving(now);
+        }
+        match command {
+            // Sent again to the next host from what the member asked.
+            NodeCommand::Enter { .. } | NodeCommand::Resume { .. } if from_host => {}
+            // Sent to an earlier host: this one gets it now (or holds it, if it moves too).
+            NodeCommand::Enter { .. } | NodeCommand::Resume { .. } => {
+                if let Some(member) = self.members.get(&session)
+                    && member.entering.is_some()
+                {
+                    let (user, nickname) = (member.user, member.nickname.clone());
+                    self.send_command(session, user, &nickname, command);
+                }
+            }
+            command => {
+                let (user, nickname) = match (self.members.get(&session), self.replaced.get(&session)) {
+                    (Some(member), _) => (member.user, member.nickname.clone()),
+                    (None, Some((user, nickname))) => (*user, nickname.clone()),
+                    // Gone since (a LEAVE or away of it): the host learns it from the member lists.
+                    (None, None) => return,
+                };
+                if from_host {
+                    self.hold(HeldCommand {
+                        session,
+                        user,
+                        nickname,
+                        command,
+                    });
+                } else {
+                    self.send_command(session, user, &nickname, command);
+                }
+            }
+        }
+    }
+
+    fn hold(&mut self, held: HeldCommand) {
+        if self.held.len() >= HELD {
+            tracing::warn!(room = %self.room, session = %held.session, "too many commands held while the room moves; refused one");
+            let reference = match held.command {
+                NodeCommand::Build {
+                    ticket, reference, ..
+                } => {
+                    self.builds.remove(&ticket);
+                    reference
+                }
+                _ => None,
+            };
+            return self.effects.push_back(RelayEffect::Error {
+                session: held.session,
+                code: ErrorCode::Unavailable,
+                message: "the room is moving and too much is waiting; try again".to_owned(),
+                reference,
+            });
+        }
+        self.held.push_back(held);
     }
 
     /// `session` is no longer the room's here: the host is told `command`
@@ -379,6 +537,18 @@ impl Relay {
     }
 
     fn send_command(&mut self, session: SessionId, user: UserId, nickname: &str, command: NodeCommand) {
+        if self.moving.is_some() {
+            // ENTERs and resumes go to the next host from what the member asked.
+            if !matches!(command, NodeCommand::Enter { .. } | NodeCommand::Resume { .. }) {
+                self.hold(HeldCommand {
+                    session,
+                    user,
+                    nickname: nickname.to_owned(),
+                    command,
+                });
+            }
+            return;
+        }
         let message = NodeMessage::Command {
             room: self.room,
             from: SessionAt {
@@ -501,7 +671,12 @@ impl Relay {
     }
 
     fn on_event(&mut self, event: HostEvent) {
-        match self.order.check(event.epoch, event.seq) {
+        let checked = self.order.check(event.epoch, event.seq);
+        if checked != SequenceCheck::Stale && self.moving.is_none() {
+            // The host serves the room: a later move starts its patience afresh.
+            self.moving_since = None;
+        }
+        match checked {
             // Already delivered (a duplicate), or older than what was (reordered): the gap it left was seen.
             SequenceCheck::Stale => return,
             SequenceCheck::Deliver if event.change != Change::Marker => {}
@@ -519,7 +694,13 @@ impl Relay {
         if event.epoch > self.epoch {
             self.epoch = event.epoch;
         }
-        let gone = self.shadow.follow(event.seq, &event.change);
+        let gone = self.shadow.follow(event.seq, event.number, &event.change);
+        if let Some(number) = event.number
+            && number > 0
+            && !matches!(event.audience, Audience::Session(_))
+        {
+            self.shadow.keep(number, event.audience, &event.frame);
+        }
         let mover = match &event.change {
             Change::Moved { user, .. } => Some(*user),
             _ => None,
@@ -559,6 +740,7 @@ impl Relay {
         let Some(member) = self.members.get_mut(&session) else {
             return;
         };
+        member.resuming = None;
         if member.entering.take().is_some() {
             self.answer(session, EnterAnswer::Entered);
             self.effects.push_back(RelayEffect::Attach { session });
@@ -642,24 +824,57 @@ impl Relay {
         });
     }
 
-    fn on_holder(&mut self, holder: Option<(NodeId, u64)>) {
+    fn on_holder(&mut self, holder: Option<(NodeId, u64)>, now: Instant) {
         match holder {
             // Nobody hosts it (the host died or handed over), or this node
             // does: the room moves on with this node's sessions.
             None => self.moved(),
             Some((node, _)) if node == self.node => self.moved(),
-            Some((node, epoch)) if node != self.host || epoch != self.epoch => {
+            // While moving, the same holder too, after a while: it bounced a
+            // command while it was taking the room (a restarted node, say).
+            Some((node, epoch))
+                if node != self.host
+                    || epoch != self.epoch
+                    || self
+                        .moving_since
+                        .is_some_and(|(since, _)| now >= since + MOVING_CHECK) =>
+            {
+                if node != self.host || epoch != self.epoch {
+                    self.moving_since = None;
+                } else if let Some((since, _)) = &mut self.moving_since {
+                    // The next bounce waits as long again before it is retried.
+                    *since = now;
+                }
                 tracing::info!(room = %self.room, %node, epoch, "room has a new host");
                 self.host = node;
                 self.epoch = epoch;
+                if self.moving.take().is_some() {
+                    // The wait for an answer starts again with the new host.
+                    for member in self.members.values_mut() {
+                        if member.entering.is_some() {
+                            member.entering = Some(now + self.forward_timeout);
+                        }
+                    }
+                }
                 // The new host may have an older picture: enter everyone again (it answers SYNC).
-                let everyone: Vec<(SessionId, UserId, String, bool)> = self
+                let mut everyone: Vec<(SessionId, UserId, String, NodeCommand)> = self
                     .members
                     .iter()
-                    .map(|(session, m)| (*session, m.user, m.nickname.clone(), m.resume))
+                    .map(|(session, m)| {
+                        let ask = match m.resuming {
+                            Some((seat, seq)) => NodeCommand::Resume { seat, seq },
+                            None => NodeCommand::Enter { resume: m.resume },
+                        };
+                        (*session, m.user, m.nickname.clone(), ask)
+                    })
                     .collect();
-                for (session, user, nickname, resume) in everyone {
-                    self.send_command(session, user, &nickname, NodeCommand::Enter { resume });
+                everyone.sort_unstable_by_key(|(session, _, _, _)| *session);
+                for (session, user, nickname, ask) in everyone {
+                    self.send_command(session, user, &nickname, ask);
+                }
+                // Then what was held, in the order it was sent.
+                for held in std::mem::take(&mut self.held) {
+                    self.send_command(held.session, held.user, &held.nickname, held.command);
                 }
             }
             Some(_) => {}
@@ -667,6 +882,13 @@ impl Relay {
     }
 
     fn moved(&mut self) {
+        let held: Vec<HeldCommand> = std::mem::take(&mut self.held).into();
+        // Held BUILDs never reached a host: the next one answers them.
+        for command in &held {
+            if let NodeCommand::Build { ticket, .. } = command.command {
+                self.builds.remove(&ticket);
+            }
+        }
         let mut waiting: Vec<(u64, SessionId, Option<String>)> =
             self.builds.drain().map(|(t, (s, _, r))| (t, s, r)).collect();
         waiting.sort_unstable();
@@ -674,7 +896,19 @@ impl Relay {
             self.answer_build_unknown(session, reference, "the room is moving to another host");
         }
         let mut members = Vec::with_capacity(self.members.len());
+        let mut resuming = Vec::new();
         for (session, member) in self.members.drain() {
+            if let (Some(_), Some((seat, seq))) = (member.entering, member.resuming) {
+                // Not answered yet: the next host answers it.
+                resuming.push(Resuming {
+                    session,
+                    user: member.user,
+                    nickname: member.nickname,
+                    seat,
+                    seq,
+                });
+                continue;
+            }
             if member.entering.is_some() {
                 // Answered now; the next host enters them with the others.
                 self.effects.push_back(RelayEffect::Answer {
@@ -686,9 +920,14 @@ impl Relay {
             members.push((session, member.user, member.nickname));
         }
         members.sort_unstable_by_key(|(session, _, _)| *session);
+        resuming.sort_unstable_by_key(|r| r.session);
+        self.moving = None;
+        self.moving_since = None;
         self.ended = Some(RelayEnd::Moved {
             members,
             shadow: std::mem::take(&mut self.shadow),
+            resuming,
+            held,
         });
     }
 

@@ -271,7 +271,7 @@ fn a_host_gone_ends_the_relay_with_its_members_and_what_they_saw() {
         session: SessionId(2),
         answer: EnterAnswer::Entered
     }));
-    let Some(RelayEnd::Moved { members, shadow }) = relay.take_end() else {
+    let Some(RelayEnd::Moved { members, shadow, .. }) = relay.take_end() else {
         panic!("the relay moves on")
     };
     assert_eq!(
@@ -386,7 +386,7 @@ fn a_user_the_host_dropped_while_their_socket_is_here_is_entered_again() {
 }
 
 #[test]
-fn a_command_for_a_room_this_node_only_relays_is_refused_to_its_node() {
+fn a_command_for_a_room_this_node_only_relays_goes_back_to_its_node_unapplied() {
     let now = Instant::now();
     let mut relay = relay(now);
     relay.handle(
@@ -395,12 +395,13 @@ fn a_command_for_a_room_this_node_only_relays_is_refused_to_its_node() {
                 node: node("third"),
                 session: SessionId(5),
             },
+            command: NodeCommand::Sync,
         },
         now,
     );
     assert!(matches!(
         &effects(&mut relay)[..],
-        [RelayEffect::ToNode { node, message: NodeMessage::EnterRefused { session: SessionId(5), .. }, .. }] if node.0 == "third"
+        [RelayEffect::ToNode { node, message: NodeMessage::Bounced { session: SessionId(5), command: NodeCommand::Sync, .. }, .. }] if node.0 == "third"
     ));
 }
 
@@ -558,5 +559,231 @@ fn a_relayed_builds_ref_goes_to_the_host_and_comes_back_in_its_error_and_its_syn
             RelayEffect::Deliver { audience: Audience::All, reply: Some((SessionId(1), r)), .. } if r == "b8"
         )),
         "the builder's copy of the SYNC carries its ref"
+    );
+}
+
+fn step(session: u64) -> RelayInput {
+    RelayInput::Command(Command::Move {
+        session: SessionId(session),
+        direction: Direction::Right,
+    })
+}
+
+fn errors_of(effects: &[RelayEffect]) -> Vec<ErrorCode> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            RelayEffect::Error { code, .. } => Some(*code),
+            RelayEffect::Answer {
+                answer: EnterAnswer::Refused(code, _),
+                ..
+            } => Some(*code),
+            _ => None,
+        })
+        .collect()
+}
+
+fn closes(effects: &[RelayEffect]) -> usize {
+    effects
+        .iter()
+        .filter(|e| matches!(e, RelayEffect::Close { .. }))
+        .count()
+}
+
+#[test]
+fn while_the_room_moves_commands_are_held_and_the_next_host_gets_them_after_the_enters() {
+    let now = Instant::now();
+    let mut relay = entered(now);
+    effects(&mut relay);
+    relay.handle(RelayInput::HandedOver, now);
+    let asked = effects(&mut relay);
+    assert!(
+        asked.contains(&RelayEffect::AskHolder),
+        "asks for the next host at once"
+    );
+    // A command that was on its way to the old host comes back unapplied.
+    relay.handle(
+        RelayInput::Bounced {
+            node: node("host"),
+            session: SessionId(1),
+            command: NodeCommand::Sync,
+        },
+        now,
+    );
+    relay.handle(step(1), now);
+    let meanwhile = effects(&mut relay);
+    assert!(
+        commands(&meanwhile, "host").is_empty(),
+        "nothing goes to the leaving host: {meanwhile:?}"
+    );
+    assert!(
+        errors_of(&meanwhile).is_empty() && closes(&meanwhile) == 0,
+        "{meanwhile:?}"
+    );
+    // Polled often while it moves, not at the slow check.
+    assert!(relay.poll_timeout() <= now + Duration::from_millis(50));
+    relay.handle(
+        RelayInput::Holder(Some((node("next"), 2))),
+        now + Duration::from_millis(60),
+    );
+    let sent = commands(&effects(&mut relay), "next");
+    assert_eq!(
+        sent,
+        vec![
+            (SessionId(1), NodeCommand::Enter { resume: false }),
+            (SessionId(1), NodeCommand::Sync),
+            (
+                SessionId(1),
+                NodeCommand::Move {
+                    direction: Direction::Right
+                }
+            ),
+        ]
+    );
+    // Moving is over: the next command goes straight on.
+    relay.handle(step(1), now + Duration::from_millis(70));
+    assert_eq!(commands(&effects(&mut relay), "next").len(), 1);
+}
+
+#[test]
+fn a_resume_that_came_back_from_a_leaving_host_is_passed_on_to_the_taker() {
+    let now = Instant::now();
+    let mut relay = relay(now);
+    relay.handle(
+        RelayInput::Enter {
+            session: SessionId(4),
+            user: UserId(10),
+            nickname: "u10".into(),
+            seat: SeatAsk::Resume { seat: 9, seq: 12 },
+        },
+        now,
+    );
+    effects(&mut relay);
+    relay.handle(
+        RelayInput::Bounced {
+            node: node("host"),
+            session: SessionId(4),
+            command: NodeCommand::Resume { seat: 9, seq: 12 },
+        },
+        now,
+    );
+    let held = effects(&mut relay);
+    assert!(errors_of(&held).is_empty(), "not refused: {held:?}");
+    relay.handle(RelayInput::Holder(Some((node("next"), 2))), now);
+    assert_eq!(
+        commands(&effects(&mut relay), "next"),
+        vec![(SessionId(4), NodeCommand::Resume { seat: 9, seq: 12 })]
+    );
+}
+
+#[test]
+fn when_this_node_takes_the_room_its_held_commands_and_resumes_go_to_the_next_phase() {
+    let now = Instant::now();
+    let mut relay = entered(now);
+    relay.handle(
+        RelayInput::Enter {
+            session: SessionId(4),
+            user: UserId(20),
+            nickname: "u20".into(),
+            seat: SeatAsk::Resume { seat: 9, seq: 12 },
+        },
+        now,
+    );
+    relay.handle(RelayInput::HandedOver, now);
+    relay.handle(step(1), now);
+    relay.handle(RelayInput::Holder(None), now);
+    let done = effects(&mut relay);
+    assert!(
+        !done.iter().any(|e| matches!(
+            e,
+            RelayEffect::Answer {
+                session: SessionId(4),
+                ..
+            }
+        )),
+        "the resume is answered by the next host, not here: {done:?}"
+    );
+    let Some(RelayEnd::Moved { resuming, held, .. }) = relay.take_end() else {
+        panic!("the relay moves on")
+    };
+    assert_eq!(resuming.len(), 1);
+    assert_eq!(
+        (resuming[0].session, resuming[0].seat, resuming[0].seq),
+        (SessionId(4), 9, 12)
+    );
+    assert_eq!(held.len(), 1);
+    assert_eq!(
+        held[0].command,
+        NodeCommand::Move {
+            direction: Direction::Right
+        }
+    );
+}
+
+#[test]
+fn a_room_that_finds_no_next_host_in_time_ends_the_phase_with_what_it_holds() {
+    let now = Instant::now();
+    let mut relay = entered(now);
+    relay.handle(RelayInput::HandedOver, now);
+    relay.handle(step(1), now);
+    // The registry does not answer.
+    relay.on_timeout(now + TIMEOUT / 2);
+    assert!(relay.take_end().is_none());
+    relay.on_timeout(now + TIMEOUT);
+    let Some(RelayEnd::Moved { held, .. }) = relay.take_end() else {
+        panic!("the deadline ends the wait")
+    };
+    assert_eq!(held.len(), 1);
+    assert!(errors_of(&effects(&mut relay)).is_empty());
+}
+
+#[test]
+fn a_command_that_comes_back_from_an_earlier_host_goes_to_the_current_one_at_once() {
+    let now = Instant::now();
+    let mut relay = entered(now);
+    effects(&mut relay);
+    relay.handle(
+        RelayInput::Bounced {
+            node: node("earlier"),
+            session: SessionId(1),
+            command: NodeCommand::Sync,
+        },
+        now,
+    );
+    let sent = effects(&mut relay);
+    assert_eq!(commands(&sent, "host"), vec![(SessionId(1), NodeCommand::Sync)]);
+    assert!(
+        !sent.contains(&RelayEffect::AskHolder),
+        "the room is not moving: {sent:?}"
+    );
+}
+
+#[test]
+fn a_host_that_bounced_while_taking_the_room_gets_what_was_held_once_it_holds_the_lease() {
+    let now = Instant::now();
+    let mut relay = entered(now);
+    effects(&mut relay);
+    relay.handle(
+        RelayInput::Bounced {
+            node: node("host"),
+            session: SessionId(1),
+            command: NodeCommand::Sync,
+        },
+        now,
+    );
+    // Asked at once: it may not have loaded the room yet; a moment later it has.
+    relay.handle(RelayInput::Holder(Some((node("host"), 1))), now);
+    assert!(commands(&effects(&mut relay), "host").is_empty());
+    relay.handle(
+        RelayInput::Holder(Some((node("host"), 1))),
+        now + Duration::from_millis(50),
+    );
+    let sent = commands(&effects(&mut relay), "host");
+    assert_eq!(
+        sent,
+        vec![
+            (SessionId(1), NodeCommand::Enter { resume: false }),
+            (SessionId(1), NodeCommand::Sync)
+        ]
     );
 }

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use room_core::{Outgoing, Replay, ReplayLog, RoomId, ServerMsg, SessionId, UserId};
+use room_ports::SnapshotSeats;
 
 use crate::ordered::IdMap;
 use crate::seat::{SeatClaim, SeatKey};
@@ -22,6 +23,12 @@ pub(crate) struct SeatSetup {
     pub grace: Duration,
     /// How many of its last events a room keeps for replay.
     pub log: usize,
+    /// Seat numbers given start above it. The driver passes a reading of
+    /// its clock (unix milliseconds times 1000), so that a room that starts
+    /// afresh, its seats lost, never gives a number an earlier life of the
+    /// room gave: a token kept from then names no seat (76408), never
+    /// another socket's (the room's numbers may start again, its seats' not).
+    pub life: u64,
 }
 
 /// A seat a resume asks for, and whether this room can replay to it.
@@ -46,11 +53,11 @@ pub(super) struct Seats {
     key: SeatKey,
     pub(super) grace: Duration,
     held: IdMap<UserId, Held>,
-    /// The last seat number given (or inherited): one host never gives a
-    /// number twice. Another host may give a number an earlier one gave;
-    /// the old token then names the user's own seat, which is harmless.
+    /// The last seat number given (or inherited or carried): above every
+    /// number an earlier life of the room gave (see [`SeatSetup::life`]).
     next: u64,
     log: ReplayLog,
+    log_capacity: usize,
 }
 
 impl Seats {
@@ -61,8 +68,35 @@ impl Seats {
             key: setup.key,
             grace: setup.grace,
             held: IdMap::default(),
-            next: 0,
+            next: setup.life,
             log: ReplayLog::new(setup.log, REPLAY_LOG_BYTES, last),
+            log_capacity: setup.log,
+        }
+    }
+
+    /// Continue the seats an earlier host (or an earlier run of this node)
+    /// wrote: its numbering, and, when it wrote them `whole`, its log, so
+    /// that what it gave replays here as if given here.
+    pub(super) fn carry_on(&mut self, carried: &SnapshotSeats) {
+        self.next = self.next.max(carried.last_seat);
+        self.log = if carried.whole {
+            ReplayLog::continuing(self.log_capacity, REPLAY_LOG_BYTES, carried.log.clone())
+        } else {
+            ReplayLog::new(self.log_capacity, REPLAY_LOG_BYTES, carried.log.last)
+        };
+    }
+
+    /// The seats as they travel: the numbering always, the log when `whole`.
+    /// Bounded as the log is (`--resume-log` events, 256 KiB of frames).
+    pub(super) fn written(&self, whole: bool) -> SnapshotSeats {
+        let mut log = self.log.tail();
+        if !whole {
+            log.events.clear();
+        }
+        SnapshotSeats {
+            last_seat: self.next,
+            log,
+            whole,
         }
     }
 
@@ -120,14 +154,15 @@ impl Seats {
         number
     }
 
-    /// Hold `user`'s seat `number` that an earlier host of the room gave.
-    pub(super) fn inherit(&mut self, user: UserId, number: u64) {
+    /// Hold `user`'s seat `number` that an earlier host of the room gave;
+    /// `replayable`: its log came along whole, so its events replay here.
+    pub(super) fn inherit(&mut self, user: UserId, number: u64, replayable: bool) {
         self.next = self.next.max(number);
         self.held.insert(
             user,
             Held {
                 number,
-                inherited: true,
+                inherited: !replayable,
             },
         );
     }

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use room_core::{Audience, SessionId};
+use room_core::{Audience, Command, SessionId};
 use room_ports::Lease;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant as Clock;
@@ -14,7 +14,7 @@ use tokio::time::Instant as Clock;
 use super::delivery::Delivery;
 use super::{Ended, EnterReply, Member, RoomContext, RoomMsg, Shadow, close_inbox, load, queue_error};
 use crate::cluster::ClusterPorts;
-use crate::contract::{self, Change, HostEvent, NodeMessage};
+use crate::contract::{self, Change, HostEvent, NodeCommand, NodeMessage};
 use crate::fanout::Encoded;
 use crate::machine::host::{
     ClusterSetup, Host, HostAnswer, HostCall, HostEffect, HostEnd, HostInput, HostSetup, ResumeOutcome,
@@ -64,6 +64,7 @@ pub(super) async fn host(
     lease: Option<(ClusterPorts, Lease, Clock)>,
     members: Vec<Member>,
     shadow: Shadow,
+    held: Vec<RoomMsg>,
 ) -> Ended {
     let id = ctx.id;
     let (room, stored_map_problem) = match load(id, ctx.shared.store.as_ref(), &ctx.shared).await {
@@ -76,6 +77,11 @@ pub(super) async fn host(
             for member in &members {
                 queue_error(&member.outbox, code, message.clone());
                 member.outbox.close(CloseReason::TryAgainLater);
+            }
+            for msg in held {
+                if let RoomMsg::Enter { reply, .. } = msg {
+                    let _ = reply.send(EnterReply::Refused(code, message.clone()));
+                }
             }
             close_inbox(ctx, inbox, || EnterReply::Refused(code, message.clone()));
             return Ended::Done;
@@ -104,6 +110,7 @@ pub(super) async fn host(
                 key,
                 grace: ctx.shared.config.resume_grace,
                 log: ctx.shared.config.resume_log,
+                life: seat_life(),
             }),
     };
     let ports = lease.map(|(ports, lease, _)| {
@@ -124,11 +131,20 @@ pub(super) async fn host(
     };
     if driver.ports.is_some() {
         driver.take_over(members, shadow).await;
+    } else if let Some(states) = &ctx.shared.states
+        && let Some(state) = states.take(id, ctx.shared.config.resume_grace).await
+    {
+        driver.machine.restart_from(state, Clock::now().into_std());
+    }
+    // What this node's sessions sent while the room moved, in the order they sent it.
+    for msg in held {
+        driver.carry_out();
+        driver.on_message(msg);
     }
     let ended = loop {
         driver.carry_out();
         if let Some(HostEnd::Moved(carried)) = driver.machine.take_end() {
-            break Ended::Moved(driver.carry(carried), Shadow::default());
+            break Ended::Moved(driver.carry(carried), Shadow::default(), Vec::new());
         }
         let upkeep = driver.machine.poll_timeout().map(Clock::from_std);
         // Biased, timers first: the order of what is ready never depends on
@@ -164,7 +180,7 @@ pub(super) async fn host(
         }
         driver.carry_out();
         if let Some(HostEnd::Moved(carried)) = driver.machine.take_end() {
-            break Ended::Moved(driver.carry(carried), Shadow::default());
+            break Ended::Moved(driver.carry(carried), Shadow::default(), Vec::new());
         }
         if driver.machine.is_idle() && inbox.is_empty() {
             driver.release().await;
@@ -178,6 +194,17 @@ pub(super) async fn host(
     metrics::gauge!(m::SEATS_HELD).decrement(driver.seats_counted as f64);
     metrics::gauge!(m::ROOMS).decrement(1.0);
     ended
+}
+
+/// Where this life of a room starts its seat numbers: see `SeatSetup::life`.
+/// A clock set back by more than a room's lifetime could reuse numbers;
+/// the key's signature still ties a token to its user and room.
+fn seat_life() -> u64 {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    // 1000 seats a millisecond; under 2^53 (JavaScript's exact integers) until the year 2255.
+    millis.saturating_mul(1000)
 }
 
 /// Count how a resume was answered.
@@ -299,6 +326,28 @@ impl Driver<'_> {
                 command,
             },
             RoomMsg::Resync { node } => HostInput::Resync { node },
+            // Sent while the room moved to this node: applied as it would have been then.
+            RoomMsg::Held(held) => match held.command {
+                NodeCommand::Sync => HostInput::Command(Command::Sync {
+                    session: held.session,
+                }),
+                NodeCommand::Move { direction } => HostInput::Command(Command::Move {
+                    session: held.session,
+                    direction,
+                }),
+                NodeCommand::Leave => HostInput::Command(Command::Leave {
+                    session: held.session,
+                }),
+                NodeCommand::Away => HostInput::Away {
+                    session: held.session,
+                },
+                NodeCommand::Build { map, reference, .. } => HostInput::Build {
+                    session: held.session,
+                    doc: map,
+                    reference,
+                },
+                NodeCommand::Enter { .. } | NodeCommand::Resume { .. } => return,
+            },
             RoomMsg::Members {
                 node,
                 entered,
@@ -315,6 +364,8 @@ impl Driver<'_> {
             | RoomMsg::Gap
             | RoomMsg::Refused { .. }
             | RoomMsg::BuildDone { .. }
+            | RoomMsg::Bounced { .. }
+            | RoomMsg::HandedOver
             | RoomMsg::HandOver { .. } => {
                 return;
             }
@@ -496,20 +547,44 @@ impl Driver<'_> {
     /// This node stops: store where everyone is, then let another node take the room.
     async fn hand_over(&mut self) {
         self.delivery.detach_all();
-        let (Some(ports), Some((lease, snapshot))) = (self.ports.clone(), self.machine.snapshot()) else {
+        if self.ports.is_none() {
+            // A standalone node stopping: the room waits on its disk for the next run.
+            if let Some(states) = &self.ctx.shared.states
+                && self.machine.seats_held() > 0
+            {
+                let state = self.machine.state(true);
+                match states.save(&state).await {
+                    Ok(()) => {
+                        tracing::info!(room = %state.room, seats = self.machine.seats_held(), "room kept for the next run")
+                    }
+                    Err(e) => {
+                        tracing::warn!(room = %state.room, error = %e, "room state not kept; its seats end")
+                    }
+                }
+            }
+            return;
+        }
+        let (Some(ports), Some((lease, snapshot))) = (self.ports.clone(), self.machine.snapshot(true)) else {
             return;
         };
         if let Err(e) = ports.hosting.save_snapshot(&lease, &snapshot).await {
             tracing::warn!(room = %lease.room, error = %e, "final snapshot not written");
         }
         let _ = ports.hosting.release(&lease).await;
+        // Its relays hold their sessions' commands from now on and look for the next host.
+        let notice = contract::encode(&NodeMessage::HandedOver { room: lease.room });
+        for node in self.machine.remote_nodes() {
+            if let Err(e) = ports.bus.send_to_node(&node, notice.clone()).await {
+                tracing::debug!(%node, error = %e, "hand-over notice not sent");
+            }
+        }
         tracing::info!(room = %lease.room, users = snapshot.users.len(), "handed the room over");
     }
 
     /// The room emptied: give the lease back.
     async fn release(&mut self) {
         self.delivery.detach_all();
-        let (Some(ports), Some((lease, snapshot))) = (self.ports.clone(), self.machine.snapshot()) else {
+        let (Some(ports), Some((lease, snapshot))) = (self.ports.clone(), self.machine.snapshot(true)) else {
             return;
         };
         let _ = ports.hosting.save_snapshot(&lease, &snapshot).await;

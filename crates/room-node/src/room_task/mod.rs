@@ -20,6 +20,7 @@ use crate::contract::{HostEvent, NodeCommand};
 use crate::fanout::{Encoded, send_to};
 use crate::machine::Closing;
 pub(crate) use crate::machine::Shadow;
+use crate::machine::relay::HeldCommand;
 use crate::metrics_names as m;
 use crate::outbox::{CloseReason, Outbox};
 pub(crate) use node::{Shared, lock};
@@ -102,6 +103,17 @@ pub(crate) enum RoomMsg {
     HandOver {
         done: oneshot::Sender<()>,
     },
+    /// A command this node relayed reached a node that does not host the
+    /// room (any more): held until the host is found (this node relays it).
+    Bounced {
+        node: NodeId,
+        session: SessionId,
+        command: NodeCommand,
+    },
+    /// The room's host handed it over (this node relays it).
+    HandedOver,
+    /// A local session's command held while the room moved, for its next phase here.
+    Held(HeldCommand),
 }
 
 pub(crate) type RoomSender = mpsc::Sender<RoomMsg>;
@@ -123,8 +135,10 @@ pub(crate) struct Member {
 pub(crate) enum Ended {
     /// The room is unloaded here.
     Done,
-    /// Another node hosts the room now (or may): these local members carry on.
-    Moved(Vec<Member>, Shadow),
+    /// Another node hosts the room now (or may): these local members carry
+    /// on, and the messages held while the room moved go to its next phase
+    /// here before anything else (bounded as the relay's hold is).
+    Moved(Vec<Member>, Shadow, Vec<RoomMsg>),
 }
 
 impl From<Closing> for CloseReason {
@@ -156,11 +170,12 @@ pub(crate) async fn run(
         own_sender,
     };
     let Some(ports) = shared.cluster.clone() else {
-        host::host(&ctx, &mut inbox, None, Vec::new(), Shadow::default()).await;
+        host::host(&ctx, &mut inbox, None, Vec::new(), Shadow::default(), Vec::new()).await;
         return;
     };
     let mut members = Vec::new();
     let mut shadow = Shadow::default();
+    let mut held = Vec::new();
     let mut attempts = 0u32;
     loop {
         let asked_at = Clock::now();
@@ -173,11 +188,13 @@ pub(crate) async fn run(
                     Some((ports.clone(), lease, asked_at)),
                     members,
                     seen,
+                    std::mem::take(&mut held),
                 )
                 .await
             }
             Ok(Acquired::HeldBy { node, epoch }) if node != ports.node => {
-                relay::relay(&ctx, &mut inbox, &ports, node, epoch, members).await
+                let waiting = std::mem::take(&mut held);
+                relay::relay(&ctx, &mut inbox, &ports, node, epoch, members, waiting).await
             }
             Ok(Acquired::HeldBy { .. }) | Err(_) => {
                 attempts += 1;
@@ -185,6 +202,12 @@ pub(crate) async fn run(
                     tracing::warn!(room = %id, "cannot find or take the room's host; refusing its sessions");
                     for member in members {
                         member.outbox.close(CloseReason::TryAgainLater);
+                    }
+                    for msg in held {
+                        if let RoomMsg::Enter { reply, .. } = msg {
+                            let message = "the room's host cannot be found now; try again".to_owned();
+                            let _ = reply.send(EnterReply::Refused(ErrorCode::Unavailable, message));
+                        }
                     }
                     let message = "the room's host cannot be found now; try again".to_owned();
                     close_inbox(&ctx, &mut inbox, || {
@@ -198,9 +221,10 @@ pub(crate) async fn run(
         };
         match outcome {
             Ended::Done => return,
-            Ended::Moved(carried, seen) => {
+            Ended::Moved(carried, seen, waiting) => {
                 members = carried;
                 shadow = seen;
+                held = waiting;
                 attempts = 0;
             }
         }
@@ -271,9 +295,30 @@ pub(crate) fn close_inbox(
             RoomMsg::HandOver { done } => {
                 let _ = done.send(());
             }
+            // A relay's command that came too late: its relay takes it to the next host.
+            RoomMsg::Remote { from, command, .. } => bounce(&ctx.shared, ctx.id, from, command),
             _ => {}
         }
     }
+}
+
+/// Send `command` back to the relay at `from`: this node does not host the room.
+pub(crate) fn bounce(shared: &Shared, room: RoomId, from: SessionAt, command: NodeCommand) {
+    let Some(ports) = shared.cluster.clone() else {
+        return;
+    };
+    let bounced = crate::contract::NodeMessage::Bounced {
+        room,
+        node: ports.node.clone(),
+        session: from.session,
+        command,
+    };
+    let payload = crate::contract::encode(&bounced);
+    shared.tasks.spawn(async move {
+        if let Err(e) = ports.bus.send_to_node(&from.node, payload).await {
+            tracing::debug!(node = %from.node, error = %e, "bounced command not sent");
+        }
+    });
 }
 
 pub(crate) fn queue_error(outbox: &Outbox, code: ErrorCode, message: String) {

@@ -24,6 +24,8 @@ pub(crate) struct Shared {
     pub(crate) cluster: Option<ClusterPorts>,
     /// Signs seat tokens, when the engine offers resume.
     pub(crate) seat_key: Option<crate::seat::SeatKey>,
+    /// Where a standalone node keeps its rooms across a restart.
+    pub(crate) states: Option<crate::room_states::RoomStates>,
     /// The engine is shutting down.
     pub(crate) stopping: std::sync::atomic::AtomicBool,
     pub(crate) trust: Arc<RegistryTrust>,

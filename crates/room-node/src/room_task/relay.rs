@@ -58,6 +58,7 @@ pub(crate) async fn relay(
     host: NodeId,
     epoch: u64,
     carried: Vec<Member>,
+    held: Vec<RoomMsg>,
 ) -> Ended {
     if let Err(e) = ports.bus.subscribe_room(ctx.id).await {
         tracing::warn!(room = %ctx.id, error = %e, "cannot subscribe to the room's events");
@@ -96,6 +97,11 @@ pub(crate) async fn relay(
                 reply: None,
             },
         );
+    }
+    // What this node's sessions sent while the room moved, in the order they sent it.
+    for msg in held {
+        driver.carry_out();
+        driver.on_message(msg);
     }
     let ended = loop {
         driver.carry_out();
@@ -224,7 +230,18 @@ impl Driver<'_> {
             },
             RoomMsg::AskMembers { host } => RelayInput::AskMembers { host },
             RoomMsg::BuildDone { ticket, refused } => RelayInput::BuildDone { ticket, refused },
-            RoomMsg::Remote { from, .. } => RelayInput::Remote { from },
+            RoomMsg::Remote { from, command, .. } => RelayInput::Remote { from, command },
+            RoomMsg::Bounced {
+                node,
+                session,
+                command,
+            } => RelayInput::Bounced {
+                node,
+                session,
+                command,
+            },
+            RoomMsg::HandedOver => RelayInput::HandedOver,
+            RoomMsg::Held(held) => RelayInput::Held(held),
             RoomMsg::HandOver { done } => {
                 // A relay has nothing to hand over: the host keeps the room.
                 let _ = done.send(());
@@ -348,7 +365,12 @@ impl Driver<'_> {
         self.delivery.detach_all();
         match end {
             RelayEnd::Done => Ended::Done,
-            RelayEnd::Moved { members, shadow } => {
+            RelayEnd::Moved {
+                members,
+                shadow,
+                resuming,
+                held,
+            } => {
                 let carried = members
                     .into_iter()
                     .filter_map(|(session, user, nickname)| {
@@ -361,7 +383,23 @@ impl Driver<'_> {
                         })
                     })
                     .collect();
-                Ended::Moved(carried, shadow)
+                // Resumes not answered yet enter the next phase as they came, answer and all.
+                let mut waiting: Vec<RoomMsg> = resuming
+                    .into_iter()
+                    .filter_map(|r| {
+                        let socket = self.sockets.remove(&r.session)?;
+                        Some(RoomMsg::Enter {
+                            session: r.session,
+                            user: r.user,
+                            nickname: r.nickname,
+                            outbox: socket.outbox,
+                            resume: Some((r.seat, r.seq)),
+                            reply: socket.reply?,
+                        })
+                    })
+                    .collect();
+                waiting.extend(held.into_iter().map(RoomMsg::Held));
+                Ended::Moved(carried, shadow, waiting)
             }
         }
     }

@@ -535,7 +535,7 @@ fn a_seat_dropped_on_one_node_is_resumed_on_another_with_what_it_missed() {
 }
 
 #[test]
-fn a_seat_resumed_after_its_host_died_is_held_by_the_new_host_which_answers_sync() {
+fn a_seat_resumed_after_its_host_died_is_answered_resumed_by_the_taker_that_relayed_what_it_missed() {
     expect_ok(
         "resume across a takeover",
         simulate(12, |seed| async move {
@@ -544,7 +544,10 @@ fn a_seat_resumed_after_its_host_died_is_held_by_the_new_host_which_answers_sync
             world.run_for(Duration::from_millis(300)).await;
             let since = tokio::time::Instant::now();
             world.disconnect(2);
-            world.run_for(Duration::from_millis(200)).await;
+            world.run_for(Duration::from_millis(100)).await;
+            // u3 moves while u2 is away: n3 relays it, and n3 takes the room over.
+            world.step(3, Direction::Right);
+            world.run_for(Duration::from_millis(100)).await;
             world.kill(0).await;
             // The lease runs out, n3 (u3's relay) takes the room over.
             world.run_for(Duration::from_secs(5)).await;
@@ -557,13 +560,19 @@ fn a_seat_resumed_after_its_host_died_is_held_by_the_new_host_which_answers_sync
                 verdict = nobody_saw_leave(&world, 2, since);
             }
             if verdict.is_ok() {
-                verdict = resumed_into_room(&world, 2).and_then(|(_, synced)| {
-                    if synced > syncs {
+                verdict = resumed_into_room(&world, 2).and_then(|(replays, synced)| {
+                    if replays == 1 && synced == syncs {
                         Ok(())
                     } else {
-                        Err("u2 resumed under a new host without a fresh SYNC".into())
+                        Err(format!(
+                            "u2 got {replays} RESUMED and {} more SYNCs under the new host",
+                            synced - syncs
+                        ))
                     }
                 });
+            }
+            if verdict.is_ok() {
+                verdict = numbered_without_jump(&world, 2).and(numbered_without_jump(&world, 3));
             }
             (world, verdict)
         }),
@@ -597,6 +606,95 @@ fn a_seat_whose_grace_runs_out_while_its_host_moves_ends_with_one_leave() {
                         "u2 left {:?} after its socket dropped, within its grace",
                         leaves[0] - dropped
                     ));
+                }
+            }
+            (world, verdict)
+        }),
+    );
+}
+
+/// `user`'s numbers (PROTOCOL.md §9) never jump: each is the one before or one more.
+fn numbered_without_jump(world: &World, user: u64) -> Result<(), String> {
+    let log = world.log_of(user);
+    let log = lock(&log);
+    for pair in log.numbers.windows(2) {
+        if pair[1] != pair[0] && pair[1] != pair[0] + 1 {
+            return Err(format!(
+                "u{user}'s numbering went from {} to {}: {:?}",
+                pair[0], pair[1], log.numbers
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `user` was never told 76503 nor closed (its own drop aside).
+fn never_sent_away(world: &World, user: u64) -> Result<(), String> {
+    let log = world.log_of(user);
+    let log = lock(&log);
+    if log.errors.contains(&room_core::ErrorCode::Unavailable) {
+        return Err(format!("u{user} got 76503: {:?}", log.errors));
+    }
+    if let Some(closed) = &log.closed {
+        return Err(format!("u{user} was closed: {closed}"));
+    }
+    Ok(())
+}
+
+#[test]
+fn a_planned_hand_over_keeps_seats_log_and_numbering_and_holds_what_relays_send_meanwhile() {
+    expect_ok(
+        "resume across a hand-over",
+        simulate(14, |seed| async move {
+            // u1 on n1 (the host), u2 on n2, u3 on n3: all opted into resume.
+            let mut world = World::new(seed, Setup::default()).await;
+            for (user, node) in [(1, 0), (2, 1), (3, 2)] {
+                world.connect_resumable(user, node);
+                world.enter(user, 1);
+                world.run_for(Duration::from_millis(100)).await;
+            }
+            world.run_for(Duration::from_millis(300)).await;
+            let since = tokio::time::Instant::now();
+            // u2's socket drops just before n1 (the host) stops; u1's is closed by the stop.
+            world.disconnect(2);
+            world.step(3, Direction::Right);
+            world.run_for(Duration::from_millis(50)).await;
+            world.stop(0, Duration::from_secs(5));
+            let directions = [Direction::Down, Direction::Left, Direction::Up, Direction::Right];
+            for i in 0..12 {
+                world.step(3, directions[i % 4]);
+                world.run_for(Duration::from_millis(50)).await;
+            }
+            world.run_for(Duration::from_secs(1)).await;
+            // Both resume on n3, with what they missed before and after the move.
+            world.resume(1, 2);
+            world.resume(2, 2);
+            world.run_for(Duration::from_secs(2)).await;
+            let mut verdict = checks::all(&world).await;
+            for user in [1, 2, 3] {
+                if verdict.is_ok() {
+                    verdict = nobody_saw_leave(&world, user, since);
+                }
+            }
+            for user in [1, 2] {
+                if verdict.is_ok() {
+                    verdict = resumed_into_room(&world, user).and_then(|(replays, _)| {
+                        if replays == 1 {
+                            Ok(())
+                        } else {
+                            Err(format!("u{user}'s resume after the hand-over was not RESUMED"))
+                        }
+                    });
+                }
+            }
+            for user in [1, 2, 3] {
+                if verdict.is_ok() {
+                    verdict = numbered_without_jump(&world, user);
+                }
+            }
+            for user in [1, 2, 3] {
+                if verdict.is_ok() {
+                    verdict = never_sent_away(&world, user);
                 }
             }
             (world, verdict)

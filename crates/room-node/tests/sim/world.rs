@@ -100,6 +100,10 @@ pub struct ClientLog {
     pub replays: usize,
     /// The socket the client uses now: one it dropped no longer writes here.
     pub socket: u64,
+    /// Every ERROR received: its code.
+    pub errors: Vec<room_core::ErrorCode>,
+    /// Every `"seq"` received, in order (PROTOCOL.md §9), on any of its sockets.
+    pub numbers: Vec<u64>,
 }
 
 /// One simulated client (one socket).
@@ -272,6 +276,16 @@ impl World {
         }
     }
 
+    /// Stop node `i` as SIGTERM does (its sockets close with 1001, its
+    /// rooms are handed over), in the background; it is gone at once for
+    /// new sockets.
+    pub fn stop(&mut self, i: usize, drain: Duration) {
+        if let Some(engine) = self.engines[i].take() {
+            self.trace.line(format!("{} stops", node_name(i)));
+            tokio::spawn(async move { engine.shutdown(drain).await });
+        }
+    }
+
     /// Start node `i` again under the same id.
     pub fn restart(&mut self, i: usize) {
         if self.engines[i].is_none() {
@@ -415,8 +429,10 @@ impl World {
                     }
                 }
                 // The socket closes: the session ends (LEAVE, PROTOCOL.md §8),
-                // or, dropped by the client without LEAVE, holds its seat (§9).
-                if gone && opted_in {
+                // or, dropped by the client without LEAVE or closed by a
+                // server going away, holds its seat (§9), as adapter-ws does.
+                let going_away = lock(&log).closed.as_deref() == Some("GoingAway");
+                if (gone || going_away) && opted_in {
                     session.hold_seat();
                 } else {
                     drop(session);
@@ -441,6 +457,7 @@ impl World {
                                     }
                                     if let Ok(Some(seq)) = room_core::frame_seq(line) {
                                         log.seq = Some(seq);
+                                        log.numbers.push(seq);
                                     }
                                     show(&mut log, &msg, &trace, &who);
                                 }
@@ -617,6 +634,7 @@ fn show(log: &mut ClientLog, msg: &ServerMsg, trace: &Trace, who: &str) {
         }
         ServerMsg::Error { code, message } => {
             log.answers.push(Instant::now());
+            log.errors.push(*code);
             trace.line(format!("{who} <- ERROR {code:?} {message}"));
         }
         ServerMsg::Seat { token, room } => {
