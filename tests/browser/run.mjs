@@ -309,7 +309,11 @@ describe('the room in a browser', () => {
     await page.context().close();
   });
 
-  test('after the server restarts, the pages reconnect and re-enter the room', async () => {
+  test('after the server restarts, the pages resume their seats: same places, the map kept', async () => {
+    // A restart with SIGTERM keeps the room's seats and places (PROTOCOL.md §9):
+    // both pages come back where they stood, not at spawn.
+    const before = {};
+    for (const user of [ALICE, BOB]) before[user.id] = (await owner.locator(pos(user)).textContent()).trim();
     await stopServer();
     await owner.locator('#conn[data-state="reconnecting"]').waitFor();
     await shot(owner, '06-reconnecting');
@@ -317,10 +321,12 @@ describe('the room in a browser', () => {
     for (const page of [owner, guest]) {
       await page.locator('#conn[data-state="online"]').waitFor({ timeout: 30_000 });
       await waitText(page, '#people-count', '2');
+      for (const user of [ALICE, BOB]) await waitText(page, pos(user), before[user.id]);
     }
-    // Presence was lost with the old process: both are at spawn again, and the map was kept.
+    assert.notEqual(before[BOB.id], '0, 0', 'bob had moved off the spawn, so a kept place shows');
     await waitText(owner, '#items li[data-item="12"]', /^Chess\s*5, 3$/);
-    await step(guest, 'd', owner, BOB, '1, 0');
+    const [x, y] = before[BOB.id].split(', ').map(Number);
+    await step(guest, 'd', owner, BOB, `${x + 1}, ${y}`);
     await shot(owner, '06-reconnected');
   });
 
@@ -348,12 +354,14 @@ describe('the room in a browser', () => {
       await page.locator('#conn[data-state="reconnecting"]').waitFor();
       await shot(page, '07-reconnecting');
       // While carol is away the owner moves: carol's page must show it once back.
-      await step(owner, 's', guest, ALICE, '0, 1');
+      const [ax, ay] = (await owner.locator(pos(ALICE)).textContent()).trim().split(', ').map(Number);
+      const aliceAfter = `${ax}, ${ay + 1}`;
+      await step(owner, 's', guest, ALICE, aliceAfter);
       proxy.refuse(false);
       await page.locator('#conn[data-state="online"][data-reconnects="1"]').waitFor({ timeout: 30_000 });
       // Her seat was kept (PROTOCOL.md §9): where she stood, with the move she missed.
       await waitText(page, pos(CAROL), '1, 0');
-      await waitText(page, pos(ALICE), '0, 1');
+      await waitText(page, pos(ALICE), aliceAfter);
       await waitText(page, '#people-count', '3');
       assert.equal(await owner.evaluate(() => window.fewestPeople), 3, 'the owner never saw carol leave');
       await step(page, 'd', owner, CAROL, '2, 0');
