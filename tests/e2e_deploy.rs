@@ -611,6 +611,21 @@ async fn rolling_deploy(through_gateway: bool) {
     // who is where after the first stop.
     let least = if through_gateway { 9 } else { 15 };
     assert!(resumes >= least, "too few resumes to tell: {resumes}");
+    if let Some(gateway) = &gateway {
+        // Each stop was seen by HAProxy's check as the node's own "draining"
+        // 503 (before its listener closed), not as a node gone.
+        let log = std::fs::read_to_string(&gateway.log).unwrap_or_default();
+        for (node, _, _) in &drains {
+            let downs: Vec<&str> = log
+                .lines()
+                .filter(|l| l.contains(&format!("Server myroom/{node} is DOWN")))
+                .collect();
+            assert!(
+                !downs.is_empty() && downs.iter().all(|l| l.contains("Layer7 wrong status, code: 503")),
+                "HAProxy did not see {node} draining before it closed: {downs:?}"
+            );
+        }
+    }
     assert_eq!(cluster.map_version(1).await, Some(1), "the BUILD was stored once");
     cluster.assert_no_panics();
 }
