@@ -13,8 +13,11 @@
 //! first (as the JS client and page do) and the others round-robin; a
 //! stopping node says "draining" on `/readyz` (`--drain-delay-ms`) until
 //! HAProxy's checks send nobody new there, and comes back on its own port.
-//! Through the gateway no upgrade is refused and no socket lands on a node
-//! between its SIGTERM and its exit.
+//! Through the gateway no upgrade is refused, HAProxy's check sees each
+//! stopping node's "draining" 503 (not a node gone), and no reconnect lands
+//! on a node between its SIGTERM and its exit. (A socket opened within the
+//! 750 ms the check takes to notice could still land there and be closed
+//! with 1001 at the end of the delay; the deploy's own reconnects come later.)
 //!
 //! Needs the shared MariaDB, Redis and RabbitMQ (see `tests/common/cluster.rs`)
 //! and, through the gateway, Debian's `haproxy` (`scripts/services.sh`).
