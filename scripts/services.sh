@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Make sure the backing services the tests use are installed, running and answering:
 # MariaDB (127.0.0.1:3306, root without password), Redis (127.0.0.1:6379),
-# RabbitMQ (127.0.0.1:5672, guest/guest); and HAProxy installed (tests/e2e_gateway.rs
-# starts its own on free ports). Installs with apt where missing (needs root).
+# RabbitMQ (127.0.0.1:5672, guest/guest); and HAProxy installed (tests/e2e_gateway.rs and
+# e2e_deploy.rs start their own on free ports). Installs with apt where missing (needs root).
 set -euo pipefail
 
 log() { echo "[services] $*" >&2; }

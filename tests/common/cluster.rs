@@ -400,8 +400,11 @@ impl Cluster {
     }
 
     fn spawn_node(&self, id: &str) -> Node {
-        let port = free_port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        self.spawn_node_at(id, addr)
+    }
+
+    fn spawn_node_at(&self, id: &str, addr: SocketAddr) -> Node {
         let log = self.dir.join(format!("{id}.log"));
         let data = self.dir.join(format!("data-{id}"));
         let out = std::fs::OpenOptions::new()
@@ -455,12 +458,23 @@ impl Cluster {
     /// Wait until node `i` answers `/readyz` 200; start it again on another
     /// port if it lost the race for its port.
     async fn wait_started(&mut self, i: usize) {
+        self.wait_started_where(i, true).await
+    }
+
+    /// [`Cluster::wait_started`]; with `may_move` false, losing the port is a
+    /// failure (a gateway in front knows the node by its address).
+    async fn wait_started_where(&mut self, i: usize, may_move: bool) {
         for _attempt in 0..5 {
             let deadline = tokio::time::Instant::now() + READY_PATIENCE;
             loop {
                 if let Some(status) = self.nodes[i].child.as_mut().unwrap().try_wait().unwrap() {
                     let log = std::fs::read_to_string(&self.nodes[i].log).unwrap_or_default();
                     if log.contains("cannot listen") {
+                        assert!(
+                            may_move,
+                            "node {} could not listen on its port again",
+                            self.nodes[i].id
+                        );
                         eprintln!("node {} lost its port; starting it again", self.nodes[i].id);
                         let _ = std::fs::remove_dir_all(&self.nodes[i].data);
                         let id = self.nodes[i].id.clone();
@@ -621,6 +635,19 @@ impl Cluster {
         let id = self.nodes[i].id.clone();
         self.nodes[i] = self.spawn_node(&id);
         self.wait_started(i).await;
+    }
+
+    /// Start node `i` again under its id and data dir on the same address
+    /// (where a gateway in front expects it), and wait until it is ready.
+    pub async fn restart_in_place(&mut self, i: usize) {
+        assert!(
+            !self.nodes[i].is_running(),
+            "node {} is still running",
+            self.nodes[i].id
+        );
+        let (id, addr) = (self.nodes[i].id.clone(), self.nodes[i].addr);
+        self.nodes[i] = self.spawn_node_at(&id, addr);
+        self.wait_started_where(i, false).await;
     }
 
     /// The stored map version of `owner`'s room (`None`: never built).

@@ -116,6 +116,23 @@ impl Gateway {
         }
     }
 
+    /// Until node `id` answers through the gateway again: after a restart,
+    /// HAProxy's checks must see it ready `rise` times in a row.
+    pub async fn wait_node(&self, id: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "node {id} never answered through HAProxy again; its log:\n{}",
+                self.log_text()
+            );
+            match self.get(None, "/healthz").await {
+                Some(Answer { node: Some(node), .. }) if node == id => return,
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
     /// `GET path` through the gateway from `source` (a loopback address; `None`: 127.0.0.1).
     pub async fn get(&self, source: Option<IpAddr>, path: &str) -> Option<Answer> {
         let exchange = async {
