@@ -127,7 +127,9 @@ pub struct ServerArgs {
     #[arg(long, env = "MYROOM_MAX_SIDE", default_value_t = 64, value_parser = clap::value_parser!(u16).range(2..=64))]
     pub max_side: u16,
 
-    /// Frames a socket's outgoing queue holds before moves are coalesced.
+    /// Frames a socket's outgoing queue holds before moves are coalesced. A
+    /// socket that opted into resume holds at least --resume-log + 1 (a
+    /// whole replay and its RESUMED).
     #[arg(long, env = "MYROOM_OUTBOX_CAPACITY", default_value_t = 512)]
     pub outbox_capacity: usize,
 

@@ -9,7 +9,9 @@ use room_core::RoomLimits;
 pub struct EngineConfig {
     /// Per-room limits (capacity, largest map side).
     pub limits: RoomLimits,
-    /// Frames a socket's outgoing queue holds before moves are coalesced.
+    /// Frames a socket's outgoing queue holds before moves are coalesced
+    /// (one that opted into resume holds at least `resume_log + 1`: see
+    /// [`EngineConfig::numbered_outbox_capacity`]).
     pub outbox_capacity: usize,
     /// Bytes one socket may hold (its queue plus what its writer took) before
     /// its queue is coalesced, then closed with 1013.
@@ -27,6 +29,18 @@ pub struct EngineConfig {
     /// How many of its last events a room keeps to replay to a resuming
     /// socket (`--resume-log`); one that missed more gets a fresh SYNC.
     pub resume_log: usize,
+}
+
+impl EngineConfig {
+    /// Frames the queue of a socket that opted into resume holds: at least
+    /// a whole replay (`resume_log` events) and the `13 RESUMED` before it.
+    /// With the defaults (512 and 512) a full replay was one frame more than
+    /// a fresh socket's queue, so the resume the log was kept for coalesced
+    /// (a `seq` gap where exactly the missed events were promised). Memory
+    /// stays bounded by `outbox_bytes` either way.
+    pub fn numbered_outbox_capacity(&self) -> usize {
+        self.outbox_capacity.max(self.resume_log.saturating_add(1))
+    }
 }
 
 impl Default for EngineConfig {

@@ -84,13 +84,19 @@ impl Engine {
     /// The outbox of a new socket: batched for batch=1, numbered for
     /// resume=1 (PROTOCOL.md §9; only where the engine has a seat key).
     pub fn new_socket_outbox(&self, batch: bool, resume: bool) -> Arc<Outbox> {
-        let outbox = if batch {
-            Outbox::batched(self.shared.config.outbox_capacity)
-        } else {
-            Outbox::new(self.shared.config.outbox_capacity)
-        }
-        .with_byte_budget(self.shared.config.outbox_bytes);
+        let config = &self.shared.config;
         let resume = resume && self.shared.seat_key.is_some();
+        let capacity = if resume {
+            config.numbered_outbox_capacity()
+        } else {
+            config.outbox_capacity
+        };
+        let outbox = if batch {
+            Outbox::batched(capacity)
+        } else {
+            Outbox::new(capacity)
+        }
+        .with_byte_budget(config.outbox_bytes);
         Arc::new(if resume { outbox.numbered() } else { outbox })
     }
 

@@ -148,6 +148,115 @@ mod tests {
         }
     }
 
+    /// Records the gauges `myroom_rooms` and `myroom_seats_held`, for the
+    /// tasks of this thread (a current-thread runtime).
+    #[derive(Default)]
+    struct Gauges {
+        rooms: Arc<std::sync::atomic::AtomicU64>,
+        seats: Arc<std::sync::atomic::AtomicU64>,
+    }
+
+    impl Gauges {
+        fn now(&self) -> (f64, f64) {
+            let read = |g: &std::sync::atomic::AtomicU64| {
+                f64::from_bits(g.load(std::sync::atomic::Ordering::SeqCst))
+            };
+            (read(&self.rooms), read(&self.seats))
+        }
+
+        /// Wait, with a deadline, until the gauges read `(rooms, seats)`.
+        async fn reach(&self, rooms: f64, seats: f64) {
+            let waited = tokio::time::timeout(Duration::from_secs(5), async {
+                while self.now() != (rooms, seats) {
+                    tokio::task::yield_now().await;
+                }
+            })
+            .await;
+            assert!(
+                waited.is_ok(),
+                "gauges (rooms, seats) are {:?}, expected {:?}",
+                self.now(),
+                (rooms, seats)
+            );
+        }
+    }
+
+    impl metrics::Recorder for Gauges {
+        fn describe_counter(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+        fn describe_gauge(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+        fn describe_histogram(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn register_counter(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+            metrics::Counter::noop()
+        }
+        fn register_gauge(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+            match key.name() {
+                crate::metrics_names::ROOMS => metrics::Gauge::from_arc(self.rooms.clone()),
+                crate::metrics_names::SEATS_HELD => metrics::Gauge::from_arc(self.seats.clone()),
+                _ => metrics::Gauge::noop(),
+            }
+        }
+        fn register_histogram(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Histogram {
+            metrics::Histogram::noop()
+        }
+    }
+
+    /// Issue 23 (loose end): the gauges were given back only at the end of
+    /// the host's code, so a room whose task panicked stayed counted, and
+    /// its seats held, until the process restarted.
+    #[tokio::test]
+    async fn a_room_task_that_panics_gives_back_its_room_and_its_seats_in_the_gauges() {
+        let gauges = Gauges::default();
+        let _recording = metrics::set_default_local_recorder(&gauges);
+        let store = MemoryMapStore::new();
+        let users: Vec<UserSeed> = (1..=3)
+            .map(|id| UserSeed {
+                user: UserId(id),
+                nickname: format!("user{id}"),
+                games: Vec::new(),
+            })
+            .collect();
+        store.seed_users(&users).await.unwrap();
+        let engine = Engine::builder(Arc::new(store))
+            .seat_key(crate::SeatKey::derive(
+                b"the supervisor tests' secret, long enough",
+            ))
+            .build();
+        let opted_in = |user: u64| {
+            engine.open_session_with_outbox(
+                UserId(user),
+                format!("user{user}"),
+                engine.new_socket_outbox(false, true),
+            )
+        };
+        let (mut first, mut second, mut elsewhere) = (opted_in(1), opted_in(2), opted_in(3));
+        for (session, room) in [(&mut first, 1), (&mut second, 1), (&mut elsewhere, 3)] {
+            session
+                .handle(ClientMsg::Enter {
+                    room_id: RoomId(room),
+                    authorization: None,
+                })
+                .await;
+        }
+        gauges.reach(2.0, 3.0).await;
+
+        engine.faults.panic_room(RoomId(1));
+        for session in [&first, &second] {
+            while let Next::Frames(_) = next(session.outbox()).await {}
+        }
+        gauges.reach(1.0, 1.0).await;
+        assert_eq!(first.outbox().close_reason(), Some(CloseReason::RoomFailed));
+        // The other room is still counted, and still counts right: its
+        // user's LEAVE ends its seat, and the room, now empty, ends too.
+        elsewhere.handle(ClientMsg::Leave).await;
+        gauges.reach(0.0, 0.0).await;
+    }
+
     #[tokio::test]
     async fn a_room_task_that_panics_closes_its_sockets_with_1011_and_the_room_loads_again() {
         let failed = CountOne {

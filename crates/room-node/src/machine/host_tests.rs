@@ -54,6 +54,8 @@ fn host_of_life(here: &str, epoch: u64, cluster: bool, life: u64, now: Instant) 
             key: SeatKey::derive(b"the host tests' secret, long enough"),
             grace: GRACE,
             log: 16,
+            replay_frames: 17,
+            replay_bytes: 1 << 20,
             life,
         }),
     };

@@ -23,6 +23,11 @@ pub(crate) struct SeatSetup {
     pub grace: Duration,
     /// How many of its last events a room keeps for replay.
     pub log: usize,
+    /// Frames and bytes the queue of a resuming socket holds
+    /// (`EngineConfig::numbered_outbox_capacity`, `outbox_bytes`): a replay
+    /// and its RESUMED must fit, see [`Seats::since`].
+    pub replay_frames: usize,
+    pub replay_bytes: usize,
     /// Seat numbers given start above it. The driver passes a reading of
     /// its clock (unix milliseconds times 1000), so that a room that starts
     /// afresh, its seats lost, never gives a number an earlier life of the
@@ -58,7 +63,13 @@ pub(super) struct Seats {
     next: u64,
     log: ReplayLog,
     log_capacity: usize,
+    replay_frames: usize,
+    replay_bytes: usize,
 }
+
+/// Bytes kept free in a resuming socket's queue for the `13 RESUMED` before
+/// the replay (its room id and two numbers take far less).
+const RESUMED_BYTES: usize = 128;
 
 impl Seats {
     /// Seats of a room whose events so far number up to `last` (the room's
@@ -71,6 +82,8 @@ impl Seats {
             next: setup.life,
             log: ReplayLog::new(setup.log, REPLAY_LOG_BYTES, last),
             log_capacity: setup.log,
+            replay_frames: setup.replay_frames,
+            replay_bytes: setup.replay_bytes,
         }
     }
 
@@ -183,9 +196,30 @@ impl Seats {
         }
     }
 
-    /// What a socket of `session` that saw up to event `seq` missed.
+    /// What a socket of `session` that saw up to event `seq` missed: a
+    /// replay only when it and its RESUMED fit the new socket's empty queue.
+    /// The queue never waits: pushed over its bounds it coalesces (older
+    /// moves go, and the `seq`s jump) or closes with 1013, so a replay that
+    /// does not fit could not be the exact one §9 promises. It is then "more
+    /// than the room keeps" for that socket: a fresh SYNC and a new SEAT.
+    /// The bounds are this node's; a relay's socket has its own node's,
+    /// the same where the nodes share their settings.
     pub(super) fn since(&self, seq: u64, session: SessionId) -> Replay {
-        self.log.since(seq, session)
+        match self.log.since(seq, session) {
+            Replay::Events(frames) if !self.fits(&frames) => {
+                tracing::debug!(
+                    events = frames.len(),
+                    "a replay would not fit the resuming socket's queue; SYNC instead"
+                );
+                Replay::Sync
+            }
+            replay => replay,
+        }
+    }
+
+    fn fits(&self, frames: &[String]) -> bool {
+        let bytes: usize = frames.iter().map(String::len).sum();
+        frames.len() < self.replay_frames && bytes.saturating_add(RESUMED_BYTES) <= self.replay_bytes
     }
 
     /// The SEAT message naming `user`'s seat `number` in `room`, encoded.

@@ -53,8 +53,38 @@ struct Driver<'a> {
     /// Boxed: a channel allocates its slots in blocks up front, and an
     /// answer is large; a room pays for the pointers only.
     answers: mpsc::Sender<Box<HostAnswer>>,
-    /// Seats of this room counted in the node's gauge.
-    seats_counted: usize,
+    /// This room and its seats as counted in the node's gauges.
+    counted: Counted,
+}
+
+/// A hosted room's share of the gauges `myroom_rooms` and
+/// `myroom_seats_held`, given back when it is dropped: at the end of
+/// `host()`, and also when the room's task panics (the supervisor closes
+/// its sockets with 1011; the task's state is dropped as it unwinds), so the
+/// gauges never keep a dead room's count until the process restarts.
+struct Counted {
+    seats: usize,
+}
+
+impl Counted {
+    fn room() -> Counted {
+        metrics::gauge!(m::ROOMS).increment(1.0);
+        Counted { seats: 0 }
+    }
+
+    fn seats(&mut self, held: usize) {
+        if held != self.seats {
+            metrics::gauge!(m::SEATS_HELD).increment(held as f64 - self.seats as f64);
+            self.seats = held;
+        }
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        metrics::gauge!(m::SEATS_HELD).decrement(self.seats as f64);
+        metrics::gauge!(m::ROOMS).decrement(1.0);
+    }
 }
 
 /// Host the room: load it, serve it, until it empties (or its lease is lost).
@@ -87,7 +117,7 @@ pub(super) async fn host(
             return Ended::Done;
         }
     };
-    metrics::gauge!(m::ROOMS).increment(1.0);
+    let counted = Counted::room();
     let (answers, mut answered) = mpsc::channel(ANSWERS);
     let cluster = lease.as_ref().map(|(ports, lease, asked_at)| ClusterSetup {
         node: ports.node.clone(),
@@ -110,6 +140,8 @@ pub(super) async fn host(
                 key,
                 grace: ctx.shared.config.resume_grace,
                 log: ctx.shared.config.resume_log,
+                replay_frames: ctx.shared.config.numbered_outbox_capacity(),
+                replay_bytes: ctx.shared.config.outbox_bytes,
                 life: seat_life(),
             }),
     };
@@ -127,7 +159,7 @@ pub(super) async fn host(
         entering: IdMap::default(),
         sockets: IdMap::default(),
         answers,
-        seats_counted: 0,
+        counted,
     };
     if driver.ports.is_some() {
         driver.take_over(members, shadow).await;
@@ -191,8 +223,6 @@ pub(super) async fn host(
     if driver.ports.is_some() {
         ctx.shared.set_hosted(id, false);
     }
-    metrics::gauge!(m::SEATS_HELD).decrement(driver.seats_counted as f64);
-    metrics::gauge!(m::ROOMS).decrement(1.0);
     ended
 }
 
@@ -378,11 +408,7 @@ impl Driver<'_> {
         while let Some(effect) = self.machine.poll_effect() {
             self.apply(effect);
         }
-        let held = self.machine.seats_held();
-        if held != self.seats_counted {
-            metrics::gauge!(m::SEATS_HELD).increment(held as f64 - self.seats_counted as f64);
-            self.seats_counted = held;
-        }
+        self.counted.seats(self.machine.seats_held());
     }
 
     fn apply(&mut self, effect: HostEffect) {

@@ -8,7 +8,9 @@
 //! run's trace, and `MYROOM_SIM_SEED=<n> cargo test -p room-node --test sim
 //! random_runs` replays that seed alone. `MYROOM_SIM_SEEDS=<n>` sets how many
 //! seeds `random_runs` drives (default 1000); `MYROOM_SIM_TRACE=1` prints
-//! the trace of every run, passed or not.
+//! the trace of every run, passed or not. With `MYROOM_SIM_SEEDS` set,
+//! `random_runs` also prints how the resumes were answered, split by
+//! whether the room's host had been killed (run it with `--no-capture`).
 
 mod checks;
 mod faults;
@@ -105,13 +107,18 @@ fn random_runs() {
         }
     };
     let mut failures = Vec::new();
+    let mut runs = 0;
     for seed in seeds {
+        runs += 1;
         if let Err(why) = simulate(seed, random::run) {
             failures.push(why);
             if failures.len() >= max_failures() {
                 break;
             }
         }
+    }
+    if std::env::var("MYROOM_SIM_SEEDS").is_ok() {
+        eprintln!("{}", random::resume_summary(runs));
     }
     assert!(
         failures.is_empty(),

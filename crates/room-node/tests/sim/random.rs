@@ -8,7 +8,11 @@ use room_core::Direction;
 
 use crate::checks;
 use crate::faults::FaultPlan;
-use crate::world::{Setup, World, lock, node_name};
+use crate::world::{ResumeOutcome, Setup, World, lock, node_name};
+
+/// How the resumes of every random run so far were answered, for the
+/// summary `random_runs` prints (see [`resume_summary`]).
+static RESUMES: std::sync::Mutex<Vec<(u64, bool, ResumeOutcome)>> = std::sync::Mutex::new(Vec::new());
 
 /// How long faults and clients run, then how long the cluster gets to recover.
 const BUSY: Duration = Duration::from_secs(15);
@@ -133,7 +137,45 @@ pub async fn run(seed: u64) -> (World, Result<(), String>) {
     world.faults.set(FaultPlan::default());
     world.run_for(QUIET).await;
     let verdict = checks::all(&world).await;
+    lock(&RESUMES).extend(world.resume_outcomes().into_iter().map(|(d, o)| (seed, d, o)));
     (world, verdict)
+}
+
+/// How the resumes of the runs so far were answered, split by whether the
+/// room's host had been killed since the client's seat was last confirmed
+/// (issue 23: "report the share of RESUMED" after a host SIGKILL). Measures,
+/// asserts nothing.
+pub fn resume_summary(seeds: usize) -> String {
+    let outcomes = lock(&RESUMES);
+    let mut out = format!("resume outcomes over {seeds} seeds:");
+    for (died, label) in [(true, "host killed"), (false, "host alive")] {
+        let count = |o: ResumeOutcome| outcomes.iter().filter(|(_, d, x)| *d == died && *x == o).count();
+        let (resumed, synced) = (count(ResumeOutcome::Resumed), count(ResumeOutcome::Synced));
+        let (expired, refused, unanswered) = (
+            count(ResumeOutcome::Expired),
+            count(ResumeOutcome::Refused),
+            count(ResumeOutcome::Unanswered),
+        );
+        let seated = resumed + synced;
+        let share = if seated == 0 {
+            0.0
+        } else {
+            100.0 * resumed as f64 / seated as f64
+        };
+        out.push_str(&format!(
+            "\n  {label}: {resumed} RESUMED, {synced} SYNC (RESUMED {share:.1}% of seats resumed); \
+             {expired} 76408, {refused} other ERROR, {unanswered} unanswered"
+        ));
+    }
+    let mut synced: Vec<u64> = outcomes
+        .iter()
+        .filter(|(_, died, o)| *died && *o == ResumeOutcome::Synced)
+        .map(|(seed, _, _)| *seed)
+        .collect();
+    synced.dedup();
+    synced.truncate(10);
+    out.push_str(&format!("\n  seeds with a SYNC after a host kill (MYROOM_SIM_SEED=<n> MYROOM_SIM_TRACE=1 to see why): {synced:?}"));
+    out
 }
 
 pub fn direction(n: u8) -> Direction {

@@ -62,6 +62,21 @@ pub struct Applied {
     pub moved: Option<(u64, Cell)>,
 }
 
+/// How a resume was answered, as the client saw it (PROTOCOL.md §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResumeOutcome {
+    /// `13 RESUMED` and the replay.
+    Resumed,
+    /// A fresh SYNC and a new SEAT.
+    Synced,
+    /// ERROR 76408: the seat was gone.
+    Expired,
+    /// Another ERROR (76503 while the room had no host, say).
+    Refused,
+    /// No answer before the client resumed again or the run ended.
+    Unanswered,
+}
+
 /// What one client saw and did.
 #[derive(Debug, Default)]
 pub struct ClientLog {
@@ -98,6 +113,13 @@ pub struct ClientLog {
     pub resumes: Vec<(Instant, bool)>,
     /// RESUMED messages received.
     pub replays: usize,
+    /// When the last SEAT or RESUMED arrived: the seat was with the room's host then.
+    pub seated_at: Option<Instant>,
+    /// A resume asked and not answered yet: whether the room's host died
+    /// since [`ClientLog::seated_at`].
+    pub resuming: Option<bool>,
+    /// How each resume was answered: whether the room's host had died, and how.
+    pub resume_outcomes: Vec<(bool, ResumeOutcome)>,
     /// The socket the client uses now: one it dropped no longer writes here.
     pub socket: u64,
     /// Every ERROR received: its code.
@@ -158,6 +180,8 @@ pub struct World {
     pub clients: HashMap<u64, Client>,
     /// What clients whose socket dropped showed, for a resume.
     dropped: HashMap<u64, Arc<Mutex<ClientLog>>>,
+    /// When the host of each room was last killed (SIGKILL, not a drain).
+    host_deaths: HashMap<RoomId, Instant>,
     pub applied: Arc<Mutex<Vec<Applied>>>,
     pub trace: Trace,
     pub start: Instant,
@@ -195,6 +219,7 @@ impl World {
             engines: Vec::new(),
             clients: HashMap::new(),
             dropped: HashMap::new(),
+            host_deaths: HashMap::new(),
             applied: Arc::default(),
             trace: Trace {
                 lines: Arc::default(),
@@ -271,7 +296,12 @@ impl World {
     /// Kill node `i` (as SIGKILL would): its sockets end, nothing is handed over.
     pub async fn kill(&mut self, i: usize) {
         if let Some(engine) = self.engines[i].take() {
-            self.trace.line(format!("{} killed", node_name(i)));
+            let rooms = engine.hosted_rooms();
+            self.trace
+                .line(format!("{} killed (hosting {rooms:?})", node_name(i)));
+            for room in rooms {
+                self.host_deaths.insert(room, Instant::now());
+            }
             engine.halt().await;
         }
     }
@@ -332,6 +362,13 @@ impl World {
         self.disconnect(user);
         {
             let mut log = lock(&log);
+            let host_died = self
+                .host_deaths
+                .get(&room)
+                .is_some_and(|died| log.seated_at.is_none_or(|seated| seated <= *died));
+            if let Some(earlier) = log.resuming.replace(host_died) {
+                log.resume_outcomes.push((earlier, ResumeOutcome::Unanswered));
+            }
             log.closed = None;
             log.closed_at = None;
             log.in_room = None;
@@ -491,6 +528,23 @@ impl World {
         );
     }
 
+    /// How every resume of the run was answered (a resume still unanswered
+    /// counts as such), each with whether the room's host had been killed
+    /// since the client's seat was last confirmed.
+    pub fn resume_outcomes(&self) -> Vec<(bool, ResumeOutcome)> {
+        let mut logs: Vec<&Arc<Mutex<ClientLog>>> = self.clients.values().map(|c| &c.log).collect();
+        logs.extend(self.dropped.values());
+        logs.sort_by_key(|log| Arc::as_ptr(log));
+        logs.dedup_by_key(|log| Arc::as_ptr(log));
+        let mut outcomes = Vec::new();
+        for log in logs {
+            let log = lock(log);
+            outcomes.extend(log.resume_outcomes.iter().copied());
+            outcomes.extend(log.resuming.map(|died| (died, ResumeOutcome::Unanswered)));
+        }
+        outcomes
+    }
+
     /// What `user`'s client shows, whether its socket is open or dropped.
     pub fn log_of(&self, user: u64) -> Arc<Mutex<ClientLog>> {
         self.clients
@@ -633,6 +687,14 @@ fn show(log: &mut ClientLog, msg: &ServerMsg, trace: &Trace, who: &str) {
             trace.line(format!("{who} <- LEAVE u{}", user.0));
         }
         ServerMsg::Error { code, message } => {
+            if let Some(died) = log.resuming.take() {
+                let outcome = if *code == room_core::ErrorCode::SeatExpired {
+                    ResumeOutcome::Expired
+                } else {
+                    ResumeOutcome::Refused
+                };
+                log.resume_outcomes.push((died, outcome));
+            }
             log.answers.push(Instant::now());
             log.errors.push(*code);
             trace.line(format!("{who} <- ERROR {code:?} {message}"));
@@ -642,11 +704,19 @@ fn show(log: &mut ClientLog, msg: &ServerMsg, trace: &Trace, who: &str) {
                 .verify(token, UserId(who_user(who)))
                 .expect("a seat token of this cluster, for this user");
             log.seat = Some((*room, seat.seat));
+            log.seated_at = Some(Instant::now());
+            if let Some(died) = log.resuming.take() {
+                log.resume_outcomes.push((died, ResumeOutcome::Synced));
+            }
             trace.line(format!("{who} <- SEAT {} in room {room}", seat.seat));
         }
         ServerMsg::Resumed { seq, .. } => {
             log.seq = Some(*seq);
             log.replays += 1;
+            log.seated_at = Some(Instant::now());
+            if let Some(died) = log.resuming.take() {
+                log.resume_outcomes.push((died, ResumeOutcome::Resumed));
+            }
             trace.line(format!("{who} <- RESUMED up to {seq}"));
         }
         other => trace.line(format!("{who} <- {other:?}")),
