@@ -293,9 +293,12 @@ impl Relay {
     }
 
     /// Whether no local session needs the room (entered or entering, or a
-    /// command of it held for the next host).
+    /// command of it held for the next host). Not once the relay has ended:
+    /// a relay that moved has handed its members to the room's next phase
+    /// (they are in its end, no longer in `members`), and finishing it then
+    /// would drop them with their sockets open in a room nobody serves.
     pub(crate) fn is_idle(&self) -> bool {
-        self.members.is_empty() && self.held.is_empty()
+        self.ended.is_none() && self.members.is_empty() && self.held.is_empty()
     }
 
     /// Nobody here needs the room: tell the host, which forgets whatever it

@@ -787,3 +787,20 @@ fn a_host_that_bounced_while_taking_the_room_gets_what_was_held_once_it_holds_th
         ]
     );
 }
+
+#[test]
+fn a_relay_that_moved_at_its_deadline_is_not_idle_until_its_members_are_taken() {
+    // Seed 3101: the driver asks `is_idle` after a timeout before it takes
+    // the end; a moved relay has no members of its own left, and finishing
+    // it there dropped its sockets, open, in a room nobody served.
+    let now = Instant::now();
+    let mut relay = entered(now);
+    relay.handle(RelayInput::HandedOver, now);
+    relay.on_timeout(now + TIMEOUT);
+    assert!(!relay.is_idle(), "its members are in its end");
+    let Some(RelayEnd::Moved { members, .. }) = relay.take_end() else {
+        panic!("the deadline ends the wait")
+    };
+    assert_eq!(members.len(), 1);
+    assert_eq!(members[0].0, SessionId(1));
+}
