@@ -209,6 +209,12 @@ pub(crate) struct BuildOrigin {
 pub(crate) enum HostEnd {
     /// Another node holds the lease now: these local sessions carry on.
     Moved(Vec<(SessionId, UserId, String)>),
+    /// The lease expired and this host took it again: another host may
+    /// have served the room in between (and stored a BUILD, written a
+    /// snapshot), so what this one holds may be older than what is stored.
+    /// Its driver gives the lease back, writing nothing, and these local
+    /// sessions carry on in the room's next phase here, which loads it again.
+    Restart(Vec<(SessionId, UserId, String)>),
 }
 
 /// What a hosted room needs to start.
@@ -242,7 +248,7 @@ pub(crate) struct Host {
     pub(super) at: IdMap<SessionId, At>,
     stored_map_problem: Option<String>,
     /// BUILDs admitted and not answered yet, with who answers them.
-    builds: BuildQueue<(SessionId, BuildOrigin)>,
+    pub(super) builds: BuildQueue<(SessionId, BuildOrigin)>,
     observe: bool,
     /// Sessions recently replaced by a newer one of the same user (newest last).
     replaced: VecDeque<(SessionId, UserId)>,
@@ -409,6 +415,7 @@ impl Host {
             },
             cluster => self.on_cluster_answer(cluster),
         }
+        self.restart_when_stored();
     }
 
     pub(super) fn call(&mut self, call: HostCall) {

@@ -305,6 +305,94 @@ fn a_lease_another_node_holds_now_ends_hosting_with_the_local_sessions() {
 }
 
 #[test]
+fn a_lease_taken_again_loads_the_room_again_once_its_build_is_stored_and_writes_no_snapshot() {
+    // Sim seed 4172: between the lease running out and this grant another
+    // host served the room and stored a BUILD; serving on from what this
+    // host held showed (and would have saved) the older map.
+    let now = Instant::now();
+    let mut host = host(true, now);
+    enter(&mut host, 1, ROOM.owner().0, now);
+    host.handle(
+        HostInput::Build {
+            session: SessionId(1),
+            doc: room_core::MapDoc {
+                side: 4,
+                ..Default::default()
+            },
+            reference: None,
+        },
+        now,
+    );
+    let Some(id) = effects(&mut host).iter().find_map(|e| match e {
+        HostEffect::Call(HostCall::OwnedGames { id, .. }) => Some(*id),
+        _ => None,
+    }) else {
+        panic!("the library is looked up")
+    };
+    host.handle(
+        HostInput::Answer(HostAnswer::Owned {
+            id,
+            owned: Ok(BTreeSet::new()),
+        }),
+        now,
+    );
+    let Some(HostEffect::Call(HostCall::SaveMap {
+        build,
+        expected,
+        session,
+        origin,
+        ..
+    })) = effects(&mut host).into_iter().next()
+    else {
+        panic!("the BUILD is stored")
+    };
+    host.handle(
+        HostInput::Answer(HostAnswer::Renewed(Err(HostingError::LeaseLost {
+            room: ROOM,
+            epoch: 5,
+        }))),
+        now,
+    );
+    effects(&mut host);
+    let lease = Lease {
+        room: ROOM,
+        node: node("here"),
+        epoch: 9,
+    };
+    host.handle(
+        HostInput::Answer(HostAnswer::Reacquired(Ok(Acquired::Granted(lease)))),
+        now,
+    );
+    assert_eq!(host.take_end(), None, "not while its BUILD is being stored");
+    let later = now + TTL;
+    host.on_timeout(later);
+    assert!(
+        !effects(&mut host)
+            .iter()
+            .any(|e| matches!(e, HostEffect::Call(HostCall::SaveSnapshot(..)))),
+        "what it holds may be older than a snapshot written in between"
+    );
+    host.handle(
+        HostInput::Answer(HostAnswer::Saved {
+            session,
+            origin,
+            build,
+            expected,
+            result: Ok(expected + 1),
+        }),
+        later,
+    );
+    assert_eq!(
+        host.take_end(),
+        Some(HostEnd::Restart(vec![(
+            SessionId(1),
+            ROOM.owner(),
+            format!("u{}", ROOM.owner().0)
+        )]))
+    );
+}
+
+#[test]
 fn a_relay_that_no_longer_names_a_session_has_it_left_once_its_list_is_newer_than_the_enter() {
     let start = Instant::now();
     let mut host = host(true, start);

@@ -175,8 +175,8 @@ pub(super) async fn host(
     }
     let ended = loop {
         driver.carry_out();
-        if let Some(HostEnd::Moved(carried)) = driver.machine.take_end() {
-            break Ended::Moved(driver.carry(carried), Shadow::default(), Vec::new());
+        if let Some(end) = driver.machine.take_end() {
+            break driver.end(end).await;
         }
         let upkeep = driver.machine.poll_timeout().map(Clock::from_std);
         // Biased, timers first: the order of what is ready never depends on
@@ -211,8 +211,8 @@ pub(super) async fn host(
             },
         }
         driver.carry_out();
-        if let Some(HostEnd::Moved(carried)) = driver.machine.take_end() {
-            break Ended::Moved(driver.carry(carried), Shadow::default(), Vec::new());
+        if let Some(end) = driver.machine.take_end() {
+            break driver.end(end).await;
         }
         if driver.machine.is_idle() && inbox.is_empty() {
             driver.release().await;
@@ -615,6 +615,21 @@ impl Driver<'_> {
         };
         let _ = ports.hosting.save_snapshot(&lease, &snapshot).await;
         let _ = ports.hosting.release(&lease).await;
+    }
+
+    /// The hosted phase ended: its local sessions go on to the next one.
+    async fn end(&mut self, end: HostEnd) -> Ended {
+        let carried = match end {
+            HostEnd::Moved(carried) => carried,
+            HostEnd::Restart(carried) => {
+                // No snapshot: this host's may be older than one written in between.
+                if let (Some(ports), Some((lease, _))) = (self.ports.clone(), self.machine.snapshot(false)) {
+                    let _ = ports.hosting.release(&lease).await;
+                }
+                carried
+            }
+        };
+        Ended::Moved(self.carry(carried), Shadow::default(), Vec::new())
     }
 
     /// The local sessions the machine carries over, with their sockets.
