@@ -105,7 +105,7 @@ impl Host {
     pub(crate) fn fenced(&self) -> bool {
         self.cluster
             .as_ref()
-            .is_some_and(|c| self.now + c.lease_ttl / 10 >= c.valid_until)
+            .is_some_and(|c| c.restart_pending || self.now + c.lease_ttl / 10 >= c.valid_until)
     }
 
     /// While fenced, commands are refused with 76503 (LEAVEs wait); what

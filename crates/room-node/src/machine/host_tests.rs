@@ -372,6 +372,11 @@ fn a_lease_taken_again_loads_the_room_again_once_its_build_is_stored_and_writes_
             .any(|e| matches!(e, HostEffect::Call(HostCall::SaveSnapshot(..)))),
         "what it holds may be older than a snapshot written in between"
     );
+    host.handle(HostInput::Answer(HostAnswer::Renewed(Ok(()))), later);
+    assert!(
+        host.fenced(),
+        "a renewed lease does not make what it holds current"
+    );
     host.handle(
         HostInput::Answer(HostAnswer::Saved {
             session,
