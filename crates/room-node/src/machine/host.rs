@@ -69,7 +69,10 @@ pub(crate) enum HostInput {
 #[derive(Debug)]
 pub(crate) enum HostAnswer {
     Renewed(Result<(), HostingError>),
-    Reacquired(Result<Acquired, HostingError>),
+    /// The lease taken again, and (when granted) the epoch of the room's
+    /// snapshot the registry holds then: a newer one than this host's lease
+    /// says another host served the room in between.
+    Reacquired(Result<Acquired, HostingError>, Result<Option<u64>, HostingError>),
     SnapshotSaved(Result<(), HostingError>),
     /// The nodes the registry lists now (`None`: it did not answer, or is not trusted yet).
     Listed(Option<Vec<NodeInfo>>),

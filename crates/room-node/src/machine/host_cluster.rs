@@ -416,7 +416,7 @@ impl Host {
     pub(super) fn on_cluster_answer(&mut self, answer: HostAnswer) {
         match answer {
             HostAnswer::Renewed(result) => self.on_renewed(result),
-            HostAnswer::Reacquired(result) => self.on_reacquired(result),
+            HostAnswer::Reacquired(result, snapshot) => self.on_reacquired(result, snapshot),
             HostAnswer::SnapshotSaved(result) => {
                 if let Some(cluster) = &mut self.cluster {
                     cluster.snapshot_in_flight = false;
@@ -455,17 +455,36 @@ impl Host {
         }
     }
 
-    fn on_reacquired(&mut self, result: Result<Acquired, HostingError>) {
+    fn on_reacquired(
+        &mut self,
+        result: Result<Acquired, HostingError>,
+        snapshot: Result<Option<u64>, HostingError>,
+    ) {
+        let now = self.now;
         let room = self.room.id();
         let Some(cluster) = &mut self.cluster else { return };
         cluster.renew_in_flight = false;
         match result {
+            // Nobody served the room since this host's lease (a registry that
+            // lost its data, say): serve on, nobody is cut off.
+            Ok(Acquired::Granted(lease))
+                if snapshot
+                    .as_ref()
+                    .is_ok_and(|epoch| epoch.is_none_or(|epoch| epoch <= cluster.lease.epoch)) =>
+            {
+                tracing::info!(room = %lease.room, epoch = lease.epoch, "lease taken again");
+                cluster.lease = lease;
+                cluster.last_renew = now;
+                cluster.valid_until = cluster.renew_sent + cluster.lease_ttl;
+                cluster.snapshot_dirty = true;
+                self.apply_deferred_leaves();
+            }
             Ok(Acquired::Granted(lease)) => {
-                // Not served on from what this host holds: between its lease
-                // running out and this grant another node may have hosted the
-                // room (sim seed 4172: that host stored a BUILD, and this one,
-                // serving on, showed and would have saved the older map).
-                tracing::info!(room = %lease.room, epoch = lease.epoch, "lease taken again; loading the room again");
+                // Another host served the room in between (its snapshot is
+                // newer), or it cannot be told: not served on from what this
+                // host holds (sim seed 4172: that host stored a BUILD, and this
+                // one, serving on, showed and would have saved the older map).
+                tracing::info!(room = %lease.room, epoch = lease.epoch, "lease taken again after another host; loading the room again");
                 cluster.lease = lease;
                 cluster.restart_pending = true;
                 self.restart_when_stored();

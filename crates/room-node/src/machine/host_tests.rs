@@ -292,10 +292,13 @@ fn a_lease_another_node_holds_now_ends_hosting_with_the_local_sessions() {
             .any(|e| matches!(e, HostEffect::Call(HostCall::Reacquire)))
     );
     host.handle(
-        HostInput::Answer(HostAnswer::Reacquired(Ok(Acquired::HeldBy {
-            node: node("other"),
-            epoch: 9,
-        }))),
+        HostInput::Answer(HostAnswer::Reacquired(
+            Ok(Acquired::HeldBy {
+                node: node("other"),
+                epoch: 9,
+            }),
+            Ok(None),
+        )),
         now,
     );
     assert_eq!(
@@ -360,7 +363,7 @@ fn a_lease_taken_again_loads_the_room_again_once_its_build_is_stored_and_writes_
         epoch: 9,
     };
     host.handle(
-        HostInput::Answer(HostAnswer::Reacquired(Ok(Acquired::Granted(lease)))),
+        HostInput::Answer(HostAnswer::Reacquired(Ok(Acquired::Granted(lease)), Ok(Some(7)))),
         now,
     );
     assert_eq!(host.take_end(), None, "not while its BUILD is being stored");
@@ -395,6 +398,36 @@ fn a_lease_taken_again_loads_the_room_again_once_its_build_is_stored_and_writes_
             format!("u{}", ROOM.owner().0)
         )]))
     );
+}
+
+#[test]
+fn a_lease_taken_again_that_nobody_held_in_between_is_served_on() {
+    // A registry that lost its data (no snapshot) or a lease that only ran
+    // out (this host's own snapshot): nobody is cut off.
+    for snapshot in [None, Some(5)] {
+        let now = Instant::now();
+        let mut host = host(true, now);
+        enter(&mut host, 1, 10, now);
+        host.handle(
+            HostInput::Answer(HostAnswer::Renewed(Err(HostingError::LeaseLost {
+                room: ROOM,
+                epoch: 5,
+            }))),
+            now,
+        );
+        effects(&mut host);
+        let lease = Lease {
+            room: ROOM,
+            node: node("here"),
+            epoch: 9,
+        };
+        host.handle(
+            HostInput::Answer(HostAnswer::Reacquired(Ok(Acquired::Granted(lease)), Ok(snapshot))),
+            now,
+        );
+        assert_eq!(host.take_end(), None, "snapshot {snapshot:?}");
+        assert!(!host.fenced(), "snapshot {snapshot:?}");
+    }
 }
 
 #[test]

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use room_core::{Audience, Command, SessionId};
-use room_ports::Lease;
+use room_ports::{Acquired, Lease};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant as Clock;
 
@@ -552,7 +552,16 @@ impl Driver<'_> {
                     match cluster_call {
                         HostCall::Renew(lease) => HostAnswer::Renewed(ports.hosting.renew(&lease).await),
                         HostCall::Reacquire => {
-                            HostAnswer::Reacquired(ports.hosting.acquire(room, &ports.node).await)
+                            let acquired = ports.hosting.acquire(room, &ports.node).await;
+                            let snapshot = match acquired {
+                                Ok(Acquired::Granted(_)) => ports
+                                    .hosting
+                                    .load_snapshot(room)
+                                    .await
+                                    .map(|s| s.map(|s| s.epoch)),
+                                _ => Ok(None),
+                            };
+                            HostAnswer::Reacquired(acquired, snapshot)
                         }
                         HostCall::SaveSnapshot(lease, snapshot) => {
                             HostAnswer::SnapshotSaved(ports.hosting.save_snapshot(&lease, &snapshot).await)
