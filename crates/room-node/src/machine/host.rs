@@ -69,7 +69,10 @@ pub(crate) enum HostInput {
 #[derive(Debug)]
 pub(crate) enum HostAnswer {
     Renewed(Result<(), HostingError>),
-    Reacquired(Result<Acquired, HostingError>),
+    /// The lease taken again, and (when granted) the epoch of the room's
+    /// snapshot the registry holds then: a newer one than this host's lease
+    /// says another host served the room in between.
+    Reacquired(Result<Acquired, HostingError>, Result<Option<u64>, HostingError>),
     SnapshotSaved(Result<(), HostingError>),
     /// The nodes the registry lists now (`None`: it did not answer, or is not trusted yet).
     Listed(Option<Vec<NodeInfo>>),
@@ -209,6 +212,12 @@ pub(crate) struct BuildOrigin {
 pub(crate) enum HostEnd {
     /// Another node holds the lease now: these local sessions carry on.
     Moved(Vec<(SessionId, UserId, String)>),
+    /// The lease expired and this host took it again: another host may
+    /// have served the room in between (and stored a BUILD, written a
+    /// snapshot), so what this one holds may be older than what is stored.
+    /// Its driver gives the lease back, writing nothing, and these local
+    /// sessions carry on in the room's next phase here, which loads it again.
+    Restart(Vec<(SessionId, UserId, String)>),
 }
 
 /// What a hosted room needs to start.
@@ -242,7 +251,7 @@ pub(crate) struct Host {
     pub(super) at: IdMap<SessionId, At>,
     stored_map_problem: Option<String>,
     /// BUILDs admitted and not answered yet, with who answers them.
-    builds: BuildQueue<(SessionId, BuildOrigin)>,
+    pub(super) builds: BuildQueue<(SessionId, BuildOrigin)>,
     observe: bool,
     /// Sessions recently replaced by a newer one of the same user (newest last).
     replaced: VecDeque<(SessionId, UserId)>,
@@ -409,6 +418,7 @@ impl Host {
             },
             cluster => self.on_cluster_answer(cluster),
         }
+        self.restart_when_stored();
     }
 
     pub(super) fn call(&mut self, call: HostCall) {

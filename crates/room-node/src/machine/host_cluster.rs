@@ -35,6 +35,10 @@ pub(crate) struct Hosting {
     pub(super) snapshot_dirty: bool,
     snapshot_in_flight: bool,
     renew_in_flight: bool,
+    /// The lease was lost and taken again: the room is loaded again (see
+    /// [`HostEnd::Restart`]) once no BUILD is being stored, so that the
+    /// next phase loads what this one stored. Until then it stays fenced.
+    restart_pending: bool,
     last_renew: Instant,
     /// When the renew in flight was sent: the lease it extends lasts a TTL from then at least.
     renew_sent: Instant,
@@ -63,6 +67,7 @@ impl Hosting {
             snapshot_dirty: true,
             snapshot_in_flight: false,
             renew_in_flight: false,
+            restart_pending: false,
             last_renew: setup.asked_at,
             renew_sent: setup.asked_at,
             valid_until: setup.asked_at + setup.lease_ttl,
@@ -100,7 +105,7 @@ impl Host {
     pub(crate) fn fenced(&self) -> bool {
         self.cluster
             .as_ref()
-            .is_some_and(|c| self.now + c.lease_ttl / 10 >= c.valid_until)
+            .is_some_and(|c| c.restart_pending || self.now + c.lease_ttl / 10 >= c.valid_until)
     }
 
     /// While fenced, commands are refused with 76503 (LEAVEs wait); what
@@ -411,7 +416,7 @@ impl Host {
     pub(super) fn on_cluster_answer(&mut self, answer: HostAnswer) {
         match answer {
             HostAnswer::Renewed(result) => self.on_renewed(result),
-            HostAnswer::Reacquired(result) => self.on_reacquired(result),
+            HostAnswer::Reacquired(result, snapshot) => self.on_reacquired(result, snapshot),
             HostAnswer::SnapshotSaved(result) => {
                 if let Some(cluster) = &mut self.cluster {
                     cluster.snapshot_in_flight = false;
@@ -450,19 +455,39 @@ impl Host {
         }
     }
 
-    fn on_reacquired(&mut self, result: Result<Acquired, HostingError>) {
+    fn on_reacquired(
+        &mut self,
+        result: Result<Acquired, HostingError>,
+        snapshot: Result<Option<u64>, HostingError>,
+    ) {
         let now = self.now;
         let room = self.room.id();
         let Some(cluster) = &mut self.cluster else { return };
         cluster.renew_in_flight = false;
         match result {
-            Ok(Acquired::Granted(lease)) => {
+            // Nobody served the room since this host's lease (a registry that
+            // lost its data, say): serve on, nobody is cut off.
+            Ok(Acquired::Granted(lease))
+                if snapshot
+                    .as_ref()
+                    .is_ok_and(|epoch| epoch.is_none_or(|epoch| epoch <= cluster.lease.epoch)) =>
+            {
                 tracing::info!(room = %lease.room, epoch = lease.epoch, "lease taken again");
                 cluster.lease = lease;
                 cluster.last_renew = now;
                 cluster.valid_until = cluster.renew_sent + cluster.lease_ttl;
                 cluster.snapshot_dirty = true;
                 self.apply_deferred_leaves();
+            }
+            Ok(Acquired::Granted(lease)) => {
+                // Another host served the room in between (its snapshot is
+                // newer), or it cannot be told: not served on from what this
+                // host holds (sim seed 4172: that host stored a BUILD, and this
+                // one, serving on, showed and would have saved the older map).
+                tracing::info!(room = %lease.room, epoch = lease.epoch, "lease taken again after another host; loading the room again");
+                cluster.lease = lease;
+                cluster.restart_pending = true;
+                self.restart_when_stored();
             }
             Ok(Acquired::HeldBy { node, epoch }) => {
                 tracing::warn!(%room, %node, epoch, "another node hosts this room now");
@@ -473,9 +498,21 @@ impl Host {
         }
     }
 
+    /// End this phase for [`HostEnd::Restart`] once it is due and no BUILD
+    /// is being stored (a save still in flight would land after the next
+    /// phase loaded the room, which would then show the older map).
+    pub(super) fn restart_when_stored(&mut self) {
+        let due = self.cluster.as_ref().is_some_and(|c| c.restart_pending);
+        if due && !self.builds.is_saving() && self.ended.is_none() {
+            let members = self.carry_members();
+            self.ended = Some(HostEnd::Restart(members));
+        }
+    }
+
     fn write_snapshot(&mut self) {
         let Some(cluster) = &mut self.cluster else { return };
-        if !cluster.snapshot_dirty || cluster.snapshot_in_flight {
+        // A host loading the room again writes nothing of what it holds: it may be older.
+        if !cluster.snapshot_dirty || cluster.snapshot_in_flight || cluster.restart_pending {
             return;
         }
         cluster.snapshot_dirty = false;

@@ -292,16 +292,142 @@ fn a_lease_another_node_holds_now_ends_hosting_with_the_local_sessions() {
             .any(|e| matches!(e, HostEffect::Call(HostCall::Reacquire)))
     );
     host.handle(
-        HostInput::Answer(HostAnswer::Reacquired(Ok(Acquired::HeldBy {
-            node: node("other"),
-            epoch: 9,
-        }))),
+        HostInput::Answer(HostAnswer::Reacquired(
+            Ok(Acquired::HeldBy {
+                node: node("other"),
+                epoch: 9,
+            }),
+            Ok(None),
+        )),
         now,
     );
     assert_eq!(
         host.take_end(),
         Some(HostEnd::Moved(vec![(SessionId(1), UserId(10), "u10".to_owned())]))
     );
+}
+
+#[test]
+fn a_lease_taken_again_loads_the_room_again_once_its_build_is_stored_and_writes_no_snapshot() {
+    // Sim seed 4172: between the lease running out and this grant another
+    // host served the room and stored a BUILD; serving on from what this
+    // host held showed (and would have saved) the older map.
+    let now = Instant::now();
+    let mut host = host(true, now);
+    enter(&mut host, 1, ROOM.owner().0, now);
+    host.handle(
+        HostInput::Build {
+            session: SessionId(1),
+            doc: room_core::MapDoc {
+                side: 4,
+                ..Default::default()
+            },
+            reference: None,
+        },
+        now,
+    );
+    let Some(id) = effects(&mut host).iter().find_map(|e| match e {
+        HostEffect::Call(HostCall::OwnedGames { id, .. }) => Some(*id),
+        _ => None,
+    }) else {
+        panic!("the library is looked up")
+    };
+    host.handle(
+        HostInput::Answer(HostAnswer::Owned {
+            id,
+            owned: Ok(BTreeSet::new()),
+        }),
+        now,
+    );
+    let Some(HostEffect::Call(HostCall::SaveMap {
+        build,
+        expected,
+        session,
+        origin,
+        ..
+    })) = effects(&mut host).into_iter().next()
+    else {
+        panic!("the BUILD is stored")
+    };
+    host.handle(
+        HostInput::Answer(HostAnswer::Renewed(Err(HostingError::LeaseLost {
+            room: ROOM,
+            epoch: 5,
+        }))),
+        now,
+    );
+    effects(&mut host);
+    let lease = Lease {
+        room: ROOM,
+        node: node("here"),
+        epoch: 9,
+    };
+    host.handle(
+        HostInput::Answer(HostAnswer::Reacquired(Ok(Acquired::Granted(lease)), Ok(Some(7)))),
+        now,
+    );
+    assert_eq!(host.take_end(), None, "not while its BUILD is being stored");
+    let later = now + TTL;
+    host.on_timeout(later);
+    assert!(
+        !effects(&mut host)
+            .iter()
+            .any(|e| matches!(e, HostEffect::Call(HostCall::SaveSnapshot(..)))),
+        "what it holds may be older than a snapshot written in between"
+    );
+    host.handle(HostInput::Answer(HostAnswer::Renewed(Ok(()))), later);
+    assert!(
+        host.fenced(),
+        "a renewed lease does not make what it holds current"
+    );
+    host.handle(
+        HostInput::Answer(HostAnswer::Saved {
+            session,
+            origin,
+            build,
+            expected,
+            result: Ok(expected + 1),
+        }),
+        later,
+    );
+    assert_eq!(
+        host.take_end(),
+        Some(HostEnd::Restart(vec![(
+            SessionId(1),
+            ROOM.owner(),
+            format!("u{}", ROOM.owner().0)
+        )]))
+    );
+}
+
+#[test]
+fn a_lease_taken_again_that_nobody_held_in_between_is_served_on() {
+    // A registry that lost its data (no snapshot) or a lease that only ran
+    // out (this host's own snapshot): nobody is cut off.
+    for snapshot in [None, Some(5)] {
+        let now = Instant::now();
+        let mut host = host(true, now);
+        enter(&mut host, 1, 10, now);
+        host.handle(
+            HostInput::Answer(HostAnswer::Renewed(Err(HostingError::LeaseLost {
+                room: ROOM,
+                epoch: 5,
+            }))),
+            now,
+        );
+        effects(&mut host);
+        let lease = Lease {
+            room: ROOM,
+            node: node("here"),
+            epoch: 9,
+        };
+        host.handle(
+            HostInput::Answer(HostAnswer::Reacquired(Ok(Acquired::Granted(lease)), Ok(snapshot))),
+            now,
+        );
+        assert_eq!(host.take_end(), None, "snapshot {snapshot:?}");
+        assert!(!host.fenced(), "snapshot {snapshot:?}");
+    }
 }
 
 #[test]

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use room_core::{Audience, Command, SessionId};
-use room_ports::Lease;
+use room_ports::{Acquired, Lease};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant as Clock;
 
@@ -175,8 +175,8 @@ pub(super) async fn host(
     }
     let ended = loop {
         driver.carry_out();
-        if let Some(HostEnd::Moved(carried)) = driver.machine.take_end() {
-            break Ended::Moved(driver.carry(carried), Shadow::default(), Vec::new());
+        if let Some(end) = driver.machine.take_end() {
+            break driver.end(end).await;
         }
         let upkeep = driver.machine.poll_timeout().map(Clock::from_std);
         // Biased, timers first: the order of what is ready never depends on
@@ -211,8 +211,8 @@ pub(super) async fn host(
             },
         }
         driver.carry_out();
-        if let Some(HostEnd::Moved(carried)) = driver.machine.take_end() {
-            break Ended::Moved(driver.carry(carried), Shadow::default(), Vec::new());
+        if let Some(end) = driver.machine.take_end() {
+            break driver.end(end).await;
         }
         if driver.machine.is_idle() && inbox.is_empty() {
             driver.release().await;
@@ -552,7 +552,16 @@ impl Driver<'_> {
                     match cluster_call {
                         HostCall::Renew(lease) => HostAnswer::Renewed(ports.hosting.renew(&lease).await),
                         HostCall::Reacquire => {
-                            HostAnswer::Reacquired(ports.hosting.acquire(room, &ports.node).await)
+                            let acquired = ports.hosting.acquire(room, &ports.node).await;
+                            let snapshot = match acquired {
+                                Ok(Acquired::Granted(_)) => ports
+                                    .hosting
+                                    .load_snapshot(room)
+                                    .await
+                                    .map(|s| s.map(|s| s.epoch)),
+                                _ => Ok(None),
+                            };
+                            HostAnswer::Reacquired(acquired, snapshot)
                         }
                         HostCall::SaveSnapshot(lease, snapshot) => {
                             HostAnswer::SnapshotSaved(ports.hosting.save_snapshot(&lease, &snapshot).await)
@@ -615,6 +624,21 @@ impl Driver<'_> {
         };
         let _ = ports.hosting.save_snapshot(&lease, &snapshot).await;
         let _ = ports.hosting.release(&lease).await;
+    }
+
+    /// The hosted phase ended: its local sessions go on to the next one.
+    async fn end(&mut self, end: HostEnd) -> Ended {
+        let carried = match end {
+            HostEnd::Moved(carried) => carried,
+            HostEnd::Restart(carried) => {
+                // No snapshot: this host's may be older than one written in between.
+                if let (Some(ports), Some((lease, _))) = (self.ports.clone(), self.machine.snapshot(false)) {
+                    let _ = ports.hosting.release(&lease).await;
+                }
+                carried
+            }
+        };
+        Ended::Moved(self.carry(carried), Shadow::default(), Vec::new())
     }
 
     /// The local sessions the machine carries over, with their sockets.

@@ -104,6 +104,17 @@ const REGRESSION_SEEDS: &[(u64, &str)] = &[
     (3101, "a moved relay finished as idle"),
     (3983, "a moved relay finished as idle"),
     (4355, "a moved relay finished as idle"),
+    // A host whose lease ran out took it again and served on from what it
+    // held, while another host had served the room in between and stored a
+    // BUILD: the live map was older than the stored one. (It failed at
+    // 7940429 too: seeds from 4000 up had not been run.)
+    (4172, "a lease taken again served a stale room"),
+    // The simulator's own bookkeeping: an ENTER an older socket of a user
+    // still had queued when its resume was answered was recorded on the
+    // user's current socket, which never saw its answer.
+    (5069, "an older socket's ENTER counted on the current one"),
+    (5328, "an older socket's ENTER counted on the current one"),
+    (7048, "an older socket's ENTER counted on the current one"),
 ];
 
 #[test]

@@ -444,7 +444,14 @@ impl World {
                     };
                     let entering = match &msg {
                         ClientMsg::Enter { room_id, .. } => {
-                            lock(&log).enters.push((*room_id, Instant::now(), None));
+                            // A resume keeps the user's log for its new socket: an
+                            // ENTER an older socket still had queued is not the
+                            // current socket's (its answer is never recorded here;
+                            // seeds 5069, 5328, 7048 counted it as never answered).
+                            let mut log = lock(&log);
+                            if log.socket == me {
+                                log.enters.push((*room_id, Instant::now(), None));
+                            }
                             Some(*room_id)
                         }
                         _ => None,
