@@ -117,46 +117,17 @@ mod tests {
         }
     }
 
-    /// Counts one counter, for the tasks of this thread (a current-thread runtime).
-    struct CountOne {
-        name: &'static str,
-        hits: Arc<std::sync::atomic::AtomicU64>,
-    }
-
-    impl metrics::Recorder for CountOne {
-        fn describe_counter(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
-        fn describe_gauge(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
-        fn describe_histogram(
-            &self,
-            _: metrics::KeyName,
-            _: Option<metrics::Unit>,
-            _: metrics::SharedString,
-        ) {
-        }
-        fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
-            if key.name() == self.name {
-                metrics::Counter::from_arc(self.hits.clone())
-            } else {
-                metrics::Counter::noop()
-            }
-        }
-        fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
-            metrics::Gauge::noop()
-        }
-        fn register_histogram(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Histogram {
-            metrics::Histogram::noop()
-        }
-    }
-
-    /// Records the gauges `myroom_rooms` and `myroom_seats_held`, for the
-    /// tasks of this thread (a current-thread runtime).
+    /// Records what supervision changes: the gauges `myroom_rooms` and
+    /// `myroom_seats_held`, and the counter `myroom_room_tasks_failed_total`,
+    /// for the tasks of this thread (a current-thread runtime).
     #[derive(Default)]
-    struct Gauges {
+    struct Recorded {
         rooms: Arc<std::sync::atomic::AtomicU64>,
         seats: Arc<std::sync::atomic::AtomicU64>,
+        failed: Arc<std::sync::atomic::AtomicU64>,
     }
 
-    impl Gauges {
+    impl Recorded {
         fn now(&self) -> (f64, f64) {
             let read = |g: &std::sync::atomic::AtomicU64| {
                 f64::from_bits(g.load(std::sync::atomic::Ordering::SeqCst))
@@ -181,7 +152,7 @@ mod tests {
         }
     }
 
-    impl metrics::Recorder for Gauges {
+    impl metrics::Recorder for Recorded {
         fn describe_counter(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
         fn describe_gauge(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
         fn describe_histogram(
@@ -191,8 +162,12 @@ mod tests {
             _: metrics::SharedString,
         ) {
         }
-        fn register_counter(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
-            metrics::Counter::noop()
+        fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+            if key.name() == crate::metrics_names::ROOM_TASKS_FAILED {
+                metrics::Counter::from_arc(self.failed.clone())
+            } else {
+                metrics::Counter::noop()
+            }
         }
         fn register_gauge(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
             match key.name() {
@@ -211,7 +186,7 @@ mod tests {
     /// its seats held, until the process restarted.
     #[tokio::test]
     async fn a_room_task_that_panics_gives_back_its_room_and_its_seats_in_the_gauges() {
-        let gauges = Gauges::default();
+        let gauges = Recorded::default();
         let _recording = metrics::set_default_local_recorder(&gauges);
         let store = MemoryMapStore::new();
         let users: Vec<UserSeed> = (1..=3)
@@ -259,11 +234,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_room_task_that_panics_closes_its_sockets_with_1011_and_the_room_loads_again() {
-        let failed = CountOne {
-            name: crate::metrics_names::ROOM_TASKS_FAILED,
-            hits: Arc::default(),
-        };
-        let _counting = metrics::set_default_local_recorder(&failed);
+        let recorded = Recorded::default();
+        let _counting = metrics::set_default_local_recorder(&recorded);
         let engine = engine().await;
         let (mut first, second) = (enter(&engine, 1, 1).await, enter(&engine, 2, 1).await);
         let elsewhere = enter(&engine, 3, 3).await;
@@ -280,7 +252,7 @@ mod tests {
         }
         assert_eq!(CloseReason::RoomFailed.code(), 1011);
         assert_eq!(
-            failed.hits.load(std::sync::atomic::Ordering::Relaxed),
+            recorded.failed.load(std::sync::atomic::Ordering::Relaxed),
             1,
             "counted"
         );
